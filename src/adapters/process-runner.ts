@@ -1,0 +1,198 @@
+import { execa } from "execa";
+
+/** 1 MiB per stream (SPEC §10): OpenShell output is small; anything bigger is noise or an attack. */
+export const OUTPUT_CAP_BYTES = 1024 * 1024;
+
+/** Grace after killing a timed-out group before we stop waiting for its pipes to close. */
+const PIPE_GRACE_MS = 100;
+
+export interface RunOptions {
+  /** Hard bound on the whole run; on expiry the child's process group is SIGKILLed. */
+  timeoutMs: number;
+  /** The complete environment of the child (nothing is inherited beyond it). */
+  env: Record<string, string | undefined>;
+  cwd?: string;
+  maxBytes?: number;
+  /** Aborting kills the child's process group (SIGTERM, then SIGKILL) and resolves at once. */
+  signal?: AbortSignal;
+  /** Called with each stderr chunk as it arrives (transfer progress). */
+  onStderr?: (chunk: string) => void;
+}
+
+export interface RunResult {
+  file: string;
+  args: readonly string[];
+  /** null when the child was killed by a signal, timed out or never started. */
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+  /** Set when the program could not be started (ENOENT, EACCES …). */
+  startError: string | null;
+  truncated: boolean;
+  durationMs: number;
+}
+
+export interface ProcessRunner {
+  run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
+}
+
+/**
+ * The environment probes run with: the caller's environment minus every `OPENSHELL_*` variable,
+ * which could silently point a probe at a different gateway (SPEC §5). `DOCKER_*` is kept: it is
+ * how the user reaches Docker.
+ */
+export function pinnedProbeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const pinned: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || key.startsWith("OPENSHELL_")) continue;
+    pinned[key] = value;
+  }
+  return pinned;
+}
+
+class CappedText {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly cap: number) {}
+  push(chunk: Buffer): void {
+    if (this.size >= this.cap) {
+      this.truncated = true;
+      return;
+    }
+    const room = this.cap - this.size;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length < chunk.length) this.truncated = true;
+    this.chunks.push(kept);
+    this.size += kept.length;
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    // Negative pid: the whole process group the child leads (it was spawned detached).
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Runs programs without a shell, each as the leader of its own process group, with a hard
+ * timeout that kills the whole group and resolves even when a grandchild still holds the pipes.
+ * Live groups are tracked so an interrupted command can kill them all (`killAll`).
+ */
+export class ExecaProcessRunner implements ProcessRunner {
+  private readonly live = new Set<number>();
+
+  killAll(signal: NodeJS.Signals = "SIGKILL"): void {
+    for (const pid of this.live) killGroup(pid, signal);
+  }
+
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  async run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
+    const started = performance.now();
+    const cap = options.maxBytes ?? OUTPUT_CAP_BYTES;
+    const out = new CappedText(cap);
+    const err = new CappedText(cap);
+    const base = { file, args, stdout: "", stderr: "", truncated: false };
+
+    if (options.signal?.aborted) {
+      return {
+        ...base,
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        aborted: true,
+        startError: null,
+        durationMs: 0,
+      };
+    }
+
+    const child = execa(file, args, {
+      env: options.env,
+      extendEnv: false,
+      cwd: options.cwd,
+      detached: true,
+      reject: false,
+      buffer: false,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      cleanup: false,
+      windowsHide: true,
+    });
+    const pid = child.pid;
+    if (pid !== undefined) this.live.add(pid);
+    child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => {
+      err.push(chunk);
+      options.onStderr?.(chunk.toString("utf8"));
+    });
+
+    let timedOut = false;
+    let aborted = false;
+    let forceResolve: (() => void) | undefined;
+    const forced = new Promise<void>((resolve) => {
+      forceResolve = resolve;
+    });
+    const stopWaiting = () => {
+      // The group is dead or dying; a grandchild that escaped it may keep the pipes open:
+      // do not let that hang us.
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        forceResolve?.();
+      }, PIPE_GRACE_MS).unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(pid, "SIGKILL");
+      stopWaiting();
+    }, options.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      killGroup(pid, "SIGTERM");
+      setTimeout(() => killGroup(pid, "SIGKILL"), 500).unref();
+      stopWaiting();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+
+    const settled = await Promise.race([child.then((r) => r), forced.then(() => null)]);
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    if (pid !== undefined) {
+      this.live.delete(pid);
+      // A normal exit can still leave background grandchildren in the group; they are ours.
+      if (timedOut || aborted) killGroup(pid, "SIGKILL");
+    }
+
+    const startError =
+      settled && settled.failed && settled.exitCode === undefined && !settled.isTerminated && !timedOut && !aborted
+        ? (settled.originalMessage ?? settled.shortMessage ?? "could not start")
+        : null;
+    return {
+      file,
+      args,
+      exitCode: timedOut || aborted ? null : (settled?.exitCode ?? null),
+      signal: settled?.signal ?? null,
+      stdout: out.text(),
+      stderr: err.text(),
+      timedOut,
+      aborted,
+      startError,
+      truncated: out.truncated || err.truncated,
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+}

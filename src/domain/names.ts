@@ -1,0 +1,21 @@
+/** SPEC §3: the only sandbox names nemoclaw will put into a path or a command line. */
+const SANDBOX_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Gateway names end up in `-g NAME` arguments and the `openshell-cluster-<name>` container
+ * name; OpenShell accepts DNS-label-like names. Anything else is refused before it is used.
+ */
+const GATEWAY_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,62})$/;
+
+export function isValidSandboxName(name: unknown): name is string {
+  return typeof name === "string" && SANDBOX_NAME.test(name);
+}
+
+export function isValidGatewayName(name: unknown): name is string {
+  return typeof name === "string" && GATEWAY_NAME.test(name);
+}
+
+/** A name printed back to the operator with control characters and quotes made visible. */
+export function escapeForDisplay(name: string): string {
+  return JSON.stringify(name).slice(1, -1);
+}
