@@ -1,0 +1,476 @@
+// Simulated `openshell` CLI (SPEC §4). Reached through `<hostdir>/bin/openshell`.
+
+import { bold, clapError, dim, field, green, miette, statusColour } from "./ansi-style.mjs";
+import { parseArgs } from "./cli-args.mjs";
+import { checkHealth } from "./gateway-client.mjs";
+import {
+  formatCreated,
+  hostFromEnv,
+  listSandboxes,
+  readConfig,
+  readGateways,
+  readSandbox,
+  recordCall,
+  removeSandbox,
+  SANDBOX_NAME_RE,
+  sleep,
+  writeJsonAtomic,
+  writeSandbox,
+} from "./host-state.mjs";
+import { atLeast } from "./version.mjs";
+
+const paths = hostFromEnv();
+const argv = process.argv.slice(2);
+recordCall(paths, "openshell", argv);
+const config = readConfig(paths);
+// Set only by wrappers made with `simctl install-openshell-bin`: a CLI of another version.
+const cliVersion = process.env.NEMOCLAW_SIM_CLI_VERSION || config.cliVersion;
+await sleep(config.delayMs);
+
+const out = (text) => process.stdout.write(text);
+const err = (text) => process.stderr.write(text);
+
+/** A miette error on stderr; OpenShell exits 1 on every reported error. */
+function fail(message, causes) {
+  err(miette(message, causes));
+  return 1;
+}
+
+function usageError(message, usage) {
+  err(clapError(message, usage));
+  return 2;
+}
+
+/**
+ * clap `global = true` flags may appear anywhere before `--`: `openshell -g gw sandbox list` and
+ * `openshell sandbox list -g gw` are the same. Like the real CLI, `-g` falls back to the
+ * OPENSHELL_GATEWAY variable, and OPENSHELL_GATEWAY_ENDPOINT bypasses the registry — which is why
+ * nemoclaw must drop ambient OPENSHELL_* variables from its probes.
+ */
+function splitGlobals(args) {
+  const globals = { gateway: null, endpoint: null, version: false, help: false };
+  const rest = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (arg === "-g" || arg === "--gateway") globals.gateway = args[++i] ?? "";
+    else if (arg.startsWith("--gateway=")) globals.gateway = arg.slice("--gateway=".length);
+    else if (arg === "--gateway-endpoint") globals.endpoint = args[++i] ?? "";
+    else if (arg.startsWith("--gateway-endpoint="))
+      globals.endpoint = arg.slice("--gateway-endpoint=".length);
+    else if (arg === "-V" || arg === "--version") globals.version = true;
+    else if (arg === "-h" || arg === "--help") globals.help = true;
+    else rest.push(arg);
+  }
+  globals.gateway ||= process.env.OPENSHELL_GATEWAY?.trim() || null;
+  globals.endpoint ||= process.env.OPENSHELL_GATEWAY_ENDPOINT?.trim() || null;
+  return { globals, rest };
+}
+
+/** `{ name, endpoint }`, or `{ error }` with the reason no gateway could be resolved. */
+function resolveGateway(globals) {
+  const registry = readGateways(paths);
+  if (globals.endpoint) {
+    const byEndpoint = Object.entries(registry.gateways).find(([, g]) => g.endpoint === globals.endpoint);
+    return { name: globals.gateway ?? byEndpoint?.[0] ?? globals.endpoint, endpoint: globals.endpoint };
+  }
+  const name = globals.gateway ?? registry.selected;
+  if (!name) return { error: "none" };
+  const entry = registry.gateways[name];
+  if (!entry) return { error: "unknown", name };
+  return { name, endpoint: entry.endpoint };
+}
+
+function gatewayResolutionError(resolved) {
+  if (resolved.error === "none") {
+    return fail(
+      "No active gateway.\nSet one with: openshell gateway select <name>\nOr register one with: openshell gateway add <endpoint>",
+    );
+  }
+  return fail(
+    `Unknown gateway '${resolved.name}'.\nRegister it first: openshell gateway add <endpoint> --name ${resolved.name}\nOr list available gateways: openshell gateway select`,
+  );
+}
+
+/** The health RPC, with the `unreachable` knob forcing a refused connection. */
+async function probe(endpoint) {
+  if (config.unreachable) {
+    return { ok: false, causes: ["tcp connect error", "Connection refused (os error 111)"] };
+  }
+  return checkHealth(endpoint);
+}
+
+function connectionFailed(result) {
+  return fail("client error (Connect)", result.causes);
+}
+
+function describeStatus(health) {
+  if (config.statusText) return config.statusText;
+  return health.status === "healthy" ? "Connected" : "Error";
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+async function cmdStatus(globals, args) {
+  const { error } = parseArgs(args, {});
+  if (error) return usageError(error, "openshell status [OPTIONS]");
+  const gw = resolveGateway(globals);
+  if (gw.error === "none") {
+    out(`${bold("Gateway Status")}\n\n${field("Status", "No gateway configured.")}\n`);
+    out(`Register a gateway with: ${dim("openshell gateway add <endpoint>")}\n`);
+    return 0;
+  }
+  if (gw.error) return gatewayResolutionError(gw);
+
+  const result = await probe(gw.endpoint);
+  // Up to 0.0.91 the header block is printed before the connection is attempted; from 0.0.92 an
+  // unreachable gateway produces only the error on stderr.
+  if (!result.ok && atLeast(cliVersion, "0.0.92")) return connectionFailed(result);
+  out(`${bold("Server Status")}\n\n${field("Gateway", gw.name)}${field("Server", gw.endpoint)}`);
+  if (!result.ok) return connectionFailed(result);
+  out(field("Status", statusColour(describeStatus(result.health))));
+  if (atLeast(cliVersion, "0.0.91")) out(field("Authentication", "none"));
+  if (result.health.version) out(field("Version", result.health.version));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// gateway info | add | select | remove
+
+async function cmdGateway(globals, args) {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "info":
+      return gatewayInfo(globals, rest);
+    case "add":
+      return gatewayAdd(rest);
+    case "select":
+      return gatewaySelect(rest);
+    case "remove":
+    case "rm":
+      return gatewayRemove(rest);
+    default:
+      return usageError(
+        sub ? `unrecognized subcommand '${sub}'` : "a subcommand is required",
+        "openshell gateway <COMMAND>",
+      );
+  }
+}
+
+async function gatewayInfo(globals, args) {
+  const { error } = parseArgs(args, {});
+  if (error) return usageError(error, "openshell gateway info [OPTIONS]");
+  const registry = readGateways(paths);
+  const name = globals.gateway ?? registry.selected;
+  if (!name) return fail("No active gateway.\nSet one with: openshell gateway select <name>");
+  const entry = registry.gateways[name];
+  if (!entry) {
+    // Not a miette report: OpenShell prints this plain line itself before exiting 1.
+    err(`No gateway metadata found for '${name}'.\n`);
+    return 1;
+  }
+  out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
+  if (!atLeast(cliVersion, "0.0.85")) {
+    out(field("Gateway endpoint", entry.endpoint));
+    return 0;
+  }
+  // From 0.0.85 `gateway info` also asks the gateway for its status and version.
+  out(field("Server", entry.endpoint));
+  const result = await probe(entry.endpoint);
+  if (!result.ok) {
+    out(field("Status", statusColour("Disconnected")));
+    return 0;
+  }
+  out(field("Status", statusColour(describeStatus(result.health))));
+  if (result.health.version) out(field("Version", result.health.version));
+  return 0;
+}
+
+function gatewayAdd(args) {
+  const usage = "openshell gateway add <ENDPOINT> --name <NAME>";
+  const { positionals, flags, error } = parseArgs(args, {
+    "--name": { key: "name", value: true },
+    "--local": { key: "local", value: false },
+  });
+  if (error) return usageError(error, usage);
+  const [endpoint] = positionals;
+  if (!endpoint || positionals.length > 1) return usageError("exactly one <ENDPOINT> is required", usage);
+  if (!flags.name)
+    return usageError("the following required arguments were not provided: --name <NAME>", usage);
+  if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) return fail(`invalid gateway endpoint: ${endpoint}`);
+  const registry = readGateways(paths);
+  if (registry.gateways[flags.name]) {
+    return fail(
+      `Gateway '${flags.name}' already exists.\nRemove it first with: openshell gateway remove ${flags.name}`,
+    );
+  }
+  registry.gateways[flags.name] = { endpoint: endpoint.replace(/\/$/, "") };
+  // The first gateway registered becomes the active one; later ones need `gateway select`.
+  registry.selected ??= flags.name;
+  writeJsonAtomic(paths.gateways, registry);
+  out(`${green("✓")} Gateway '${flags.name}' added (${endpoint})\n`);
+  return 0;
+}
+
+function gatewaySelect(args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error) return usageError(error, "openshell gateway select <NAME>");
+  const registry = readGateways(paths);
+  const [name] = positionals;
+  if (!name) {
+    for (const gwName of Object.keys(registry.gateways).sort()) {
+      out(`${gwName === registry.selected ? green("*") : " "} ${gwName}\n`);
+    }
+    return 0;
+  }
+  if (!registry.gateways[name]) return fail(`Unknown gateway '${name}'.`);
+  registry.selected = name;
+  writeJsonAtomic(paths.gateways, registry);
+  out(`${green("✓")} Active gateway set to '${name}'\n`);
+  return 0;
+}
+
+function gatewayRemove(args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length !== 1)
+    return usageError(error ?? "<NAME> is required", "openshell gateway remove <NAME>");
+  const [name] = positionals;
+  const registry = readGateways(paths);
+  if (!registry.gateways[name]) return fail(`Unknown gateway '${name}'.`);
+  delete registry.gateways[name];
+  if (registry.selected === name) registry.selected = null;
+  writeJsonAtomic(paths.gateways, registry);
+  out(`${green("✓")} Gateway '${name}' removed\n`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sandbox list | get | exec | create | delete
+
+/** The decode error a newer CLI gets from an older gateway, per the `schemaMismatch` knob. */
+function schemaMismatch(rpc, message) {
+  const wire = `${message}: invalid wire type`;
+  switch (config.schemaMismatch) {
+    case "tonic14":
+      return fail(
+        `status: 'Internal error', self: "failed to decode Protobuf message: Sandbox.metadata: ${wire}: LengthDelimited (expected Varint)"`,
+      );
+    case "tonic12":
+      return fail(
+        `status: Internal, message: "failed to decode Protobuf message: Sandbox.metadata: ${wire} value: 6", details: [], metadata: MetadataMap { headers: {} }`,
+      );
+    case "unimplemented":
+      return fail(
+        `status: Unimplemented, message: "openshell.v1.OpenShell/${rpc} is not supported by this gateway version", details: [], metadata: MetadataMap { headers: {} }`,
+      );
+    default:
+      return null;
+  }
+}
+
+function notFound(name) {
+  return fail(
+    `status: NotFound, message: "sandbox not found: ${name}", details: [], metadata: MetadataMap { headers: {} }`,
+  );
+}
+
+/** Connect, then fail the way a drifted gateway would; null when the RPC may proceed. */
+async function connectForRpc(globals, rpc, message) {
+  const gw = resolveGateway(globals);
+  if (gw.error) return gatewayResolutionError(gw);
+  const result = await probe(gw.endpoint);
+  if (!result.ok) return connectionFailed(result);
+  return schemaMismatch(rpc, message);
+}
+
+async function cmdSandbox(globals, args) {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case "list":
+    case "ls":
+      return sandboxList(globals, rest);
+    case "get":
+      return sandboxGet(globals, rest);
+    case "exec":
+      return sandboxExec(globals, rest);
+    case "create":
+      return sandboxCreate(globals, rest);
+    case "delete":
+    case "rm":
+      return sandboxDelete(globals, rest);
+    case "download":
+    case "upload":
+      return fail(`sandbox ${sub} is not simulated yet`);
+    default:
+      return usageError(
+        sub ? `unrecognized subcommand '${sub}'` : "a subcommand is required",
+        "openshell sandbox <COMMAND>",
+      );
+  }
+}
+
+function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells, style) =>
+    cells
+      .map((c, i) =>
+        i === cells.length - 1 ? style(c, i) : style(c, i) + " ".repeat(widths[i] - c.length + 2),
+      )
+      .join("");
+  let text = `${line(headers, (c) => bold(c))}\n`;
+  const phaseCol = headers.indexOf("PHASE");
+  for (const row of rows) text += `${line(row, (c, i) => (i === phaseCol ? statusColour(c) : c))}\n`;
+  return text;
+}
+
+async function sandboxList(globals, args) {
+  const { error } = parseArgs(args, {});
+  if (error) return usageError(error, "openshell sandbox list [OPTIONS]");
+  const refused = await connectForRpc(globals, "ListSandboxes", "ListSandboxesResponse.sandboxes");
+  if (refused !== null) return refused;
+  const sandboxes = listSandboxes(paths);
+  if (sandboxes.length === 0) {
+    out(`${dim("No sandboxes found.")}\n`);
+    return 0;
+  }
+  // OpenShell ≤ 0.0.36 (cluster era) still printed the Kubernetes namespace.
+  const legacy = !atLeast(cliVersion, "0.0.37");
+  const headers = legacy ? ["NAME", "NAMESPACE", "CREATED", "PHASE"] : ["NAME", "CREATED", "PHASE"];
+  const rows = sandboxes.map((s) => {
+    const row = [s.name, s.created ?? "-", s.phase];
+    if (legacy) row.splice(1, 0, "openshell");
+    return row;
+  });
+  out(table(headers, rows));
+  return 0;
+}
+
+async function sandboxGet(globals, args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length !== 1)
+    return usageError(error ?? "<NAME> is required", "openshell sandbox get <NAME>");
+  const refused = await connectForRpc(globals, "GetSandbox", "GetSandboxResponse.sandbox");
+  if (refused !== null) return refused;
+  const sandbox = readSandbox(paths, positionals[0]);
+  if (!sandbox) return notFound(positionals[0]);
+  out(`${bold("Sandbox:")}\n\n`);
+  out(field("Id", sandbox.id ?? "-"));
+  out(field("Name", sandbox.name));
+  out(field("Namespace", "openshell"));
+  if (sandbox.image) out(field("Image", sandbox.image));
+  out(field("Phase", statusColour(sandbox.phase)));
+  out(field("Created", sandbox.created ?? "-"));
+  return 0;
+}
+
+/** Commands the sandbox can run for now; a later issue gives sandboxes real file trees. */
+const SANDBOX_COMMANDS = {
+  true: () => 0,
+  false: () => 1,
+  echo: (args) => {
+    out(`${args.join(" ")}\n`);
+    return 0;
+  },
+};
+
+async function sandboxExec(globals, args) {
+  const usage = "openshell sandbox exec -n <NAME> [--no-tty] -- <COMMAND>...";
+  const { positionals, flags, trailing, error } = parseArgs(args, {
+    "-n": { key: "name", value: true },
+    "--name": { key: "name", value: true },
+    "--no-tty": { key: "noTty", value: false },
+    "--tty": { key: "tty", value: false },
+  });
+  if (error) return usageError(error, usage);
+  const name = flags.name ?? positionals[0];
+  const command = trailing ?? positionals.slice(flags.name ? 0 : 1);
+  if (!name || command.length === 0) return usageError("<NAME> and <COMMAND> are required", usage);
+  const refused = await connectForRpc(globals, "ExecSandbox", "ExecSandboxEvent.payload");
+  if (refused !== null) return refused;
+  const sandbox = readSandbox(paths, name);
+  if (!sandbox) return notFound(name);
+  if (sandbox.phase !== "Ready") {
+    return fail(
+      `status: FailedPrecondition, message: "sandbox ${name} is not ready (phase: ${sandbox.phase})"`,
+    );
+  }
+  const [program, ...programArgs] = command;
+  const run = SANDBOX_COMMANDS[program];
+  if (!run) {
+    err(`exec: "${program}": executable file not found in $PATH\n`);
+    return 127;
+  }
+  return run(programArgs);
+}
+
+async function sandboxCreate(globals, args) {
+  const usage = "openshell sandbox create --name <NAME> --from <IMAGE> [--detach]";
+  const { flags, error } = parseArgs(args, {
+    "--name": { key: "name", value: true },
+    "--from": { key: "from", value: true },
+    "--detach": { key: "detach", value: false },
+  });
+  if (error) return usageError(error, usage);
+  if (!flags.name || !flags.from) return usageError("--name and --from are required", usage);
+  if (!SANDBOX_NAME_RE.test(flags.name)) return fail(`invalid sandbox name: '${flags.name}'`);
+  const refused = await connectForRpc(globals, "CreateSandbox", "CreateSandboxResponse.sandbox");
+  if (refused !== null) return refused;
+  if (readSandbox(paths, flags.name)) {
+    return fail(`status: AlreadyExists, message: "sandbox ${flags.name} already exists"`);
+  }
+  writeSandbox(paths, {
+    name: flags.name,
+    phase: "Ready",
+    created: formatCreated(new Date()),
+    image: flags.from,
+  });
+  out(`Created sandbox: ${bold(flags.name)}\n`);
+  return 0;
+}
+
+async function sandboxDelete(globals, args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length !== 1)
+    return usageError(error ?? "<NAME> is required", "openshell sandbox delete <NAME>");
+  const [name] = positionals;
+  const refused = await connectForRpc(globals, "DeleteSandbox", "DeleteSandboxResponse.deleted");
+  if (refused !== null) return refused;
+  if (!readSandbox(paths, name)) return notFound(name);
+  removeSandbox(paths, name);
+  out(`${green("✓")} Deleted sandbox ${name}\n`);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const { globals, rest } = splitGlobals(argv);
+  if (globals.version) {
+    await sleep(config.cliVersionDelayMs);
+    out(`openshell ${cliVersion}\n`);
+    return 0;
+  }
+  const [command, ...args] = rest;
+  if (globals.help || !command) {
+    out(`${bold("USAGE")}\n  openshell <command> <subcommand> [flags]\n\n(nemoclaw OpenShell simulator)\n`);
+    return command || globals.help ? 0 : 2;
+  }
+  switch (command) {
+    case "status":
+      return cmdStatus(globals, args);
+    case "gateway":
+    case "gw":
+      return cmdGateway(globals, args);
+    case "sandbox":
+    case "sb":
+      return cmdSandbox(globals, args);
+    default:
+      return usageError(`unrecognized subcommand '${command}'`, "openshell <COMMAND>");
+  }
+}
+
+process.exitCode = await main();
