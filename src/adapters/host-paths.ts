@@ -63,7 +63,8 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
 function absoluteOrThrow(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === "") return undefined;
-  if (!path.isAbsolute(raw)) throw new SettingError(name, `${name} must be an absolute path, got ${JSON.stringify(raw)}`);
+  if (!path.isAbsolute(raw))
+    throw new SettingError(name, `${name} must be an absolute path, got ${JSON.stringify(raw)}`);
   return path.normalize(raw);
 }
 
@@ -85,7 +86,8 @@ export function resolveHostSettings(
       gatewayPort === DEFAULT_PORT ? "openshell-docker-gateway" : `openshell-docker-gateway-${gatewayPort}`,
     );
   const gatewayName = gatewayFlag ?? (env.NEMOCLAW_GATEWAY || "nemoclaw");
-  const catalogFile = absoluteOrThrow(env, "NEMOCLAW_AGENT_CATALOG") ?? path.join(packageRoot, "catalog/agents.json");
+  const catalogFile =
+    absoluteOrThrow(env, "NEMOCLAW_AGENT_CATALOG") ?? path.join(packageRoot, "catalog/agents.json");
   const locksDir = path.join(stateRoot, "locks");
   return {
     paths: {

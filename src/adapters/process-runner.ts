@@ -178,7 +178,7 @@ export class ExecaProcessRunner implements ProcessRunner {
     }
 
     const startError =
-      settled && settled.failed && settled.exitCode === undefined && !settled.isTerminated && !timedOut && !aborted
+      settled?.failed && settled.exitCode === undefined && !settled.isTerminated && !timedOut && !aborted
         ? (settled.originalMessage ?? settled.shortMessage ?? "could not start")
         : null;
     return {

@@ -31,10 +31,14 @@ describe("ExecaProcessRunner", () => {
 
   it("captures stdout, stderr and the exit code without a shell", async () => {
     const runner = new ExecaProcessRunner();
-    const r = await runner.run("node", ["-e", "console.log('out $HOME'); console.error('err'); process.exit(3)"], {
-      timeoutMs: 5000,
-      env,
-    });
+    const r = await runner.run(
+      "node",
+      ["-e", "console.log('out $HOME'); console.error('err'); process.exit(3)"],
+      {
+        timeoutMs: 5000,
+        env,
+      },
+    );
     expect(r.stdout).toBe("out $HOME\n");
     expect(r.stderr).toBe("err\n");
     expect(r.exitCode).toBe(3);
@@ -43,7 +47,10 @@ describe("ExecaProcessRunner", () => {
   });
 
   it("reports a program that cannot be started", async () => {
-    const r = await new ExecaProcessRunner().run("/nonexistent/openshell", ["--version"], { timeoutMs: 2000, env });
+    const r = await new ExecaProcessRunner().run("/nonexistent/openshell", ["--version"], {
+      timeoutMs: 2000,
+      env,
+    });
     expect(r.startError).toMatch(/ENOENT/);
     expect(r.exitCode).toBeNull();
   });

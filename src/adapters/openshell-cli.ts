@@ -1,0 +1,64 @@
+import type { ProcessRunner, RunResult } from "./process-runner.js";
+
+export interface OpenShellCliOptions {
+  runner: ProcessRunner;
+  /** The resolved `openshell` executable (SPEC §3 order). */
+  bin: string;
+  /** Pinned probe environment (SPEC §5). */
+  env: Record<string, string>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * The `openshell` calls nemoclaw makes, argv only (never a shell). Returns raw results: parsing
+ * lives in openshell-output.ts and the schema-mismatch check in the domain, so every caller
+ * decides explicitly what a failure means.
+ */
+export class OpenShellCli {
+  constructor(private readonly options: OpenShellCliOptions) {}
+
+  get bin(): string {
+    return this.options.bin;
+  }
+
+  run(args: readonly string[], overrides: { timeoutMs?: number; onStderr?: (chunk: string) => void } = {}) {
+    return this.options.runner.run(this.options.bin, args, {
+      env: this.options.env,
+      timeoutMs: overrides.timeoutMs ?? this.options.timeoutMs,
+      signal: this.options.signal,
+      onStderr: overrides.onStderr,
+    });
+  }
+
+  version(): Promise<RunResult> {
+    return this.run(["--version"]);
+  }
+
+  status(gateway: string): Promise<RunResult> {
+    return this.run(["status", "-g", gateway]);
+  }
+
+  gatewayInfo(gateway: string): Promise<RunResult> {
+    return this.run(["gateway", "info", "-g", gateway]);
+  }
+
+  sandboxList(gateway: string): Promise<RunResult> {
+    return this.run(["sandbox", "list", "-g", gateway]);
+  }
+
+  sandboxGet(gateway: string, name: string): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "get", name]);
+  }
+
+  sandboxExec(
+    gateway: string,
+    name: string,
+    command: readonly string[],
+    timeoutMs?: number,
+  ): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "exec", "-n", name, "--no-tty", "--", ...command], {
+      timeoutMs,
+    });
+  }
+}

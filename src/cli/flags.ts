@@ -1,0 +1,25 @@
+import { Flags } from "@oclif/core";
+import { UsageError } from "../domain/errors.js";
+import { isValidGatewayName } from "../domain/names.js";
+
+export const jsonFlag = Flags.boolean({
+  description:
+    "Print exactly one JSON document (schema/nemoclaw-output.schema.json) on stdout and nothing else.",
+  default: false,
+});
+
+export const gatewayFlag = Flags.string({
+  description: "OpenShell gateway name [default: $NEMOCLAW_GATEWAY or nemoclaw].",
+  helpValue: "NAME",
+});
+
+/** --gateway, else NEMOCLAW_GATEWAY, else `nemoclaw`; refused unless it is a plain gateway name. */
+export function resolveGatewayName(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const name = flag ?? (env.NEMOCLAW_GATEWAY || "nemoclaw");
+  if (!isValidGatewayName(name)) {
+    throw new UsageError(
+      `invalid gateway name ${JSON.stringify(name)} (letters, digits, '.', '_', '-'; at most 63)`,
+    );
+  }
+  return name;
+}

@@ -1,0 +1,37 @@
+import { flush, run } from "@oclif/core";
+import { ExitCode } from "../domain/exit-codes.js";
+import { renderJson } from "../output/envelope.js";
+
+/**
+ * Runs the oclif CLI. Failures inside a command are rendered by NemoclawCommand; what reaches
+ * here is oclif's own (unknown command, unknown topic): still one line, or one JSON document
+ * under --json, with the usage exit code — never a stack trace unless DEBUG is set.
+ */
+export async function main(argv: string[], binUrl: string): Promise<void> {
+  try {
+    await run(argv, binUrl);
+    await flush();
+  } catch (error) {
+    const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
+    if (exit === 0) return;
+    if (process.env.DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    const end = argv.indexOf("--");
+    if ((end === -1 ? argv : argv.slice(0, end)).includes("--json")) {
+      process.stdout.write(
+        renderJson({
+          ok: false,
+          command: "nemoclaw",
+          exitCode: ExitCode.Usage,
+          preflight: null,
+          result: null,
+          warnings: [],
+          error: { code: "usage", message },
+        }),
+      );
+    } else {
+      process.stderr.write(`Error: ${message.split("\n")[0]} (see \`nemoclaw --help\`)\n`);
+    }
+    process.exitCode = ExitCode.Usage;
+  }
+}

@@ -1,0 +1,119 @@
+import { Command, Errors } from "@oclif/core";
+import { SettingError } from "../adapters/host-paths.js";
+import { type Context, createContext } from "../context.js";
+import { errorCodeFor, exitCodeFor, NemoclawError, PreflightRefusal, UsageError } from "../domain/errors.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import type { Preflight } from "../domain/preflight-types.js";
+import { type JsonEnvelope, renderJson } from "../output/envelope.js";
+import { styleFor } from "../output/style.js";
+
+/** What a command produced: fed to both the JSON envelope and the human renderer. */
+export interface Outcome {
+  exitCode: ExitCode;
+  preflight: Preflight | null;
+  result: unknown;
+  warnings: string[];
+  error?: { code: string; message: string; diagnostic?: string[] };
+  /** Human output: results on stdout, diagnostics on stderr (already styled). */
+  stdout?: string[];
+  stderr?: string[];
+}
+
+/**
+ * Base of every nemoclaw command: builds the Context, turns any failure into an Outcome with
+ * the documented exit code, and prints either exactly one JSON document or human text.
+ * Commands never call process.exit; the exit code is set here and nowhere else.
+ */
+export abstract class NemoclawCommand extends Command {
+  /** The command id as it appears in the JSON envelope (`gateway preflight`, …). */
+  static commandId = "nemoclaw";
+
+  protected abstract execute(): Promise<Outcome>;
+
+  protected get commandId(): string {
+    return (this.constructor as typeof NemoclawCommand).commandId;
+  }
+
+  protected get wantsJson(): boolean {
+    const end = this.argv.indexOf("--");
+    return (end === -1 ? this.argv : this.argv.slice(0, end)).includes("--json");
+  }
+
+  protected createContext(gatewayFlag?: string): Context {
+    return createContext({ cliVersion: this.config.version, packageRoot: this.config.root, gatewayFlag });
+  }
+
+  async run(): Promise<void> {
+    let outcome: Outcome;
+    try {
+      outcome = await this.execute();
+    } catch (error) {
+      outcome = this.failureOutcome(error);
+    }
+    this.emit(outcome);
+    process.exitCode = outcome.exitCode;
+  }
+
+  private failureOutcome(error: unknown): Outcome {
+    const normalized = normalizeError(error);
+    if (process.env.DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    const style = styleFor(Boolean(process.stderr.isTTY) && !process.env.NO_COLOR);
+    const exitCode = exitCodeFor(normalized);
+    const message = normalized instanceof Error ? normalized.message : String(normalized);
+    if (normalized instanceof PreflightRefusal) {
+      return {
+        exitCode,
+        preflight: normalized.preflight,
+        result: null,
+        warnings: [],
+        error: { code: normalized.code, message, diagnostic: normalized.diagnostic },
+        stderr: normalized.diagnostic.map((line, i) => (i === 0 ? style.red(line) : line)),
+      };
+    }
+    const hint = normalized instanceof UsageError ? ` (see \`nemoclaw ${this.commandId} --help\`)` : "";
+    return {
+      exitCode,
+      preflight: null,
+      result: null,
+      warnings: [],
+      error: { code: errorCodeFor(normalized), message },
+      stderr: [`${style.red("Error:")} ${oneLine(message)}${hint}`],
+    };
+  }
+
+  private emit(outcome: Outcome): void {
+    if (this.wantsJson) {
+      const envelope: JsonEnvelope = {
+        ok: outcome.exitCode === ExitCode.Ok,
+        command: this.commandId,
+        exitCode: outcome.exitCode,
+        preflight: outcome.preflight,
+        result: outcome.result ?? null,
+        warnings: outcome.warnings,
+        ...(outcome.error ? { error: outcome.error } : {}),
+      };
+      process.stdout.write(renderJson(envelope));
+      return;
+    }
+    if (outcome.stdout?.length) process.stdout.write(`${outcome.stdout.join("\n")}\n`);
+    if (outcome.stderr?.length) process.stderr.write(`${outcome.stderr.join("\n")}\n`);
+  }
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/** oclif's parser errors (unknown flag, bad value, missing arg) are usage errors: exit 2. */
+export function normalizeError(error: unknown): unknown {
+  if (error instanceof NemoclawError) return error;
+  if (error instanceof SettingError) return new UsageError(error.message, "invalid_setting");
+  if (error instanceof Errors.CLIError || isOclifParseError(error)) {
+    return new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  return error;
+}
+
+function isOclifParseError(error: unknown): error is Error {
+  return error instanceof Error && typeof (error as { parse?: unknown }).parse === "object";
+}

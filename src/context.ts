@@ -1,0 +1,69 @@
+import os from "node:os";
+import type { Writable } from "node:stream";
+import { type HostSettings, resolveHostSettings } from "./adapters/host-paths.js";
+import { ExecaProcessRunner, pinnedProbeEnv } from "./adapters/process-runner.js";
+
+/** Where output goes and how it may look (the GitHub CLI's IOStreams idea). */
+export interface IOStreams {
+  stdout: Writable;
+  stderr: Writable;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  stdinIsTTY: boolean;
+  /** Colour on stderr/stdout: only on a TTY and never with NO_COLOR. */
+  color: boolean;
+}
+
+/**
+ * Built once per command and passed down to actions, so tests inject fakes without module
+ * mocking. Holds no mutable state of its own besides the runner's live-process set.
+ */
+export interface Context {
+  cliVersion: string;
+  packageRoot: string;
+  env: NodeJS.ProcessEnv;
+  settings: HostSettings;
+  runner: ExecaProcessRunner;
+  /** The environment every OpenShell/Docker probe runs with (SPEC §5). */
+  probeEnv: Record<string, string>;
+  procRoot: string;
+  now: () => Date;
+  io: IOStreams;
+}
+
+export function processIOStreams(env: NodeJS.ProcessEnv): IOStreams {
+  const stdoutIsTTY = Boolean(process.stdout.isTTY);
+  const stderrIsTTY = Boolean(process.stderr.isTTY);
+  const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== "";
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdoutIsTTY,
+    stderrIsTTY,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    color: stderrIsTTY && !noColor && env.TERM !== "dumb",
+  };
+}
+
+export interface ContextOptions {
+  cliVersion: string;
+  packageRoot: string;
+  gatewayFlag?: string;
+  env?: NodeJS.ProcessEnv;
+  io?: IOStreams;
+}
+
+export function createContext(options: ContextOptions): Context {
+  const env = options.env ?? process.env;
+  return {
+    cliVersion: options.cliVersion,
+    packageRoot: options.packageRoot,
+    env,
+    settings: resolveHostSettings(env, env.HOME || os.homedir(), options.packageRoot, options.gatewayFlag),
+    runner: new ExecaProcessRunner(),
+    probeEnv: pinnedProbeEnv(env),
+    procRoot: "/proc",
+    now: () => new Date(),
+    io: options.io ?? processIOStreams(env),
+  };
+}

@@ -1,0 +1,58 @@
+# Shared setup for the e2e tests: every test gets its own simulated OpenShell host (test/sim)
+# in a temp dir, with HOME and PATH pointing into it, and tears it down even on failure.
+
+REPO="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+NODE="$(command -v node)"
+SIMCTL=("$NODE" "$REPO/test/sim/simctl.mjs")
+BASE_PATH="$(dirname "$NODE"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# new_host [simctl init flags…]: creates $HOST with a free port and points HOME/PATH at it.
+new_host() {
+  HOST="$(mktemp -d "${BATS_TMPDIR:-/tmp}/nemoclaw-e2e.XXXXXX")"
+  "${SIMCTL[@]}" init "$HOST" --port 0 "$@" >/dev/null
+  export HOME="$HOST/home"
+  export PATH="$HOST/bin:$BASE_PATH"
+  unset NEMOCLAW_HOME NEMOCLAW_GATEWAY NEMOCLAW_OPENSHELL_BIN NEMOCLAW_OPENSHELL_GATEWAY_BIN NEMOCLAW_STRICT_PREFLIGHT
+  export NO_COLOR=1
+  STATE_DIR="$HOME/.local/state/nemoclaw/openshell-docker-gateway-$(host_port)"
+  [ "$(host_port)" = 8080 ] && STATE_DIR="$HOME/.local/state/nemoclaw/openshell-docker-gateway"
+  export NEMOCLAW_GATEWAY_PORT="$(host_port)"
+}
+
+host_port() {
+  "$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).port)' "$HOST/state/config.json"
+}
+
+simctl() {
+  "${SIMCTL[@]}" "$1" "$HOST" "${@:2}"
+}
+
+nemoclaw() {
+  "$NODE" "$REPO/bin/run.js" "$@"
+}
+
+# Runs nemoclaw capturing stdout and stderr apart: $status, $out, $err.
+run_split() {
+  local errfile="$BATS_TEST_TMPDIR/stderr.$$"
+  status=0
+  out="$("$NODE" "$REPO/bin/run.js" "$@" 2>"$errfile")" || status=$?
+  err="$(cat "$errfile")"
+}
+
+assert_valid_json() {
+  printf '%s' "$out" | "$NODE" "$REPO/test/e2e/validate-json.mjs"
+}
+
+json_get() {
+  printf '%s' "$out" | "$NODE" -e '
+    let v = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    for (const k of process.argv[1].split(".")) v = v == null ? undefined : v[k];
+    console.log(typeof v === "object" ? JSON.stringify(v) : String(v));' "$1"
+}
+
+teardown_host() {
+  if [ -n "${HOST:-}" ] && [ -d "$HOST" ]; then
+    "${SIMCTL[@]}" stop "$HOST" >/dev/null 2>&1 || true
+    rm -rf "$HOST"
+  fi
+}
