@@ -55,7 +55,6 @@ try {
   host.simctl("start-gateway");
 
   step(["gateway", "preflight"], 0);
-  step(["gateway", "preflight", "--json"], 0);
 } catch (error) {
   console.error(`demo failed: ${error.message}`);
   failures += 1;

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { fsyncDir, writeFileAtomic as writeAtomic } from "./atomic-file.js";
 import { isPlausiblePid } from "./process-identity.js";
 
 /**
@@ -288,45 +288,10 @@ function ensurePrivateDir(dir: string): void {
   if ((st.mode & 0o777) !== 0o700) fs.chmodSync(dir, 0o700);
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Replaces `dir/name` atomically: readers see the old file or the new one, never a torn write,
- * and after return the new content and the rename are durable.
- */
+/** Replaces `dir/name` atomically and durably, in a private (0700) directory. */
 function writeFileAtomic(dir: string, name: string, content: string): void {
   ensurePrivateDir(dir);
-  const tmp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  const fd = fs.openSync(
-    tmp,
-    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-    0o600,
-  );
-  let renamed = false;
-  try {
-    try {
-      // The umask can only narrow 0600, but be exact about what we promise.
-      fs.fchmodSync(fd, 0o600);
-      const data = Buffer.from(content, "utf8");
-      let written = 0;
-      while (written < data.length) written += fs.writeSync(fd, data, written, data.length - written);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path.join(dir, name));
-    renamed = true;
-    fsyncDir(dir);
-  } finally {
-    if (!renamed) fs.rmSync(tmp, { force: true });
-  }
+  writeAtomic(path.join(dir, name), content, 0o600);
 }
 
 /** Writes `<dir>/runtime.json` atomically (file 0600, dir 0700). Throws on an invalid marker or I/O error. */
