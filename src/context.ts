@@ -29,6 +29,15 @@ export interface Context {
   procRoot: string;
   now: () => Date;
   io: IOStreams;
+  /** Aborted on SIGINT/SIGTERM; its `reason` is the signal name. Long work stops starting new steps. */
+  abort: AbortController;
+}
+
+export type InterruptSignal = "SIGINT" | "SIGTERM";
+
+/** The signal that interrupted this command, if any. */
+export function interruptedBy(ctx: Context): InterruptSignal | null {
+  return ctx.abort.signal.aborted ? (ctx.abort.signal.reason as InterruptSignal) : null;
 }
 
 export function processIOStreams(env: NodeJS.ProcessEnv): IOStreams {
@@ -65,5 +74,6 @@ export function createContext(options: ContextOptions): Context {
     procRoot: "/proc",
     now: () => new Date(),
     io: options.io ?? processIOStreams(env),
+    abort: new AbortController(),
   };
 }

@@ -35,12 +35,27 @@ export class OpenShellCli {
     return this.run(["--version"]);
   }
 
-  status(gateway: string): Promise<RunResult> {
-    return this.run(["status", "-g", gateway]);
+  status(gateway: string, timeoutMs?: number): Promise<RunResult> {
+    return this.run(["status", "-g", gateway], { timeoutMs });
   }
 
   gatewayInfo(gateway: string): Promise<RunResult> {
     return this.run(["gateway", "info", "-g", gateway]);
+  }
+
+  /** Registers `endpoint` under `name`; an existing name fails with "… already exists …". */
+  gatewayAdd(endpoint: string, name: string): Promise<RunResult> {
+    return this.run(["gateway", "add", endpoint, "--name", name]);
+  }
+
+  /** Makes `name` the active gateway (what `openshell` uses without `-g`). */
+  gatewaySelect(name: string): Promise<RunResult> {
+    return this.run(["gateway", "select", name]);
+  }
+
+  /** Forgets the registration of `name` (never touches the gateway process or its data). */
+  gatewayRemove(name: string): Promise<RunResult> {
+    return this.run(["gateway", "remove", name]);
   }
 
   sandboxList(gateway: string): Promise<RunResult> {
@@ -60,5 +75,40 @@ export class OpenShellCli {
     return this.run(["-g", gateway, "sandbox", "exec", "-n", name, "--no-tty", "--", ...command], {
       timeoutMs,
     });
+  }
+
+  /** Extracts the contents of `sandboxDir` into local `dest` (created if missing). */
+  sandboxDownload(
+    gateway: string,
+    name: string,
+    sandboxDir: string,
+    dest: string,
+    timeoutMs: number,
+  ): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "download", name, sandboxDir, dest], { timeoutMs });
+  }
+
+  /**
+   * Uploads `localDir` to `<dest>/<basename(localDir)>`. Always `--no-git-ignore`: without it
+   * OpenShell silently skips git-ignored files, and a restore would quietly lose them.
+   */
+  sandboxUpload(
+    gateway: string,
+    name: string,
+    localDir: string,
+    dest: string,
+    timeoutMs: number,
+  ): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "upload", name, localDir, dest, "--no-git-ignore"], {
+      timeoutMs,
+    });
+  }
+
+  sandboxCreate(gateway: string, name: string, image: string): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "create", "--name", name, "--from", image, "--detach"]);
+  }
+
+  sandboxDelete(gateway: string, name: string): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "delete", name]);
   }
 }

@@ -274,9 +274,10 @@ export function readRuntimeMarker(markerPath: string, options: ReadMarkerOptions
 
 /**
  * Creates `dir` with mode 0700 (tightening an existing one). Refuses a symlink or a directory owned
- * by someone else: `readRuntimeMarker` would distrust anything written there anyway.
+ * by someone else: `readRuntimeMarker` would distrust anything written there anyway. Exported so
+ * `onboard` can check the gateway state directory before it launches anything into it.
  */
-function ensurePrivateDir(dir: string): void {
+export function ensurePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
   if (st.isSymbolicLink()) throw new Error(`gateway state directory ${dir} is a symlink`);

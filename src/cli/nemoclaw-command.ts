@@ -39,19 +39,63 @@ export abstract class NemoclawCommand extends Command {
     return (end === -1 ? this.argv : this.argv.slice(0, end)).includes("--json");
   }
 
+  /**
+   * Commands whose actions stop gracefully on an interrupt (finish the summary, clean up) set
+   * this; for the others an interrupt kills their probes' process groups and exits at once.
+   */
+  static gracefulInterrupt = false;
+
+  private context: Context | undefined;
+
   protected createContext(gatewayFlag?: string): Context {
-    return createContext({ cliVersion: this.config.version, packageRoot: this.config.root, gatewayFlag });
+    this.context = createContext({
+      cliVersion: this.config.version,
+      packageRoot: this.config.root,
+      gatewayFlag,
+    });
+    return this.context;
   }
 
   async run(): Promise<void> {
+    const onSignal = (signal: NodeJS.Signals) => this.interrupt(signal as "SIGINT" | "SIGTERM");
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     let outcome: Outcome;
     try {
       outcome = await this.execute();
     } catch (error) {
       outcome = this.failureOutcome(error);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
     }
     this.emit(outcome);
     process.exitCode = outcome.exitCode;
+  }
+
+  /**
+   * Children run in their own process groups (so timeouts can kill whole trees), which also
+   * means a terminal's Ctrl-C does not reach them: we must kill them ourselves.
+   */
+  private interrupt(signal: "SIGINT" | "SIGTERM"): void {
+    const code = signal === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated;
+    const ctx = this.context;
+    const graceful = (this.constructor as typeof NemoclawCommand).gracefulInterrupt;
+    if (ctx && graceful && !ctx.abort.signal.aborted) {
+      ctx.abort.abort(signal);
+      return;
+    }
+    // Not graceful, or a second signal: stop now — still with exactly one document under --json.
+    ctx?.runner.killAll("SIGKILL");
+    this.emit({
+      exitCode: code,
+      preflight: null,
+      result: null,
+      warnings: [],
+      error: { code: "interrupted", message: `interrupted by ${signal}` },
+      stderr: [`Interrupted by ${signal}.`],
+    });
+    process.exit(code);
   }
 
   private failureOutcome(error: unknown): Outcome {

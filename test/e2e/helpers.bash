@@ -56,3 +56,38 @@ teardown_host() {
     rm -rf "$HOST"
   fi
 }
+
+# register NAME [AGENT] [AGENT_VERSION]: adds an entry to $HOME/.nemoclaw/sandboxes.json,
+# keeping everything else (and an unknown top-level key, as real registries have).
+register() {
+  mkdir -p "$HOME/.nemoclaw"
+  "$NODE" -e '
+    const fs = require("fs"); const [file, name, agent, version] = process.argv.slice(1);
+    let doc = { defaultSandbox: name, sandboxes: {}, schemaRevision: 7 };
+    try { doc = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+    doc.sandboxes[name] = { name, agent, agentVersion: version, nemoclawVersion: "0.1.0",
+      imageTag: `ghcr.io/nvidia/nemoclaw/sandbox-${agent}:${version}`, gatewayName: "nemoclaw",
+      createdAt: "2026-11-01T10:00:00Z", policy: { network: "restricted" } };
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2), { mode: 0o600 });' \
+    "$HOME/.nemoclaw/sandboxes.json" "$1" "${2:-openclaw}" "${3:-2026.7.1}"
+}
+
+# sandbox_with_state NAME [PHASE]: a simulated sandbox with a seeded /sandbox/.openclaw tree, registered.
+sandbox_with_state() {
+  simctl add-sandbox "$1" --phase "${2:-Ready}" --agent openclaw \
+    --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 --seed >/dev/null
+  register "$1"
+}
+
+state_dir_of() {
+  simctl sandbox-path "$1" /sandbox/.openclaw
+}
+
+backups_of() {
+  ls "$HOME/.nemoclaw/rebuild-backups/$1" 2>/dev/null | grep -v '^\.' || true
+}
+
+# Trees equal: same names, same bytes, same symlinks (the manifest is not part of the state).
+same_tree() {
+  diff -r --no-dereference -x rebuild-manifest.json "$1" "$2"
+}

@@ -1,0 +1,256 @@
+import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
+import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
+import { MaintenanceLock } from "../adapters/maintenance-lock.js";
+import { OutputFormatError, parseSandboxList } from "../adapters/openshell-output.js";
+import { type RegistryEntry, readRegistry } from "../adapters/registry.js";
+import { type Context, interruptedBy } from "../context.js";
+import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
+import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
+import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
+import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
+
+export type SandboxOutcomeStatus = "backed-up" | "failed" | "skipped";
+
+export interface SandboxBackupOutcome {
+  name: string;
+  status: SandboxOutcomeStatus;
+  reason?: string;
+  timestamp?: string;
+  path?: string;
+  bytes?: number;
+  files?: number;
+  absentDirs?: string[];
+  pruned?: string[];
+  durationMs: number;
+}
+
+export interface BackupAllResult {
+  gatewayName: string;
+  backupsRoot: string;
+  registered: number;
+  sandboxes: SandboxBackupOutcome[];
+  summary: { backedUp: number; failed: number; skipped: number };
+  requireAll: boolean;
+  interrupted: "SIGINT" | "SIGTERM" | null;
+  /** Staging directories of killed runs removed at start. */
+  cleanedStaging: string[];
+}
+
+export type BackupEvent =
+  | { type: "planned"; names: string[] }
+  | { type: "started"; name: string }
+  | { type: "progress"; name: string; progress: BackupProgress }
+  | { type: "finished"; outcome: SandboxBackupOutcome };
+
+export interface BackupAllOptions {
+  gatewayName: string;
+  requireAll: boolean;
+  keep?: number;
+  concurrency: number;
+  strict: boolean;
+  rerunCommand: string;
+  onEvent?: (event: BackupEvent) => void;
+  onWarnings?: (warnings: string[]) => void;
+}
+
+export interface BackupAllRun {
+  preflight: Preflight | null;
+  result: BackupAllResult;
+  warnings: string[];
+  /** A reactive refusal raised after per-sandbox work had started (summary still printed). */
+  refusal?: PreflightRefusal;
+}
+
+export const BACKUP_ACTION = "backing up registered sandboxes";
+
+/** Runs `fn` over items, at most `limit` at a time, never starting new work once `stop()` is true. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  stop: () => boolean,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !stop()) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/** `sandbox list` through the reactive check: mismatch → exit 3, unreachable → exit 4. */
+export async function listSandboxes(
+  report: PreflightReport,
+  policy: { action: string; rerunCommand: string; strict: boolean },
+) {
+  const result = await report.openshell.sandboxList(report.gatewayName);
+  checkStateQuery(result, { ...policy, report, query: "sandbox list" });
+  if (result.exitCode !== 0) {
+    throw new EnvironmentError(
+      "openshell_failed",
+      `\`openshell sandbox list -g ${report.gatewayName}\` failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
+    );
+  }
+  try {
+    return new Map<string, SandboxRow>(parseSandboxList(result.stdout).map((row) => [row.name, row]));
+  } catch (error) {
+    if (error instanceof OutputFormatError) {
+      // Never guess sandbox state from output we do not understand.
+      throw new EnvironmentError(
+        "openshell_output_unrecognised",
+        `unrecognised \`openshell sandbox list\` output: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+}
+
+function agentVersionOf(entry: RegistryEntry): string | null {
+  return typeof entry.agentVersion === "string" ? entry.agentVersion : null;
+}
+
+/**
+ * SPEC §6. Registry → preflight → lock → clean leftover staging → `sandbox list` → per-sandbox
+ * backups, `concurrency` at a time. Per-sandbox failures never stop the others; an interrupt
+ * stops new work and kills running transfers; a reactive schema mismatch stops everything.
+ */
+export async function backupAll(ctx: Context, options: BackupAllOptions): Promise<BackupAllRun> {
+  const registry = readRegistry(ctx.settings.paths.registryFile);
+  const backupsRoot = ctx.settings.paths.backupsRoot;
+  const result: BackupAllResult = {
+    gatewayName: options.gatewayName,
+    backupsRoot,
+    registered: registry.names.length,
+    sandboxes: [],
+    summary: { backedUp: 0, failed: 0, skipped: 0 },
+    requireAll: options.requireAll,
+    interrupted: null,
+    cleanedStaging: [],
+  };
+  if (registry.names.length === 0) return { preflight: null, result, warnings: [] };
+
+  const policy = { action: BACKUP_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
+  const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
+  const { warnings } = enforcePreflight(report, policy);
+  options.onWarnings?.(warnings);
+  const catalog: AgentCatalog = readAgentCatalog(ctx.settings.paths.catalogFile);
+
+  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "backup-all" });
+  let refusal: PreflightRefusal | undefined;
+  try {
+    result.cleanedStaging = cleanStaging(backupsRoot);
+    const listed = await listSandboxes(report, policy);
+    options.onEvent?.({
+      type: "planned",
+      names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),
+    });
+
+    const record = (outcome: SandboxBackupOutcome) => {
+      result.sandboxes.push(outcome);
+      if (outcome.status === "backed-up") result.summary.backedUp++;
+      else if (outcome.status === "failed") result.summary.failed++;
+      else result.summary.skipped++;
+      options.onEvent?.({ type: "finished", outcome });
+    };
+
+    await forEachLimited(
+      registry.names,
+      options.concurrency,
+      () => ctx.abort.signal.aborted || refusal !== undefined,
+      async (name) => {
+        const started = performance.now();
+        const elapsed = () => Math.round(performance.now() - started);
+        if (!isValidSandboxName(name)) {
+          record({
+            name: escapeForDisplay(name),
+            status: "failed",
+            reason: "invalid sandbox name",
+            durationMs: 0,
+          });
+          return;
+        }
+        const entry = registry.entries[name] as RegistryEntry;
+        const row = listed.get(name);
+        if (!row) {
+          record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
+          return;
+        }
+        if (row.phase !== "Ready") {
+          record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
+          return;
+        }
+        const agentType = typeof entry.agent === "string" ? entry.agent : "";
+        const agent = catalog[agentType];
+        if (!agent) {
+          record({
+            name,
+            status: "failed",
+            reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
+            durationMs: 0,
+          });
+          return;
+        }
+        options.onEvent?.({ type: "started", name });
+        try {
+          const backup = await backupSandbox(ctx, {
+            name,
+            agentType,
+            agent,
+            agentVersion: agentVersionOf(entry),
+            gatewayName: options.gatewayName,
+            reactive: { ...policy, report },
+            onProgress: (progress) => options.onEvent?.({ type: "progress", name, progress }),
+          });
+          const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
+          record({
+            name,
+            status: "backed-up",
+            timestamp: backup.timestamp,
+            path: backup.path,
+            bytes: backup.bytes,
+            files: backup.manifest.files.length,
+            absentDirs: backup.manifest.absentDirs,
+            ...(pruned.length ? { pruned } : {}),
+            durationMs: elapsed(),
+          });
+        } catch (error) {
+          if (error instanceof PreflightRefusal) {
+            refusal = error;
+            // Stop the other transfers at once: the gateway's answers cannot be trusted.
+            ctx.runner.killAll("SIGKILL");
+            record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
+            return;
+          }
+          const reason =
+            refusal !== undefined
+              ? "stopped: schema mismatch detected on another sandbox"
+              : error instanceof SandboxBackupError
+                ? error.message
+                : `unexpected error: ${(error as Error).message}`;
+          record({ name, status: "failed", reason, durationMs: elapsed() });
+        }
+      },
+    );
+    // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
+    const seen = new Set(result.sandboxes.map((s) => s.name));
+    for (const name of registry.names) {
+      const shown = isValidSandboxName(name) ? name : escapeForDisplay(name);
+      if (!seen.has(shown))
+        record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
+    }
+  } finally {
+    lock.release();
+  }
+  result.interrupted = interruptedBy(ctx);
+  return {
+    preflight: refusal?.preflight ?? report.preflight,
+    result,
+    warnings,
+    ...(refusal ? { refusal } : {}),
+  };
+}
+
+/** Exit code of a finished run (SPEC §6): 1 if anything failed, or was skipped under --require-all. */
+export function backupAllFailed(result: BackupAllResult): boolean {
+  return result.summary.failed > 0 || (result.requireAll && result.summary.skipped > 0);
+}

@@ -1,0 +1,165 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { AgentSpec } from "../adapters/agent-catalog.js";
+import { createStaging, hashTree, sealBackup } from "../adapters/backup-store.js";
+import type { Context } from "../context.js";
+import { type BackupManifest, backupTimestamp } from "../domain/backup-manifest.js";
+import { checkStateQuery, type ReactiveContext } from "./preflight.js";
+
+export interface BackupProgress {
+  phase: "downloading" | "hashing" | "sealing";
+  bytes: number;
+}
+
+export interface SandboxBackupRequest {
+  name: string;
+  agentType: string;
+  agent: AgentSpec;
+  agentVersion: string | null;
+  gatewayName: string;
+  reactive: Omit<ReactiveContext, "query">;
+  onProgress?: (progress: BackupProgress) => void;
+}
+
+export interface SandboxBackup {
+  timestamp: string;
+  path: string;
+  manifest: BackupManifest;
+  bytes: number;
+}
+
+/** A backup of one sandbox failed; no complete-looking directory was left behind. */
+export class SandboxBackupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SandboxBackupError";
+  }
+}
+
+const PATH_NOT_FOUND = /sandbox path not found/i;
+
+function dirSize(dir: string): number {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const current = stack.pop() as string;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(current, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const p = path.join(current, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) {
+        try {
+          total += fs.statSync(p).size;
+        } catch {
+          // vanished
+        }
+      }
+    }
+  }
+  return total;
+}
+
+/**
+ * Backs up one Ready sandbox (SPEC §6 step 4): download each state dir into a staging
+ * directory, hash and fsync every file, write the manifest, rename into place. Any failure —
+ * or an interrupt — removes the staging directory, so nothing incomplete ever looks complete.
+ * A schema mismatch on a transfer is a reactive refusal (PreflightRefusal, exit 3).
+ */
+export async function backupSandbox(ctx: Context, request: SandboxBackupRequest): Promise<SandboxBackup> {
+  const { name, agent } = request;
+  const timestamp = backupTimestamp(ctx.now());
+  const staging = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
+  const signal = ctx.abort.signal;
+  let sealed = false;
+  // Download progress is the staging tree's size, sampled: OpenShell's own progress output is
+  // not a stable format to parse.
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    const backedUpDirs: string[] = [];
+    const absentDirs: string[] = [];
+    for (const stateDir of agent.stateDirs) {
+      if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+      const dest = path.join(staging, path.posix.basename(stateDir));
+      if (request.onProgress) {
+        sampler = setInterval(
+          () => request.onProgress?.({ phase: "downloading", bytes: dirSize(staging) }),
+          500,
+        );
+        sampler.unref();
+      }
+      const result = await request.reactive.report.openshell.sandboxDownload(
+        request.gatewayName,
+        name,
+        stateDir,
+        dest,
+        ctx.settings.transferTimeoutMs,
+      );
+      clearInterval(sampler);
+      if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+      if (result.exitCode === 0) {
+        backedUpDirs.push(stateDir);
+        continue;
+      }
+      if (result.timedOut) {
+        throw new SandboxBackupError(
+          `download of ${stateDir} timed out after ${ctx.settings.transferTimeoutMs} ms`,
+        );
+      }
+      // Throws on a schema mismatch (exit 3); a connection failure mid-run is this sandbox's failure.
+      let failure: ReturnType<typeof checkStateQuery>;
+      try {
+        failure = checkStateQuery(result, {
+          ...request.reactive,
+          query: `sandbox download ${name} ${stateDir}`,
+        });
+      } catch (error) {
+        if ((error as { code?: string }).code === "gateway_unreachable") {
+          throw new SandboxBackupError(`gateway unreachable while downloading ${stateDir}`);
+        }
+        throw error;
+      }
+      if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
+        fs.rmSync(dest, { recursive: true, force: true });
+        absentDirs.push(stateDir);
+        continue;
+      }
+      throw new SandboxBackupError(
+        `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
+      );
+    }
+    let hashed = 0;
+    const files = await hashTree(staging, {
+      sync: true,
+      onBytes: (n) => {
+        hashed += n;
+        request.onProgress?.({ phase: "hashing", bytes: hashed });
+      },
+    });
+    if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+    const manifest: BackupManifest = {
+      version: 1,
+      sandboxName: name,
+      timestamp,
+      agentType: request.agentType,
+      agentVersion: request.agentVersion,
+      stateDirs: agent.stateDirs,
+      backedUpDirs,
+      absentDirs,
+      files,
+      complete: true,
+      nemoclawVersion: ctx.cliVersion,
+    };
+    request.onProgress?.({ phase: "sealing", bytes: hashed });
+    const final = sealBackup(staging, manifest);
+    sealed = true;
+    return { timestamp, path: final, manifest, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+  } finally {
+    clearInterval(sampler);
+    if (!sealed) fs.rmSync(staging, { recursive: true, force: true });
+  }
+}

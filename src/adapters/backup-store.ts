@@ -1,0 +1,271 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import {
+  type BackupManifest,
+  compareTrees,
+  isBackupTimestamp,
+  MANIFEST_FILE,
+  type ManifestFile,
+  parseManifest,
+  type TreeComparison,
+} from "../domain/backup-manifest.js";
+import { isValidSandboxName } from "../domain/names.js";
+import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
+
+/** How many files are hashed (and fsynced) at once: overlaps I/O latency with hashing. */
+const HASH_PARALLELISM = 8;
+const STAGING = /^\.(.+)\.partial$/;
+
+export interface BackupListing {
+  sandbox: string;
+  timestamp: string;
+  path: string;
+  complete: boolean;
+  /** Why a timestamp directory is not a usable backup (missing or broken manifest). */
+  corrupt?: string;
+  manifest?: BackupManifest;
+  size: number;
+  fileCount: number;
+  agentVersion: string | null;
+}
+
+export interface VerifyResult extends TreeComparison {
+  ok: boolean;
+  /** Set when the manifest itself is missing or broken. */
+  corrupt?: string;
+  checkedFiles: number;
+}
+
+function sandboxDir(backupsRoot: string, sandbox: string): string {
+  if (!isValidSandboxName(sandbox))
+    throw new Error(`refusing a backup path for invalid sandbox name ${JSON.stringify(sandbox)}`);
+  return path.join(backupsRoot, sandbox);
+}
+
+/** `<backups>/<sandbox>/.<timestamp>.partial`, created 0700 (parents too). */
+export function createStaging(backupsRoot: string, sandbox: string, timestamp: string): string {
+  const dir = sandboxDir(backupsRoot, sandbox);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const staging = path.join(dir, `.${timestamp}.partial`);
+  fs.mkdirSync(staging, { mode: 0o700 });
+  return staging;
+}
+
+async function hashFile(
+  file: string,
+  onBytes?: (n: number) => void,
+  sync = false,
+): Promise<{ size: number; sha256: string }> {
+  const handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const hash = createHash("sha256");
+    let size = 0;
+    // Stream in 1 MiB chunks: memory stays flat whatever the file size.
+    for await (const chunk of handle.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      onBytes?.((chunk as Buffer).length);
+    }
+    // Durability is batched here: the file is already open for hashing, so its fsync is nearly free
+    // to issue, and HASH_PARALLELISM of them are in flight at once.
+    if (sync) await handle.sync();
+    return { size, sha256: hash.digest("hex") };
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface HashTreeOptions {
+  onBytes?: (n: number) => void;
+  /** fsync every file and directory while hashing (for a backup being written). */
+  sync?: boolean;
+  /** Relative paths to leave out (the manifest itself). */
+  exclude?: ReadonlySet<string>;
+}
+
+/**
+ * Every regular file and symlink under `root`, hashed with streaming SHA-256, never following
+ * symlinks. Other file types are refused: a backup holds files, not devices or sockets.
+ */
+export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
+  const files: ManifestFile[] = [];
+  const regular: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (rel: string) => {
+    const abs = rel ? path.join(root, rel) : root;
+    dirs.push(abs);
+    const entries = await fsp.readdir(abs, { withFileTypes: true });
+    for (const entry of entries) {
+      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+      if (options.exclude?.has(childRel)) continue;
+      if (entry.isDirectory()) await walk(childRel);
+      else if (entry.isFile()) regular.push(childRel);
+      else if (entry.isSymbolicLink()) {
+        const target = await fsp.readlink(path.join(root, childRel));
+        files.push({
+          path: childRel,
+          size: Buffer.byteLength(target),
+          sha256: createHash("sha256").update(target).digest("hex"),
+          symlink: target,
+        });
+      } else {
+        throw new Error(`unsupported file type in backup: ${childRel}`);
+      }
+    }
+  };
+  await walk("");
+  let next = 0;
+  const worker = async () => {
+    while (next < regular.length) {
+      const rel = regular[next++] as string;
+      const { size, sha256 } = await hashFile(path.join(root, rel), options.onBytes, options.sync);
+      files.push({ path: rel, size, sha256 });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_PARALLELISM, regular.length) }, worker));
+  if (options.sync) for (const dir of dirs) fsyncDir(dir);
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * Seals a staging directory: writes the manifest (fsynced), renames staging to
+ * `<timestamp>/`, then fsyncs the parent. Files must already be fsynced (hashTree with sync).
+ * Until the rename nothing looks complete; after it the backup is durable.
+ */
+export function sealBackup(staging: string, manifest: BackupManifest): string {
+  const manifestPath = path.join(staging, MANIFEST_FILE);
+  const tmp = writeDurableTemp(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+  fs.renameSync(tmp, manifestPath);
+  fsyncDir(staging);
+  const final = path.join(path.dirname(staging), manifest.timestamp);
+  fs.renameSync(staging, final);
+  fsyncDir(path.dirname(staging));
+  return final;
+}
+
+/** Removes staging directories left by killed runs. Call only while holding the maintenance lock. */
+export function cleanStaging(backupsRoot: string): string[] {
+  const removed: string[] = [];
+  let sandboxes: fs.Dirent[];
+  try {
+    sandboxes = fs.readdirSync(backupsRoot, { withFileTypes: true });
+  } catch {
+    return removed;
+  }
+  for (const sandbox of sandboxes) {
+    if (!sandbox.isDirectory() || !isValidSandboxName(sandbox.name)) continue;
+    const dir = path.join(backupsRoot, sandbox.name);
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && STAGING.test(entry.name)) {
+        fs.rmSync(path.join(dir, entry.name), { recursive: true, force: true });
+        removed.push(path.join(dir, entry.name));
+      }
+    }
+  }
+  return removed;
+}
+
+function readListing(sandbox: string, dir: string, timestamp: string): BackupListing {
+  const base = { sandbox, timestamp, path: dir, size: 0, fileCount: 0, agentVersion: null };
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, MANIFEST_FILE), "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return {
+      ...base,
+      complete: false,
+      corrupt: code === "ENOENT" ? "manifest is missing" : `manifest unreadable (${code})`,
+    };
+  }
+  const parsed = parseManifest(text);
+  if (!parsed.ok) return { ...base, complete: false, corrupt: parsed.reason };
+  const { manifest } = parsed;
+  if (manifest.sandboxName !== sandbox || manifest.timestamp !== timestamp) {
+    return { ...base, complete: false, corrupt: "manifest names another sandbox or timestamp" };
+  }
+  return {
+    ...base,
+    complete: true,
+    manifest,
+    size: manifest.files.reduce((sum, f) => sum + f.size, 0),
+    fileCount: manifest.files.length,
+    agentVersion: manifest.agentVersion,
+  };
+}
+
+/**
+ * Backups per sandbox, newest first. Timestamp directories without a valid manifest are listed
+ * as corrupt; staging directories are never listed; nothing outside valid names is read.
+ */
+export function listBackups(backupsRoot: string, sandbox?: string): BackupListing[] {
+  let names: string[];
+  if (sandbox !== undefined) names = [sandbox];
+  else {
+    try {
+      names = fs
+        .readdirSync(backupsRoot, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && isValidSandboxName(e.name))
+        .map((e) => e.name)
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+  const listings: BackupListing[] = [];
+  for (const name of names) {
+    const dir = sandboxDir(backupsRoot, name);
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    const timestamps = entries
+      .filter((e) => e.isDirectory() && isBackupTimestamp(e.name))
+      .map((e) => e.name)
+      .sort()
+      .reverse();
+    for (const ts of timestamps) listings.push(readListing(name, path.join(dir, ts), ts));
+  }
+  return listings;
+}
+
+/** Re-hashes a backup against its manifest: missing, changed and extra files. */
+export async function verifyBackup(listing: BackupListing): Promise<VerifyResult> {
+  if (!listing.manifest) {
+    return {
+      ok: false,
+      corrupt: listing.corrupt ?? "manifest is missing",
+      missing: [],
+      changed: [],
+      extra: [],
+      checkedFiles: 0,
+    };
+  }
+  const actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]) });
+  const comparison = compareTrees(listing.manifest.files, actual);
+  return {
+    ...comparison,
+    ok: comparison.missing.length + comparison.changed.length + comparison.extra.length === 0,
+    checkedFiles: actual.length,
+  };
+}
+
+/** After a successful backup: remove the sandbox's oldest complete backups beyond `keep`. */
+export function pruneBackups(backupsRoot: string, sandbox: string, keep: number): string[] {
+  const complete = listBackups(backupsRoot, sandbox).filter((b) => b.complete);
+  const removed: string[] = [];
+  for (const old of complete.slice(keep)) {
+    // Rename first: an interrupted removal then leaves staging (cleaned up later), never a
+    // half-deleted directory that still looks like a complete backup.
+    const doomed = path.join(path.dirname(old.path), `.${old.timestamp}.partial`);
+    fs.renameSync(old.path, doomed);
+    fs.rmSync(doomed, { recursive: true, force: true });
+    removed.push(old.path);
+  }
+  if (removed.length) fsyncDir(sandboxDir(backupsRoot, sandbox));
+  return removed;
+}

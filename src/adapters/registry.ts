@@ -1,0 +1,101 @@
+import fs from "node:fs";
+import { EnvironmentError } from "../domain/errors.js";
+import { writeFileAtomic } from "./atomic-file.js";
+
+const REGISTRY_SIZE_LIMIT = 16 * 1024 * 1024;
+
+/** One `sandboxes.json` entry. Real registries carry many more fields; all are kept on write. */
+export interface RegistryEntry {
+  name?: unknown;
+  agent?: unknown;
+  agentVersion?: unknown;
+  nemoclawVersion?: unknown;
+  imageTag?: unknown;
+  gatewayName?: unknown;
+  createdAt?: unknown;
+  [field: string]: unknown;
+}
+
+export interface Registry {
+  file: string;
+  /** Registry keys in file order (the sandbox names as registered, not yet validated). */
+  names: string[];
+  entries: Record<string, RegistryEntry>;
+}
+
+function unreadable(file: string, why: string): EnvironmentError {
+  return new EnvironmentError("registry_unreadable", `sandbox registry ${file} is unreadable: ${why}`);
+}
+
+function parseRegistry(
+  file: string,
+  text: string,
+): { document: Record<string, unknown>; registry: Registry } {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw unreadable(file, (error as Error).message);
+  }
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    throw unreadable(file, "top level is not a JSON object");
+  }
+  const doc = document as Record<string, unknown>;
+  const sandboxes = doc.sandboxes ?? {};
+  if (typeof sandboxes !== "object" || sandboxes === null || Array.isArray(sandboxes)) {
+    throw unreadable(file, '"sandboxes" is not an object');
+  }
+  const entries: Record<string, RegistryEntry> = {};
+  for (const [key, value] of Object.entries(sandboxes as Record<string, unknown>)) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw unreadable(file, `entry ${JSON.stringify(key)} is not an object`);
+    }
+    entries[key] = value as RegistryEntry;
+  }
+  return { document: doc, registry: { file, names: Object.keys(entries), entries } };
+}
+
+function readText(file: string): string | null {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw unreadable(file, "not a regular file");
+    if (st.size > REGISTRY_SIZE_LIMIT) throw unreadable(file, `larger than ${REGISTRY_SIZE_LIMIT} bytes`);
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if (error instanceof EnvironmentError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    throw unreadable(file, code ?? (error as Error).message);
+  }
+}
+
+/** Reads `sandboxes.json`; a missing file is an empty registry, anything unparseable is exit 4. */
+export function readRegistry(file: string): Registry {
+  const text = readText(file);
+  if (text === null) return { file, names: [], entries: {} };
+  return parseRegistry(file, text).registry;
+}
+
+/**
+ * Applies `patch` to one entry and writes the registry atomically (temp, fsync, rename, 0600).
+ * The file is re-read right before writing so concurrent edits by other tools are not lost;
+ * every other field and every unknown top-level key is kept as it was. Never writes when the
+ * file fails to parse.
+ */
+export function updateRegistryEntry(
+  file: string,
+  name: string,
+  patch: Record<string, unknown>,
+): RegistryEntry {
+  const text = readText(file);
+  if (text === null) throw unreadable(file, "it disappeared");
+  const { document } = parseRegistry(file, text);
+  const sandboxes = (document.sandboxes ?? {}) as Record<string, RegistryEntry>;
+  const current = sandboxes[name];
+  if (!current) throw unreadable(file, `entry ${JSON.stringify(name)} is no longer registered`);
+  const updated = { ...current, ...patch };
+  sandboxes[name] = updated;
+  document.sandboxes = sandboxes;
+  writeFileAtomic(file, `${JSON.stringify(document, null, 2)}\n`, 0o600);
+  return updated;
+}

@@ -1,0 +1,28 @@
+import { createInterface } from "node:readline/promises";
+import type { IOStreams } from "../context.js";
+import { UsageError } from "../domain/errors.js";
+
+/**
+ * Mutating commands need `--yes` or a person at a terminal. Checked at argument parsing,
+ * before anything is read or probed (SPEC §2/§8): a CI script without --yes fails at once.
+ */
+export function requireConfirmationPath(yes: boolean, io: IOStreams, command: string): void {
+  if (yes) return;
+  if (!io.stdinIsTTY || !io.stderrIsTTY) {
+    throw new UsageError(
+      `${command} changes sandboxes: pass --yes to run it without a terminal`,
+      "confirmation_required",
+    );
+  }
+}
+
+/** Asks a yes/no question on the terminal (stderr); anything but y/yes is no. */
+export async function askYesNo(io: IOStreams, question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: io.stderr, terminal: true });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}

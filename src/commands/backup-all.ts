@@ -1,0 +1,119 @@
+import { Flags } from "@oclif/core";
+import { backupAll, backupAllFailed } from "../actions/backup-all.js";
+import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { exitCodesHelp } from "../cli/help-text.js";
+import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { interruptedBy } from "../context.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
+import { LiveView } from "../output/live-view.js";
+import { styleFor } from "../output/style.js";
+
+export default class BackupAll extends NemoclawCommand {
+  static override commandId = "backup-all";
+  static override gracefulInterrupt = true;
+  static override summary = "Back up the state of every registered sandbox.";
+  static override description =
+    `Runs the gateway schema preflight first (drift → exit 3, nothing written), takes the host maintenance lock, lists sandboxes through OpenShell (a schema mismatch → exit 3, unreachable gateway → exit 4), then downloads each Ready sandbox's state directories into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest. A backup only appears under its timestamp once every file and the manifest are on disk (fsynced, atomic rename); a failed or interrupted backup leaves nothing that looks complete. One sandbox's failure never stops the others.
+
+Sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
+
+${exitCodesHelp()}`;
+  static override examples = [
+    {
+      description: "Back up every registered sandbox before an upgrade",
+      command: "<%= config.bin %> <%= command.id %>",
+    },
+    {
+      description: "CI: every sandbox must be backed up, keep the newest 5 backups each, machine-readable",
+      command: "<%= config.bin %> <%= command.id %> --require-all --keep 5 --json",
+    },
+    {
+      description: "Four transfers at a time against another gateway",
+      command: "<%= config.bin %> <%= command.id %> --concurrency 4 --gateway staging",
+    },
+  ];
+  static override flags = {
+    json: jsonFlag,
+    "require-all": Flags.boolean({
+      description: "Fail (exit 1) when any registered sandbox could not be backed up, skipped ones included.",
+      default: false,
+    }),
+    keep: Flags.integer({
+      description: "After a sandbox's backup succeeds, keep only its newest N complete backups.",
+      min: 1,
+    }),
+    concurrency: Flags.integer({
+      description: "Sandboxes backed up at the same time.",
+      default: 2,
+      min: 1,
+      max: 32,
+    }),
+    gateway: gatewayFlag,
+  };
+
+  protected async execute(): Promise<Outcome> {
+    const { flags } = await this.parse(BackupAll);
+    const gatewayName = resolveGatewayName(flags.gateway);
+    const ctx = this.createContext(gatewayName);
+    const style = styleFor(ctx.io.color);
+    const requireAll = flags["require-all"] || ctx.settings.requireAllBackups;
+    const rerun = ["nemoclaw backup-all", ...this.argv.filter((a) => a !== "--json")].join(" ");
+    const showProgress = !this.wantsJson;
+    const view = new LiveView(ctx.io.stderr, ctx.io.stderrIsTTY, style);
+    const warningLines: string[] = [];
+    const run = await backupAll(ctx, {
+      gatewayName,
+      requireAll,
+      keep: flags.keep,
+      concurrency: flags.concurrency,
+      strict: ctx.settings.strictPreflight,
+      rerunCommand: rerun,
+      onEvent: showProgress ? backupProgressListener(view) : undefined,
+      onWarnings: (w) => {
+        warningLines.push(...w);
+        if (showProgress && w.length)
+          ctx.io.stderr.write(`${w.map((l, i) => (i === 0 ? style.yellow(l) : l)).join("\n")}\n`);
+      },
+    }).finally(() => view.finish());
+    const { result } = run;
+    if (result.registered === 0) {
+      return {
+        exitCode: ExitCode.Ok,
+        preflight: null,
+        result,
+        warnings: [],
+        stdout: ["No sandboxes registered. Nothing to back up."],
+      };
+    }
+    const interrupted = interruptedBy(ctx);
+    const exitCode = run.refusal
+      ? ExitCode.Refused
+      : interrupted === "SIGINT"
+        ? ExitCode.Interrupted
+        : interrupted === "SIGTERM"
+          ? ExitCode.Terminated
+          : backupAllFailed(result)
+            ? ExitCode.Failed
+            : ExitCode.Ok;
+    const error = run.refusal
+      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
+      : interrupted
+        ? { code: "interrupted", message: `interrupted by ${interrupted}` }
+        : exitCode === ExitCode.Failed
+          ? {
+              code: "backup_failed",
+              message: `${result.summary.failed} failed, ${result.summary.skipped} skipped${requireAll ? " (--require-all)" : ""}`,
+            }
+          : undefined;
+    return {
+      exitCode,
+      preflight: run.preflight,
+      result,
+      warnings: warningLines,
+      ...(error ? { error } : {}),
+      stdout: renderBackupSummary(result, style),
+      stderr: run.refusal ? run.refusal.diagnostic.map((l, i) => (i === 0 ? style.red(l) : l)) : [],
+    };
+  }
+}

@@ -1,0 +1,45 @@
+import { Flags } from "@oclif/core";
+import { listBackupSummaries } from "../../actions/backups.js";
+import { jsonFlag } from "../../cli/flags.js";
+import { exitCodesHelp } from "../../cli/help-text.js";
+import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
+import { ExitCode } from "../../domain/exit-codes.js";
+import { renderBackupList } from "../../output/backups-view.js";
+import { styleFor } from "../../output/style.js";
+
+export default class BackupsList extends NemoclawCommand {
+  static override commandId = "backups list";
+  static override summary = "List sandbox backups.";
+  static override description =
+    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version. A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock.
+
+${exitCodesHelp()}`;
+  static override examples = [
+    { description: "Every backup on this host", command: "<%= config.bin %> <%= command.id %>" },
+    {
+      description: "One sandbox's backups, machine-readable",
+      command: "<%= config.bin %> <%= command.id %> --sandbox alpha --json",
+    },
+  ];
+  static override flags = {
+    sandbox: Flags.string({ description: "Only this sandbox's backups.", helpValue: "NAME" }),
+    json: jsonFlag,
+  };
+
+  protected async execute(): Promise<Outcome> {
+    const { flags } = await this.parse(BackupsList);
+    const ctx = this.createContext();
+    const backups = listBackupSummaries(ctx, flags.sandbox);
+    return {
+      exitCode: ExitCode.Ok,
+      preflight: null,
+      result: { backupsRoot: ctx.settings.paths.backupsRoot, backups },
+      warnings: [],
+      stdout: renderBackupList(
+        backups,
+        ctx.settings.paths.backupsRoot,
+        styleFor(ctx.io.stdoutIsTTY && ctx.io.color),
+      ),
+    };
+  }
+}

@@ -1,0 +1,113 @@
+import { Args, Flags } from "@oclif/core";
+import { requireSandboxName } from "../actions/backups.js";
+import { chooseBackup, RestoreFailed, restoreSandbox } from "../actions/restore.js";
+import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
+import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { exitCodesHelp } from "../cli/help-text.js";
+import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import { renderRestoreResult } from "../output/backups-view.js";
+import { styleFor } from "../output/style.js";
+
+export default class Restore extends NemoclawCommand {
+  static override commandId = "restore";
+  static override summary = "Restore a sandbox's state from a backup.";
+  static override description =
+    `Chooses the backup (latest complete, or --backup), runs the gateway schema preflight, re-verifies the backup against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required), takes the maintenance lock, and takes a safety backup of the sandbox's current state. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes. With --create, a sandbox that no longer exists is first created from the agent catalog's image.
+
+${exitCodesHelp()}`;
+  static override examples = [
+    {
+      description: "Restore the latest backup of alpha (asks for confirmation)",
+      command: "<%= config.bin %> <%= command.id %> alpha",
+    },
+    {
+      description: "Recreate a deleted sandbox from a specific backup, unattended",
+      command: "<%= config.bin %> <%= command.id %> alpha --backup 2026-11-27T10-00-00-000Z --create --yes",
+    },
+  ];
+  static override args = {
+    sandbox: Args.string({ description: "Sandbox to restore.", required: true }),
+  };
+  static override flags = {
+    backup: Flags.string({
+      description: "Timestamp of the backup to restore [default: latest complete].",
+      helpValue: "TIMESTAMP",
+    }),
+    create: Flags.boolean({
+      description: "Create the sandbox from the catalog image if it does not exist.",
+      default: false,
+    }),
+    yes: Flags.boolean({
+      char: "y",
+      description: "Do not ask for confirmation (required without a terminal).",
+      default: false,
+    }),
+    json: jsonFlag,
+    gateway: gatewayFlag,
+  };
+
+  protected async execute(): Promise<Outcome> {
+    const { args, flags } = await this.parse(Restore);
+    const sandbox = requireSandboxName(args.sandbox);
+    const gatewayName = resolveGatewayName(flags.gateway);
+    const ctx = this.createContext(gatewayName);
+    requireConfirmationPath(flags.yes, ctx.io, "restore");
+    const style = styleFor(ctx.io.color);
+    const plan = chooseBackup(ctx, sandbox, flags.backup);
+    const rerun = [
+      "nemoclaw restore",
+      sandbox,
+      ...this.argv.filter((a) => a !== sandbox && a !== "--json"),
+    ].join(" ");
+    const quiet = this.wantsJson;
+    try {
+      const run = await restoreSandbox(ctx, plan, {
+        gatewayName,
+        create: flags.create,
+        strict: ctx.settings.strictPreflight,
+        rerunCommand: rerun,
+        onStep: quiet ? undefined : (text) => ctx.io.stderr.write(`${style.dim("…")} ${text}\n`),
+        confirm: async (p, exists) => {
+          if (flags.yes) return true;
+          const what = exists === false ? "create it and restore" : "replace its current state with";
+          return askYesNo(
+            ctx.io,
+            `Restore sandbox ${p.sandbox}: ${what} backup ${p.backup.timestamp} (${p.backup.fileCount} files)?`,
+          );
+        },
+      });
+      if (run.cancelled || !run.result) {
+        return {
+          exitCode: ExitCode.Failed,
+          preflight: run.preflight,
+          result: null,
+          warnings: run.warnings,
+          error: { code: "cancelled", message: "restore cancelled; nothing was changed" },
+          stderr: ["Restore cancelled; nothing was changed."],
+        };
+      }
+      return {
+        exitCode: ExitCode.Ok,
+        preflight: run.preflight,
+        result: run.result,
+        warnings: run.warnings,
+        stdout: renderRestoreResult(run.result, style),
+        stderr: run.warnings,
+      };
+    } catch (error) {
+      if (error instanceof RestoreFailed && error.safetyBackup) {
+        // Say where the previous state is, in the JSON too.
+        return {
+          exitCode: ExitCode.Failed,
+          preflight: null,
+          result: { sandbox, safetyBackup: error.safetyBackup },
+          warnings: [],
+          error: { code: error.code, message: error.message },
+          stderr: [`${style.red("Error:")} ${error.message}`],
+        };
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import type { BackupAllResult, BackupEvent, SandboxBackupOutcome } from "../actions/backup-all.js";
+import { formatBytes, formatDuration, type LiveView } from "./live-view.js";
+import type { Style } from "./style.js";
+
+function outcomeDetail(outcome: SandboxBackupOutcome): string {
+  if (outcome.status === "backed-up") {
+    const absent = outcome.absentDirs?.length ? `, absent: ${outcome.absentDirs.join(", ")}` : "";
+    return `backed up ${outcome.files ?? 0} files, ${formatBytes(outcome.bytes ?? 0)} in ${formatDuration(outcome.durationMs)}${absent}`;
+  }
+  return `${outcome.status}: ${outcome.reason ?? ""}`;
+}
+
+/** Feeds backup events into the live view (TTY) or plain per-event lines. */
+export function backupProgressListener(view: LiveView): (event: BackupEvent) => void {
+  return (event) => {
+    switch (event.type) {
+      case "planned":
+        view.plan(event.names);
+        break;
+      case "started":
+        view.update(event.name, "running", "starting");
+        break;
+      case "progress":
+        view.update(event.name, "running", `${event.progress.phase} ${formatBytes(event.progress.bytes)}`);
+        break;
+      case "finished": {
+        const o = event.outcome;
+        view.update(
+          o.name,
+          o.status === "backed-up" ? "ok" : o.status === "failed" ? "failed" : "skipped",
+          outcomeDetail(o),
+        );
+        break;
+      }
+    }
+  };
+}
+
+/** The stdout part: per-sandbox results, then the summary lines of SPEC §6. */
+export function renderBackupSummary(result: BackupAllResult, style: Style): string[] {
+  const lines: string[] = [];
+  for (const o of result.sandboxes) {
+    const mark =
+      o.status === "backed-up"
+        ? style.green("✓")
+        : o.status === "failed"
+          ? style.red("✗")
+          : style.yellow("-");
+    lines.push(`${mark} ${o.name}: ${outcomeDetail(o)}${o.path ? ` → ${o.path}` : ""}`);
+  }
+  if (result.interrupted)
+    lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));
+  const { backedUp, failed, skipped } = result.summary;
+  lines.push(`Backup summary: ${backedUp} backed up, ${failed} failed, ${skipped} skipped`);
+  lines.push(`Backups stored in: ${result.backupsRoot}`);
+  return lines;
+}

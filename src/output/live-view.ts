@@ -1,0 +1,110 @@
+import type { Writable } from "node:stream";
+import type { Style } from "./style.js";
+
+const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+export type RowState = "pending" | "running" | "ok" | "failed" | "skipped";
+
+interface Row {
+  name: string;
+  state: RowState;
+  detail: string;
+  startedAt?: number;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)}s`
+    : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
+
+/**
+ * Per-item progress on stderr. On a TTY: a live region of one line per item, redrawn in place
+ * (spinner, detail, elapsed time). Otherwise: one plain line per state change, nothing redrawn.
+ */
+export class LiveView {
+  private readonly rows = new Map<string, Row>();
+  private drawn = 0;
+  private frame = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly live: boolean,
+    private readonly style: Style,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  plan(names: readonly string[]): void {
+    for (const name of names) this.rows.set(name, { name, state: "pending", detail: "waiting" });
+    if (this.live && !this.timer) {
+      this.timer = setInterval(() => this.redraw(), 100);
+      this.timer.unref();
+      this.redraw();
+    }
+  }
+
+  update(name: string, state: RowState, detail: string): void {
+    const row = this.rows.get(name) ?? { name, state, detail };
+    const changed = row.state !== state;
+    if (state === "running" && row.startedAt === undefined) row.startedAt = this.now();
+    row.state = state;
+    row.detail = detail;
+    this.rows.set(name, row);
+    if (this.live) return; // drawn by the timer
+    if (changed || state !== "running") this.out.write(`${this.line(row, false)}\n`);
+  }
+
+  /** Stops redrawing and leaves the final state of every row on screen. */
+  finish(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.live) this.redraw();
+  }
+
+  private symbol(row: Row): string {
+    switch (row.state) {
+      case "ok":
+        return this.style.green("✓");
+      case "failed":
+        return this.style.red("✗");
+      case "skipped":
+        return this.style.yellow("-");
+      case "running":
+        return this.live ? this.style.yellow(SPINNER[this.frame % SPINNER.length] as string) : "…";
+      default:
+        return this.style.dim("·");
+    }
+  }
+
+  private line(row: Row, withElapsed: boolean): string {
+    const width = Math.max(...[...this.rows.keys()].map((n) => n.length), 4);
+    const elapsed =
+      withElapsed && row.state === "running" && row.startedAt !== undefined
+        ? this.style.dim(`  ${formatDuration(this.now() - row.startedAt)}`)
+        : "";
+    return `${this.symbol(row)} ${row.name.padEnd(width)}  ${row.detail}${elapsed}`;
+  }
+
+  private redraw(): void {
+    this.frame++;
+    const lines = [...this.rows.values()].map((row) => this.line(row, true));
+    // Move up over what we drew last time, then rewrite every line (clearing its tail).
+    let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : "";
+    for (const line of lines) text += `\r\x1b[2K${line}\n`;
+    this.out.write(text);
+    this.drawn = lines.length;
+  }
+}
