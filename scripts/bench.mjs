@@ -2,8 +2,11 @@
 // Performance figures of the issues, measured side by side in one run on this machine:
 //  1. preflight wall time with every OpenShell/Docker probe delayed by 0.4 s vs no delay
 //     (goal: difference ≤ 1.5 × 0.4 s; a sequential preflight would cost ≈ 9 × 0.4 s);
-//  2. `nemoclaw --version` start-up vs bare `node -e 0` (goal ≤ 3×).
+//  2. `nemoclaw --version` start-up vs bare `node -e 0` (goal ≤ 3×);
+//  3. backup-all of 8 × (64 MiB + 200 small files) vs `cp -a` + `sync` (goal ≤ 1.5×), peak RSS.
+// `npm run bench -- backup` runs one suite.
 import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { REPO, SimHost } from "./sim-host.mjs";
 
@@ -78,5 +81,86 @@ function benchStartup() {
   return ratio <= 3;
 }
 
-const results = [benchPreflight(), benchStartup()];
+function peakRssKiB(file, args, env) {
+  // GNU time reports the child's maximum resident set size.
+  const r = spawnSync("/usr/bin/time", ["-f", "%M", file, ...args], { env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return Number(r.stderr.trim().split("\n").pop());
+}
+
+function benchBackup() {
+  const SANDBOXES = 8;
+  const host = new SimHost("nemoclaw-bench-backup-").init(
+    "--cli-version",
+    "0.0.44",
+    "--gateway-version",
+    "0.0.44",
+  );
+  try {
+    host.simctl("start-gateway");
+    const registry = { sandboxes: {} };
+    for (let i = 0; i < SANDBOXES; i++) {
+      const name = `bench-${i}`;
+      host.simctl(
+        "add-sandbox",
+        name,
+        "--phase",
+        "Ready",
+        "--agent",
+        "openclaw",
+        "--image",
+        "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
+        "--seed",
+        "--big-mib",
+        "64",
+        "--small-files",
+        "200",
+      );
+      registry.sandboxes[name] = { name, agent: "openclaw", agentVersion: "2026.7.1" };
+    }
+    const home = path.join(host.dir, "home");
+    mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
+    writeFileSync(path.join(home, ".nemoclaw/sandboxes.json"), JSON.stringify(registry));
+    const trees = Array.from({ length: SANDBOXES }, (_, i) =>
+      host.simctl("sandbox-path", `bench-${i}`, "/sandbox/.openclaw"),
+    );
+
+    // Baseline: a plain copy of the same trees, made durable.
+    const copies = path.join(host.dir, "cp-baseline");
+    mkdirSync(copies);
+    spawnSync("sync");
+    const cpStarted = performance.now();
+    trees.forEach((tree, i) => {
+      const r = spawnSync("cp", ["-a", tree, path.join(copies, String(i))]);
+      if (r.status !== 0) throw new Error("cp failed");
+    });
+    spawnSync("sync");
+    const cpMs = performance.now() - cpStarted;
+    rmSync(copies, { recursive: true, force: true });
+    spawnSync("sync");
+
+    const env = host.env;
+    const started = performance.now();
+    const rssKiB = peakRssKiB(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], env);
+    const backupMs = performance.now() - started;
+    const ratio = backupMs / cpMs;
+    console.log(`backup-all of ${SANDBOXES} sandboxes × (64 MiB + 200 small files), hashed and fsynced`);
+    console.log(`  cp -a + sync:             ${fmt(cpMs)}`);
+    console.log(
+      `  nemoclaw backup-all:      ${fmt(backupMs)}  ratio ${ratio.toFixed(2)}× (goal ≤ 1.5×)  ${ratio <= 1.5 ? "OK" : "MISSED"}`,
+    );
+    console.log(
+      `  peak RSS of nemoclaw:     ${(rssKiB / 1024).toFixed(0)} MiB for ${SANDBOXES * 64} MiB of data (flat: no whole-file buffering)`,
+    );
+    return ratio <= 1.5;
+  } finally {
+    host.dispose();
+  }
+}
+
+const only = process.argv[2];
+const suites = { preflight: benchPreflight, startup: benchStartup, backup: benchBackup };
+const results = Object.entries(suites)
+  .filter(([name]) => !only || name === only)
+  .map(([, run]) => run());
 console.log(results.every(Boolean) ? "All goals met." : "Some goals missed.");

@@ -1,0 +1,162 @@
+import { Flags } from "@oclif/core";
+import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
+import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
+import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { exitCodesHelp } from "../cli/help-text.js";
+import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { interruptedBy } from "../context.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import { needsAttention } from "../domain/upgrade-classification.js";
+import { LiveView } from "../output/live-view.js";
+import { styleFor } from "../output/style.js";
+import { renderCheckTable, renderUpgradeSummary, upgradeProgressListener } from "../output/upgrade-view.js";
+
+export default class UpgradeSandboxes extends NemoclawCommand {
+  static override commandId = "upgrade-sandboxes";
+  static override gracefulInterrupt = true;
+  static override summary = "Find sandboxes built from stale images and rebuild them, keeping their state.";
+  static override description =
+    `Classifies every registered sandbox: its agent version (probed live with \`openshell sandbox exec\` for Ready sandboxes, else the registry's) against the catalog's expected version, and the nemoclaw version that built it against this CLI. Stale, current, unknown (no version could be had) or missing (the gateway does not list it).
+
+--check prints the table and writes nothing at all (no lock, no registry change, no backup): exit 1 when anything is stale, unknown or missing, 0 with "All sandboxes are up to date.". An unreachable gateway is exit 4 and never advice to delete anything.
+
+Without --check, each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox.
+
+${exitCodesHelp()}`;
+  static override examples = [
+    {
+      description: "CI gate: is anything stale? (read-only)",
+      command: "<%= config.bin %> <%= command.id %> --check --json",
+    },
+    {
+      description: "Rebuild stale sandboxes, asking for each",
+      command: "<%= config.bin %> <%= command.id %>",
+    },
+    {
+      description: "Unattended rebuild from an installer script",
+      command: "<%= config.bin %> <%= command.id %> --yes",
+    },
+  ];
+  static override flags = {
+    check: Flags.boolean({
+      description: "Only report; write nothing. Exit 1 when any sandbox is stale, unknown or missing.",
+      default: false,
+    }),
+    yes: Flags.boolean({
+      char: "y",
+      description: "Rebuild without asking (required without a terminal).",
+      default: false,
+    }),
+    auto: Flags.boolean({
+      description: "Alias of --yes, kept for existing installer scripts.",
+      default: false,
+      hidden: false,
+    }),
+    json: jsonFlag,
+    concurrency: Flags.integer({
+      description: "Sandboxes rebuilt at the same time (with --yes).",
+      default: 1,
+      min: 1,
+      max: 8,
+    }),
+    gateway: gatewayFlag,
+  };
+
+  protected async execute(): Promise<Outcome> {
+    const { flags } = await this.parse(UpgradeSandboxes);
+    const gatewayName = resolveGatewayName(flags.gateway);
+    const ctx = this.createContext(gatewayName);
+    const yes = flags.yes || flags.auto;
+    if (!flags.check) requireConfirmationPath(yes, ctx.io, "upgrade-sandboxes");
+    const style = styleFor(ctx.io.color);
+    const stdoutStyle = styleFor(ctx.io.stdoutIsTTY && ctx.io.color);
+    const rerun = ["nemoclaw upgrade-sandboxes", ...this.argv.filter((a) => a !== "--json")].join(" ");
+    const policy = { gatewayName, strict: ctx.settings.strictPreflight, rerunCommand: rerun };
+
+    if (flags.check) {
+      const { preflight, result, warnings } = await checkUpgrades(ctx, policy);
+      if (result.sandboxes.length === 0) {
+        return {
+          exitCode: ExitCode.Ok,
+          preflight,
+          result,
+          warnings,
+          stdout: ["No sandboxes found in the registry."],
+        };
+      }
+      const attention = result.sandboxes.filter(needsAttention);
+      return {
+        exitCode: attention.length ? ExitCode.Failed : ExitCode.Ok,
+        preflight,
+        result,
+        warnings,
+        ...(attention.length
+          ? {
+              error: {
+                code: "upgrade_needed",
+                message: `${result.counts.stale} stale, ${result.counts.unknown} unknown, ${result.counts.missing} missing`,
+              },
+            }
+          : {}),
+        stdout: renderCheckTable(result, stdoutStyle),
+        stderr: warnings,
+      };
+    }
+
+    const view = new LiveView(ctx.io.stderr, ctx.io.stderrIsTTY, style);
+    const interactive = !yes;
+    const run = await upgradeSandboxes(ctx, {
+      ...policy,
+      concurrency: interactive ? 1 : flags.concurrency,
+      ...(interactive
+        ? {
+            confirm: async (c) =>
+              askYesNo(
+                ctx.io,
+                `Rebuild sandbox ${c.name} (${c.current ?? "unknown"} → ${c.expected ?? "unknown"}: ${c.reason})?`,
+              ),
+          }
+        : {}),
+      onEvent: this.wantsJson || interactive ? undefined : upgradeProgressListener(view),
+      onWarnings: (w) => {
+        if (!this.wantsJson && w.length) ctx.io.stderr.write(`${w.join("\n")}\n`);
+      },
+    }).finally(() => view.finish());
+    const { result } = run;
+    if (result.sandboxes.length === 0) {
+      return {
+        exitCode: ExitCode.Ok,
+        preflight: null,
+        result,
+        warnings: [],
+        stdout: ["No sandboxes found in the registry."],
+      };
+    }
+    const interrupted = interruptedBy(ctx);
+    const exitCode = run.refusal
+      ? ExitCode.Refused
+      : interrupted === "SIGINT"
+        ? ExitCode.Interrupted
+        : interrupted === "SIGTERM"
+          ? ExitCode.Terminated
+          : result.summary.failed > 0
+            ? ExitCode.Failed
+            : ExitCode.Ok;
+    const error = run.refusal
+      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
+      : interrupted
+        ? { code: "interrupted", message: `interrupted by ${interrupted}` }
+        : exitCode === ExitCode.Failed
+          ? { code: "rebuild_failed", message: `${result.summary.failed} sandbox(es) failed` }
+          : undefined;
+    return {
+      exitCode,
+      preflight: run.preflight,
+      result,
+      warnings: run.warnings,
+      ...(error ? { error } : {}),
+      stdout: renderUpgradeSummary(result, stdoutStyle),
+      stderr: run.refusal ? run.refusal.diagnostic : [],
+    };
+  }
+}

@@ -1,0 +1,85 @@
+import type {
+  CheckResult,
+  RebuildOutcome,
+  UpgradeEvent,
+  UpgradeResult,
+} from "../actions/upgrade-sandboxes.js";
+import { formatDuration, type LiveView } from "./live-view.js";
+import type { Style } from "./style.js";
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+/** `--check`: name, current → expected, status/reason, phase. */
+export function renderCheckTable(result: CheckResult, style: Style): string[] {
+  const rows = [["NAME", "VERSION", "STATUS", "PHASE", "REASON"]];
+  for (const c of result.sandboxes) {
+    rows.push([c.name, `${c.current ?? "?"} → ${c.expected ?? "?"}`, c.status, c.phase ?? "-", c.reason]);
+  }
+  const lines = table(rows);
+  lines[0] = style.bold(lines[0] as string);
+  const { stale, unknown, missing } = result.counts;
+  lines.push("");
+  lines.push(
+    stale + unknown + missing === 0
+      ? "All sandboxes are up to date."
+      : `${stale} stale, ${unknown} unknown, ${missing} missing. Run \`nemoclaw upgrade-sandboxes\` to rebuild stale sandboxes (their state is backed up and restored).`,
+  );
+  return lines;
+}
+
+function outcomeLine(o: RebuildOutcome, style: Style): string {
+  const mark =
+    o.status === "rebuilt"
+      ? style.green("✓")
+      : o.status === "failed"
+        ? style.red("✗")
+        : o.status === "current"
+          ? style.green("=")
+          : style.yellow("-");
+  const label = o.status === "failed" ? "FAILED" : o.status;
+  return `${mark} ${o.name}: ${label} — ${o.reason}${o.durationMs ? ` (${formatDuration(o.durationMs)})` : ""}`;
+}
+
+export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) => void {
+  return (event) => {
+    if (event.type === "planned") view.plan(event.names);
+    else if (event.type === "step") view.update(event.name, "running", event.step);
+    else {
+      const o = event.outcome;
+      view.update(
+        o.name,
+        o.status === "rebuilt" || o.status === "current"
+          ? "ok"
+          : o.status === "failed"
+            ? "failed"
+            : "skipped",
+        `${o.status}: ${o.reason}`,
+      );
+    }
+  };
+}
+
+export function renderUpgradeSummary(result: UpgradeResult, style: Style): string[] {
+  const lines: string[] = [];
+  for (const o of result.sandboxes) {
+    lines.push(outcomeLine(o, style));
+    if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
+    // On a line of its own, so an operator (or a script) can copy it as is.
+    if (o.recoveryCommand) lines.push(o.recoveryCommand);
+  }
+  if (result.interrupted)
+    lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));
+  const { rebuilt, failed, skipped, current } = result.summary;
+  lines.push(
+    `Upgrade summary: ${rebuilt} rebuilt, ${failed} failed, ${skipped} skipped, ${current} up to date`,
+  );
+  return lines;
+}
