@@ -11,18 +11,26 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "./lib/cli-args.mjs";
 import { checkHealth } from "./lib/gateway-client.mjs";
 import {
+  ensureSandboxRoot,
   formatCreated,
   hostPaths,
   KNOB_DEFAULTS,
   readConfig,
   readGateways,
   readJson,
+  readSandbox,
+  resetCounter,
   SANDBOX_NAME_RE,
   SCHEMA_MISMATCH_KINDS,
+  STRING_KNOB_RE,
+  sandboxAgent,
+  sandboxRoot,
   writeJsonAtomic,
   writeSandbox,
 } from "./lib/host-state.mjs";
 import { liveEntries, procStat, recordPid, stopAll } from "./lib/pid-registry.mjs";
+import { copyTree, resolveInSandbox, SandboxPathError, treeEntries } from "./lib/sandbox-fs.mjs";
+import { defaultStateDir, seedStateTree } from "./lib/sandbox-seed.mjs";
 import { versionFromImage } from "./lib/version.mjs";
 
 const LIB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "lib");
@@ -41,6 +49,12 @@ const usage = `usage: simctl <command> <hostdir> [options]
                           [--no-marker] [--no-register] [--no-wait] [--timeout-ms MS]
   start-cluster <hostdir> --image REF [--port P] [--name N] [--served-version V] [--stopped] [--no-register]
   add-sandbox <hostdir> NAME [--phase Ready] [--created "YYYY-MM-DD HH:MM:SS"|-] [--image REF]
+              [--agent A] [--agent-version V] [--files SANDBOX_DIR=LOCAL_DIR]... [--seed [--big-mib N]
+              [--small-files N] [--dir SANDBOX_DIR]]
+  seed-sandbox <hostdir> NAME [--dir SANDBOX_DIR] [--big-mib N] [--small-files N]
+  write-file <hostdir> NAME SANDBOX_PATH CONTENT [--mode 0644]
+  sandbox-path <hostdir> NAME [SANDBOX_PATH]
+  tree <hostdir> NAME SANDBOX_DIR [--no-modes]    tree <hostdir> --local DIR [--no-modes]
   spawn-foreign <hostdir> [--argv0 X] [-- ARG...]
   stop <hostdir>                         pids <hostdir> [--long]
 `;
@@ -172,8 +186,14 @@ function cmdSet([hostdir, ...pairs]) {
     if (key === "schemaMismatch" && value !== null && !SCHEMA_MISMATCH_KINDS.includes(value)) {
       throw new UsageError(`schemaMismatch must be one of ${SCHEMA_MISMATCH_KINDS.join(", ")} or null`);
     }
-    // Versions stay strings even when they look like JSON numbers.
-    config[key] = /Version$/.test(key) && value !== null ? String(pair.slice(eq + 1)) : value;
+    // Versions and sandbox names stay strings even when they look like JSON numbers.
+    config[key] = STRING_KNOB_RE.test(key) && value !== null ? String(pair.slice(eq + 1)) : value;
+  }
+  // Count-based knobs count from the moment they are set.
+  for (const pair of pairs) {
+    const key = pair.slice(0, pair.indexOf("="));
+    if (key === "gatewayGoneAfterCalls") resetCounter(paths, "sandbox-calls");
+    if (key === "createFailTimes") resetCounter(paths, "create-fail");
   }
   writeJsonAtomic(paths.config, config);
 }
@@ -409,12 +429,77 @@ async function cmdStartCluster([hostdir, ...args]) {
 
 // ---------------------------------------------------------------------------------------------
 
-function cmdAddSandbox([hostdir, ...args]) {
+/** Pull every `FLAG VALUE` / `FLAG=VALUE` occurrence of a repeatable flag out of `args`. */
+function takeRepeated(args, flag) {
+  const values = [];
+  const rest = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") {
+      rest.push(...args.slice(i));
+      break;
+    }
+    if (args[i] === flag) {
+      if (args[i + 1] === undefined) throw new UsageError(`a value is required for '${flag}'`);
+      values.push(args[++i]);
+    } else if (args[i].startsWith(`${flag}=`)) values.push(args[i].slice(flag.length + 1));
+    else rest.push(args[i]);
+  }
+  return { values, rest };
+}
+
+function nonNegativeInt(value, flag) {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer: ${value}`);
+  return n;
+}
+
+function requireSandbox(paths, name) {
+  if (!name || !SANDBOX_NAME_RE.test(name))
+    throw new UsageError(`invalid sandbox name: ${name ?? "(missing)"}`);
+  const sandbox = readSandbox(paths, name);
+  if (!sandbox) throw new Error(`no sandbox named ${name} (add it with add-sandbox)`);
+  return sandbox;
+}
+
+/** The host path of a sandbox path, confined to the sandbox root. */
+function hostPathIn(paths, name, sandboxPath, options) {
+  try {
+    return resolveInSandbox(ensureSandboxRoot(paths, name), sandboxPath, options);
+  } catch (e) {
+    if (e instanceof SandboxPathError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+const SEED_FLAGS = {
+  "--dir": { key: "dir", value: true },
+  "--big-mib": { key: "bigMiB", value: true },
+  "--small-files": { key: "smallFiles", value: true },
+};
+
+function seed(paths, sandbox, flags) {
+  const { agent } = sandboxAgent(sandbox);
+  const dir = hostPathIn(paths, sandbox.name, flags.dir ?? defaultStateDir(agent));
+  seedStateTree(dir, {
+    agent: agent ?? "openclaw",
+    bigMiB: nonNegativeInt(flags.bigMiB, "--big-mib"),
+    smallFiles: nonNegativeInt(flags.smallFiles, "--small-files"),
+  });
+  return dir;
+}
+
+async function cmdAddSandbox([hostdir, ...rawArgs]) {
   const paths = requireHost(hostdir);
+  const { values: files, rest: args } = takeRepeated(rawArgs, "--files");
   const { positionals, flags } = parseOrThrow(args, {
     "--phase": { key: "phase", value: true },
     "--created": { key: "created", value: true },
     "--image": { key: "image", value: true },
+    "--agent": { key: "agent", value: true },
+    "--agent-version": { key: "agentVersion", value: true },
+    "--seed": { key: "seed", value: false },
+    ...SEED_FLAGS,
   });
   const [name] = positionals;
   if (!name || !SANDBOX_NAME_RE.test(name))
@@ -425,13 +510,90 @@ function cmdAddSandbox([hostdir, ...args]) {
   if (created !== "-" && !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(created)) {
     throw new UsageError(`--created must be "YYYY-MM-DD HH:MM:SS" or -: ${created}`);
   }
-  writeSandbox(paths, {
+  const copies = files.map((spec) => {
+    const eq = spec.indexOf("=");
+    if (eq <= 0 || eq === spec.length - 1)
+      throw new UsageError(`--files wants SANDBOX_DIR=LOCAL_DIR: ${spec}`);
+    const local = path.resolve(spec.slice(eq + 1));
+    if (!fs.statSync(local, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UsageError(`--files: not a directory: ${spec.slice(eq + 1)}`);
+    }
+    return { sandboxDir: spec.slice(0, eq), local };
+  });
+  const sandbox = {
     id: randomUUID(),
     name,
     phase,
     created: created === "-" ? null : created,
     image: flags.image ?? null,
+  };
+  if (flags.agent) sandbox.agent = flags.agent;
+  if (flags.agentVersion) sandbox.agentVersion = flags.agentVersion;
+  // Replacing a sandbox keeps its files: add-sandbox also serves to change its phase or image.
+  ensureSandboxRoot(paths, name);
+  for (const { sandboxDir, local } of copies) await copyTree(local, hostPathIn(paths, name, sandboxDir));
+  if (flags.seed) seed(paths, sandbox, flags);
+  writeSandbox(paths, sandbox);
+}
+
+function cmdSeedSandbox([hostdir, ...args]) {
+  const paths = requireHost(hostdir);
+  const { positionals, flags } = parseOrThrow(args, SEED_FLAGS);
+  const sandbox = requireSandbox(paths, positionals[0]);
+  console.log(seed(paths, sandbox, flags));
+}
+
+function cmdWriteFile([hostdir, ...args]) {
+  const paths = requireHost(hostdir);
+  const { positionals, flags } = parseOrThrow(args, { "--mode": { key: "mode", value: true } });
+  const [name, sandboxPath, content] = positionals;
+  requireSandbox(paths, name);
+  if (!sandboxPath || content === undefined)
+    throw new UsageError("write-file wants NAME SANDBOX_PATH CONTENT");
+  const mode = flags.mode === undefined ? 0o644 : Number.parseInt(flags.mode, 8);
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw new UsageError(`invalid --mode: ${flags.mode}`);
+  const file = hostPathIn(paths, name, sandboxPath);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // A symlink at the final component was resolved (inside the sandbox) above: write the target.
+  fs.writeFileSync(file, content, { mode });
+  fs.chmodSync(file, mode);
+}
+
+function cmdSandboxPath([hostdir, ...args]) {
+  const paths = requireHost(hostdir);
+  const { positionals } = parseOrThrow(args, {});
+  const [name, sandboxPath] = positionals;
+  requireSandbox(paths, name);
+  console.log(sandboxPath ? hostPathIn(paths, name, sandboxPath) : sandboxRoot(paths, name));
+}
+
+async function cmdTree([hostdir, ...args]) {
+  const paths = requireHost(hostdir);
+  const { positionals, flags } = parseOrThrow(args, {
+    "--local": { key: "local", value: true },
+    "--no-modes": { key: "noModes", value: false },
   });
+  let dir;
+  if (flags.local) dir = path.resolve(flags.local);
+  else {
+    const [name, sandboxDir] = positionals;
+    requireSandbox(paths, name);
+    if (!sandboxDir) throw new UsageError("tree wants NAME SANDBOX_DIR or --local DIR");
+    dir = hostPathIn(paths, name, sandboxDir);
+  }
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`not a directory: ${dir}`);
+  const mode = (m) => (flags.noModes || m === null ? "-" : m.toString(8).padStart(4, "0"));
+  const lines = (await treeEntries(dir)).map((e) =>
+    [
+      e.type,
+      mode(e.mode),
+      e.size ?? "-",
+      e.sha256 ?? "-",
+      e.target === null ? e.rel : `${e.rel} -> ${e.target}`,
+    ].join(" "),
+  );
+  if (lines.length) console.log(lines.join("\n"));
 }
 
 async function cmdSpawnForeign([hostdir, ...args]) {
@@ -477,6 +639,10 @@ const COMMANDS = {
   "start-gateway": cmdStartGateway,
   "start-cluster": cmdStartCluster,
   "add-sandbox": cmdAddSandbox,
+  "seed-sandbox": cmdSeedSandbox,
+  "write-file": cmdWriteFile,
+  "sandbox-path": cmdSandboxPath,
+  tree: cmdTree,
   "spawn-foreign": cmdSpawnForeign,
   stop: cmdStop,
   pids: cmdPids,

@@ -3,6 +3,7 @@
 // NEMOCLAW_SIM_HOST, because nemoclaw runs its probes with a pinned environment: the simulator
 // must find its state without relying on anything ambient.
 
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -23,7 +24,23 @@ export const KNOB_DEFAULTS = Object.freeze({
   gatewayVersionHang: false,
   gatewayStartDelayMs: 0,
   gatewayExitAfterMs: null,
+  // sandboxes (see README "Knobs")
+  sandboxReadyDelayMs: 300,
+  neverReady: false,
+  createFail: false,
+  createFailTimes: 0,
+  execDelayMs: 0,
+  transferDelayMs: 0,
+  downloadBytesPerSec: null,
+  downloadFailAfterBytes: null,
+  downloadFailSandbox: null,
+  uploadFailAfterBytes: null,
+  uploadFailSandbox: null,
+  gatewayGoneAfterCalls: null,
 });
+
+/** Knobs whose values stay strings even when they look like JSON (`simctl set`). */
+export const STRING_KNOB_RE = /(Version|Sandbox)$/;
 
 export const SCHEMA_MISMATCH_KINDS = ["tonic14", "tonic12", "unimplemented"];
 
@@ -41,6 +58,7 @@ export function hostPaths(host) {
     gateways: path.join(state, "gateways.json"),
     docker: path.join(state, "docker.json"),
     sandboxes: path.join(state, "sandboxes"),
+    counters: path.join(state, "counters"),
     pids: path.join(state, "pids"),
     calls: path.join(state, "calls.log"),
   };
@@ -108,8 +126,90 @@ export function writeSandbox(paths, sandbox) {
   writeJsonAtomic(path.join(paths.sandboxes, `${sandbox.name}.json`), sandbox);
 }
 
+/** `<hostdir>/state/sandboxes/<name>/root`: the sandbox's filesystem (`/sandbox/x` is `root/sandbox/x`). */
+export function sandboxRoot(paths, name) {
+  if (!SANDBOX_NAME_RE.test(name)) throw new Error(`invalid sandbox name: ${name}`);
+  return path.join(paths.sandboxes, name, "root");
+}
+
+/** A fresh or existing root with its `/sandbox` directory (the agent's home and workdir). */
+export function ensureSandboxRoot(paths, name, { fresh = false } = {}) {
+  const root = sandboxRoot(paths, name);
+  if (fresh) fs.rmSync(path.dirname(root), { recursive: true, force: true });
+  fs.mkdirSync(path.join(root, "sandbox"), { recursive: true });
+  return root;
+}
+
 export function removeSandbox(paths, name) {
-  if (SANDBOX_NAME_RE.test(name)) fs.rmSync(path.join(paths.sandboxes, `${name}.json`), { force: true });
+  if (!SANDBOX_NAME_RE.test(name)) return;
+  fs.rmSync(path.join(paths.sandboxes, `${name}.json`), { force: true });
+  fs.rmSync(path.join(paths.sandboxes, name), { recursive: true, force: true });
+}
+
+/**
+ * The phase a sandbox reports now. A created sandbox is `Provisioning` with a `readyAt` time
+ * (epoch ms); it turns `Ready` once that has passed, computed from timestamps, so no background
+ * process is needed. `readyAt: null` (knob `neverReady`) stays `Provisioning`.
+ */
+export function effectivePhase(sandbox, now = Date.now()) {
+  if (sandbox.phase === "Provisioning" && typeof sandbox.readyAt === "number" && now >= sandbox.readyAt) {
+    return "Ready";
+  }
+  return sandbox.phase;
+}
+
+/**
+ * The agent installed in a sandbox and its version. The image decides both
+ * (`…/sandbox-openclaw:2026.7.1` → openclaw 2026.7.1) unless the sandbox record overrides them
+ * (`agent`, `agentVersion`). Either may be null (an image without a version tag, no image).
+ */
+export function sandboxAgent(sandbox) {
+  let agent = null;
+  let version = null;
+  if (sandbox.image) {
+    const ref = String(sandbox.image).split("@")[0];
+    const slash = ref.lastIndexOf("/");
+    const colon = ref.lastIndexOf(":");
+    const repo = colon > slash ? ref.slice(0, colon) : ref;
+    const tag = colon > slash ? ref.slice(colon + 1) : null;
+    const base = repo.slice(repo.lastIndexOf("/") + 1);
+    const m = /^sandbox-([a-z0-9][a-z0-9_-]*)$/.exec(base) ?? /^(openclaw|hermes)$/.exec(base);
+    if (m) agent = m[1];
+    if (tag && /^v?\d+(\.\d+)*([-+][0-9A-Za-z.+-]*)?$/.test(tag)) version = tag.replace(/^v/, "");
+  }
+  return { agent: sandbox.agent ?? agent, version: sandbox.agentVersion ?? version };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters for the count-based knobs (gatewayGoneAfterCalls, createFailTimes). Each counted call
+// appends one line to `state/counters/<name>` (a small O_APPEND write is atomic), then finds its
+// own line: its position is the call's ordinal, exact even under concurrent invocations.
+// `simctl set` resets the counter when it sets the knob.
+
+function counterFile(paths, name) {
+  return path.join(paths.counters, name);
+}
+
+export function countCall(paths, name) {
+  fs.mkdirSync(paths.counters, { recursive: true });
+  const token = `${process.pid}-${randomUUID()}`;
+  fs.appendFileSync(counterFile(paths, name), `${token}\n`);
+  const lines = fs.readFileSync(counterFile(paths, name), "utf8").split("\n");
+  return lines.indexOf(token) + 1;
+}
+
+export function counterValue(paths, name) {
+  try {
+    return fs.readFileSync(counterFile(paths, name), "utf8").split("\n").filter(Boolean).length;
+  } catch (err) {
+    if (err.code === "ENOENT") return 0;
+    throw err;
+  }
+}
+
+export function resetCounter(paths, name) {
+  fs.mkdirSync(paths.counters, { recursive: true });
+  fs.writeFileSync(counterFile(paths, name), "");
 }
 
 /**

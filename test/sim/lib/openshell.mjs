@@ -1,9 +1,19 @@
 // Simulated `openshell` CLI (SPEC §4). Reached through `<hostdir>/bin/openshell`.
 
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
 import { bold, clapError, dim, field, green, miette, statusColour } from "./ansi-style.mjs";
 import { parseArgs } from "./cli-args.mjs";
 import { checkHealth } from "./gateway-client.mjs";
+import { GitIgnore } from "./gitignore.mjs";
 import {
+  countCall,
+  counterValue,
+  effectivePhase,
+  ensureSandboxRoot,
   formatCreated,
   hostFromEnv,
   listSandboxes,
@@ -17,6 +27,17 @@ import {
   writeJsonAtomic,
   writeSandbox,
 } from "./host-state.mjs";
+import { runSandboxCommand } from "./sandbox-exec.mjs";
+import {
+  copyOneFile,
+  copyTree,
+  ensureDir,
+  formatBytes,
+  normaliseSandboxPath,
+  resolveInSandbox,
+  SandboxPathError,
+  TransferError,
+} from "./sandbox-fs.mjs";
 import { atLeast } from "./version.mjs";
 
 const paths = hostFromEnv();
@@ -95,9 +116,20 @@ function gatewayResolutionError(resolved) {
   );
 }
 
-/** The health RPC, with the `unreachable` knob forcing a refused connection. */
-async function probe(endpoint) {
-  if (config.unreachable) {
+/**
+ * `gatewayGoneAfterCalls: N`: the first N sandbox-level calls (counted since `simctl set`) get
+ * through, every later call — and every `status` once N have been made — finds the gateway gone.
+ */
+function gatewayGone(sandboxCall) {
+  const limit = config.gatewayGoneAfterCalls;
+  if (typeof limit !== "number") return false;
+  if (sandboxCall) return countCall(paths, "sandbox-calls") > limit;
+  return counterValue(paths, "sandbox-calls") >= limit;
+}
+
+/** The health RPC, with the `unreachable` and `gatewayGoneAfterCalls` knobs forcing a refused connection. */
+async function probe(endpoint, { sandboxCall = false } = {}) {
+  if (gatewayGone(sandboxCall) || config.unreachable) {
     return { ok: false, causes: ["tcp connect error", "Connection refused (os error 111)"] };
   }
   return checkHealth(endpoint);
@@ -249,7 +281,7 @@ function gatewayRemove(args) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// sandbox list | get | exec | create | delete
+// sandbox list | get | exec | create | delete | download | upload
 
 /** The decode error a newer CLI gets from an older gateway, per the `schemaMismatch` knob. */
 function schemaMismatch(rpc, message) {
@@ -272,19 +304,36 @@ function schemaMismatch(rpc, message) {
   }
 }
 
+const grpcStatus = (code, message) =>
+  `status: ${code}, message: "${message}", details: [], metadata: MetadataMap { headers: {} }`;
+
 function notFound(name) {
-  return fail(
-    `status: NotFound, message: "sandbox not found: ${name}", details: [], metadata: MetadataMap { headers: {} }`,
-  );
+  return fail(grpcStatus("NotFound", `sandbox not found: ${name}`));
 }
 
 /** Connect, then fail the way a drifted gateway would; null when the RPC may proceed. */
 async function connectForRpc(globals, rpc, message) {
   const gw = resolveGateway(globals);
   if (gw.error) return gatewayResolutionError(gw);
-  const result = await probe(gw.endpoint);
+  const result = await probe(gw.endpoint, { sandboxCall: true });
   if (!result.ok) return connectionFailed(result);
   return schemaMismatch(rpc, message);
+}
+
+/**
+ * Connect, look the sandbox up and require it to be Ready. Resolves `{ sandbox }` or
+ * `{ code }` (the error has been printed).
+ */
+async function readySandbox(globals, name, rpc, message) {
+  const refused = await connectForRpc(globals, rpc, message);
+  if (refused !== null) return { code: refused };
+  const sandbox = readSandbox(paths, name);
+  if (!sandbox) return { code: notFound(name) };
+  const phase = effectivePhase(sandbox);
+  if (phase !== "Ready") {
+    return { code: fail(grpcStatus("FailedPrecondition", `sandbox ${name} is not ready (phase: ${phase})`)) };
+  }
+  return { sandbox };
 }
 
 async function cmdSandbox(globals, args) {
@@ -303,8 +352,9 @@ async function cmdSandbox(globals, args) {
     case "rm":
       return sandboxDelete(globals, rest);
     case "download":
+      return sandboxDownload(globals, rest);
     case "upload":
-      return fail(`sandbox ${sub} is not simulated yet`);
+      return sandboxUpload(globals, rest);
     default:
       return usageError(
         sub ? `unrecognized subcommand '${sub}'` : "a subcommand is required",
@@ -340,8 +390,9 @@ async function sandboxList(globals, args) {
   // OpenShell ≤ 0.0.36 (cluster era) still printed the Kubernetes namespace.
   const legacy = !atLeast(cliVersion, "0.0.37");
   const headers = legacy ? ["NAME", "NAMESPACE", "CREATED", "PHASE"] : ["NAME", "CREATED", "PHASE"];
+  const now = Date.now();
   const rows = sandboxes.map((s) => {
-    const row = [s.name, s.created ?? "-", s.phase];
+    const row = [s.name, s.created ?? "-", effectivePhase(s, now)];
     if (legacy) row.splice(1, 0, "openshell");
     return row;
   });
@@ -362,20 +413,17 @@ async function sandboxGet(globals, args) {
   out(field("Name", sandbox.name));
   out(field("Namespace", "openshell"));
   if (sandbox.image) out(field("Image", sandbox.image));
-  out(field("Phase", statusColour(sandbox.phase)));
+  out(field("Phase", statusColour(effectivePhase(sandbox))));
   out(field("Created", sandbox.created ?? "-"));
   return 0;
 }
 
-/** Commands the sandbox can run for now; a later issue gives sandboxes real file trees. */
-const SANDBOX_COMMANDS = {
-  true: () => 0,
-  false: () => 1,
-  echo: (args) => {
-    out(`${args.join(" ")}\n`);
-    return 0;
-  },
-};
+/** Stream a host file to stdout, respecting back-pressure (never the whole file in memory). */
+async function pipeFile(file) {
+  for await (const chunk of fs.createReadStream(file)) {
+    if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+  }
+}
 
 async function sandboxExec(globals, args) {
   const usage = "openshell sandbox exec -n <NAME> [--no-tty] -- <COMMAND>...";
@@ -389,22 +437,18 @@ async function sandboxExec(globals, args) {
   const name = flags.name ?? positionals[0];
   const command = trailing ?? positionals.slice(flags.name ? 0 : 1);
   if (!name || command.length === 0) return usageError("<NAME> and <COMMAND> are required", usage);
-  const refused = await connectForRpc(globals, "ExecSandbox", "ExecSandboxEvent.payload");
-  if (refused !== null) return refused;
-  const sandbox = readSandbox(paths, name);
-  if (!sandbox) return notFound(name);
-  if (sandbox.phase !== "Ready") {
-    return fail(
-      `status: FailedPrecondition, message: "sandbox ${name} is not ready (phase: ${sandbox.phase})"`,
-    );
-  }
-  const [program, ...programArgs] = command;
-  const run = SANDBOX_COMMANDS[program];
-  if (!run) {
-    err(`exec: "${program}": executable file not found in $PATH\n`);
-    return 127;
-  }
-  return run(programArgs);
+  const { sandbox, code } = await readySandbox(globals, name, "ExecSandbox", "ExecSandboxEvent.payload");
+  if (!sandbox) return code;
+  await sleep(config.execDelayMs);
+  const root = ensureSandboxRoot(paths, name);
+  return runSandboxCommand({ root, sandbox, argv: command, out, err, pipeFile });
+}
+
+/** `createFail` fails every create; `createFailTimes: N` the next N (counted since `simctl set`). */
+function createShouldFail() {
+  if (config.createFail) return true;
+  const times = Number(config.createFailTimes) || 0;
+  return times > 0 && countCall(paths, "create-fail") <= times;
 }
 
 async function sandboxCreate(globals, args) {
@@ -420,15 +464,32 @@ async function sandboxCreate(globals, args) {
   const refused = await connectForRpc(globals, "CreateSandbox", "CreateSandboxResponse.sandbox");
   if (refused !== null) return refused;
   if (readSandbox(paths, flags.name)) {
-    return fail(`status: AlreadyExists, message: "sandbox ${flags.name} already exists"`);
+    return fail(grpcStatus("AlreadyExists", `sandbox ${flags.name} already exists`));
   }
+  if (createShouldFail()) {
+    return fail(
+      grpcStatus(
+        "Internal",
+        `failed to create sandbox ${flags.name}: pulling image ${flags.from}: 503 Service Unavailable`,
+      ),
+    );
+  }
+  const now = Date.now();
+  // A fresh, empty filesystem (left-overs of an earlier sandbox of that name are gone), then the
+  // record: `list` never shows a sandbox without a root.
+  ensureSandboxRoot(paths, flags.name, { fresh: true });
+  const readyAt = config.neverReady ? null : now + (Number(config.sandboxReadyDelayMs) || 0);
   writeSandbox(paths, {
+    id: randomUUID(),
     name: flags.name,
-    phase: "Ready",
-    created: formatCreated(new Date()),
+    phase: "Provisioning",
+    created: formatCreated(new Date(now)),
     image: flags.from,
+    readyAt,
   });
   out(`Created sandbox: ${bold(flags.name)}\n`);
+  // Without --detach the CLI stays until the sandbox is up.
+  if (!flags.detach && readyAt !== null) await sleep(readyAt - now);
   return 0;
 }
 
@@ -443,6 +504,127 @@ async function sandboxDelete(globals, args) {
   removeSandbox(paths, name);
   out(`${green("✓")} Deleted sandbox ${name}\n`);
   return 0;
+}
+
+/** Progress on stderr, coloured like the real CLI: a start line, a line every 250 ms, a summary. */
+function progress(verb, from, to) {
+  const started = Date.now();
+  let last = started;
+  err(`${bold(`${verb}ing`)} ${from} ${dim("→")} ${to}\n`);
+  return {
+    update(state) {
+      if (Date.now() - last < 250) return;
+      last = Date.now();
+      err(`  ${dim(`${formatBytes(state.bytes)} transferred, ${state.files} files`)}\n`);
+    },
+    done(state) {
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      err(`${green("✓")} ${verb}ed ${state.files} files (${formatBytes(state.bytes)}) in ${secs}s\n`);
+    },
+  };
+}
+
+const knobFor = (value, onlySandbox, name) =>
+  typeof value === "number" && (onlySandbox === null || onlySandbox === undefined || onlySandbox === name)
+    ? value
+    : null;
+
+async function sandboxDownload(globals, args) {
+  const usage = "openshell sandbox download <NAME> <SANDBOX_PATH> [DEST]";
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length < 2 || positionals.length > 3) {
+    return usageError(error ?? "<NAME> and <SANDBOX_PATH> are required", usage);
+  }
+  const [name, sandboxPath, dest = "."] = positionals;
+  const { sandbox, code } = await readySandbox(globals, name, "GetSandbox", "GetSandboxResponse.sandbox");
+  if (!sandbox) return code;
+  const root = ensureSandboxRoot(paths, name);
+  let src;
+  try {
+    src = resolveInSandbox(root, sandboxPath);
+  } catch (e) {
+    if (e instanceof SandboxPathError) return fail(e.message);
+    throw e;
+  }
+  const srcStat = await fsp.stat(src).catch(() => null);
+  if (!srcStat) return fail(`sandbox path not found: ${normaliseSandboxPath(sandboxPath)}`);
+  await sleep(config.transferDelayMs);
+  const destDir = path.resolve(dest);
+  const report = progress("Download", `${name}:${normaliseSandboxPath(sandboxPath)}`, destDir);
+  const options = {
+    failAfterBytes: knobFor(config.downloadFailAfterBytes, config.downloadFailSandbox, name),
+    bytesPerSec: config.downloadBytesPerSec,
+    onProgress: report.update,
+  };
+  try {
+    const state = srcStat.isDirectory()
+      ? await copyTree(src, destDir, options)
+      : await copyOneFile(src, path.join(destDir, path.basename(src)), options);
+    report.done(state);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof TransferError)) throw e;
+    return fail(`failed to download ${normaliseSandboxPath(sandboxPath)} from sandbox ${name}`, [
+      "transport error",
+      "error reading a body from connection: connection reset by peer (os error 104)",
+    ]);
+  }
+}
+
+async function sandboxUpload(globals, args) {
+  const usage = "openshell sandbox upload <NAME> <LOCAL_PATH> [DEST] [--no-git-ignore]";
+  const { positionals, flags, error } = parseArgs(args, {
+    "--no-git-ignore": { key: "noGitIgnore", value: false },
+  });
+  if (error || positionals.length < 2 || positionals.length > 3) {
+    return usageError(error ?? "<NAME> and <LOCAL_PATH> are required", usage);
+  }
+  const [name, localPath, dest = "/sandbox"] = positionals;
+  const { sandbox, code } = await readySandbox(globals, name, "GetSandbox", "GetSandboxResponse.sandbox");
+  if (!sandbox) return code;
+  const local = path.resolve(localPath);
+  const localStat = await fsp.stat(local).catch(() => null);
+  if (!localStat || local === "/") return fail(`local path not found: ${localPath}`);
+  const root = ensureSandboxRoot(paths, name);
+  let destDir;
+  try {
+    destDir = resolveInSandbox(root, dest);
+  } catch (e) {
+    if (e instanceof SandboxPathError) return fail(e.message);
+    throw e;
+  }
+  await sleep(config.transferDelayMs);
+  const sandboxDest = `${normaliseSandboxPath(dest).replace(/\/$/, "")}/${path.basename(local)}`;
+  try {
+    await fsp.mkdir(destDir, { recursive: true });
+  } catch {
+    return fail(`destination is not a directory in sandbox ${name}: ${normaliseSandboxPath(dest)}`);
+  }
+  const target = path.join(destDir, path.basename(local));
+  const report = progress("Upload", localPath, `${name}:${sandboxDest}`);
+  const options = {
+    failAfterBytes: knobFor(config.uploadFailAfterBytes, config.uploadFailSandbox, name),
+    onProgress: report.update,
+    // Real OpenShell silently skips git-ignored files unless --no-git-ignore is given.
+    ignore: flags.noGitIgnore ? null : new GitIgnore(),
+  };
+  try {
+    let state;
+    if (localStat.isDirectory()) {
+      await ensureDir(target);
+      state = await copyTree(local, target, options);
+    } else {
+      state = await copyOneFile(local, target, options);
+    }
+    report.done(state);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof TransferError)) throw e;
+    return fail(`failed to upload ${localPath} to sandbox ${name}`, [
+      "transport error",
+      "broken pipe (os error 32)",
+    ]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

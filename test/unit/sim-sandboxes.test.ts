@@ -1,0 +1,662 @@
+// Self-test of the simulator's sandboxes (test/sim): real file trees per sandbox, download/upload
+// with OpenShell's git-ignore trap, exec (agent version per image, rm -rf confined to the sandbox),
+// create/delete with a ready delay, and the transfer / gateway fault knobs. backup-all, restore and
+// upgrade-sandboxes are tested end to end against exactly this behaviour, so it is pinned here.
+// Trees are compared with hashes computed here, independently of the simulator's own `tree`.
+
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+const SIMCTL = fileURLToPath(new URL("../sim/simctl.mjs", import.meta.url));
+const ANSI_RE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+const ESC = String.fromCharCode(27);
+const OPENCLAW_IMAGE = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1";
+const HERMES_IMAGE = "ghcr.io/nvidia/nemoclaw/sandbox-hermes:0.19.0";
+
+const strip = (text: string): string => text.replace(ANSI_RE, "");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Host {
+  dir: string;
+  bin: string;
+}
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const simctl = (...args: string[]): Promise<Run> => exec(process.execPath, [SIMCTL, ...args]);
+
+async function simctlOk(...args: string[]): Promise<string> {
+  const r = await simctl(...args);
+  if (r.code !== 0) throw new Error(`simctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+const tempDirs: string[] = [];
+
+function tempDir(prefix = "nemoclaw-simsb-"): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+// One host with a running gateway for the whole file (starting one per test would triple the run
+// time); after each test its sandboxes, knobs, counters and call log are reset.
+let host: Host;
+let pristineConfig: string;
+
+beforeAll(async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nemoclaw-sim-"));
+  host = { dir, bin: path.join(dir, "bin") };
+  await simctlOk("init", dir, "--port", "0");
+  await simctlOk("start-gateway", dir);
+  pristineConfig = fs.readFileSync(path.join(dir, "state/config.json"), "utf8");
+});
+
+afterEach(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  if (!host) return;
+  const state = path.join(host.dir, "state");
+  fs.writeFileSync(path.join(state, "config.json"), pristineConfig);
+  fs.rmSync(path.join(state, "sandboxes"), { recursive: true, force: true });
+  fs.mkdirSync(path.join(state, "sandboxes"));
+  fs.rmSync(path.join(state, "counters"), { recursive: true, force: true });
+  fs.writeFileSync(path.join(state, "calls.log"), "");
+});
+
+afterAll(async () => {
+  if (!host) return;
+  const stopped = await simctl("stop", host.dir);
+  fs.rmSync(host.dir, { recursive: true, force: true });
+  if (stopped.code !== 0) throw new Error(`simctl stop failed: ${stopped.stderr}`);
+});
+
+function setKnobs(host: Host, knobs: Record<string, unknown>): void {
+  const file = path.join(host.dir, "state/config.json");
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), ...knobs }));
+}
+
+function openshell(host: Host, ...args: string[]): Promise<Run> {
+  return exec(path.join(host.bin, "openshell"), args, {
+    PATH: process.env.PATH,
+    HOME: path.join(host.dir, "home"),
+  });
+}
+
+const sbExec = (host: Host, name: string, ...cmd: string[]) =>
+  openshell(host, "sandbox", "exec", "-n", name, "--no-tty", "--", ...cmd);
+
+const rootOf = (host: Host, name: string) => path.join(host.dir, "state/sandboxes", name, "root");
+
+interface Entry {
+  type: "file" | "dir" | "link";
+  mode: number;
+  size?: number;
+  sha256?: string;
+  target?: string;
+}
+
+/** Every entry under `dir` (relative path → type, mode, size, SHA-256 or link target), never following links. */
+function snapshot(dir: string): Record<string, Entry> {
+  const result: Record<string, Entry> = {};
+  const visit = (abs: string, rel: string): void => {
+    for (const name of fs.readdirSync(abs).sort()) {
+      const childAbs = path.join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const stat = fs.lstatSync(childAbs);
+      const mode = stat.mode & 0o7777;
+      if (stat.isSymbolicLink())
+        result[childRel] = { type: "link", mode: 0, target: fs.readlinkSync(childAbs) };
+      else if (stat.isDirectory()) {
+        result[childRel] = { type: "dir", mode };
+        visit(childAbs, childRel);
+      } else {
+        const sha256 = createHash("sha256").update(fs.readFileSync(childAbs)).digest("hex");
+        result[childRel] = { type: "file", mode, size: stat.size, sha256 };
+      }
+    }
+  };
+  visit(dir, "");
+  return result;
+}
+
+const filesOf = (snap: Record<string, Entry>): string[] =>
+  Object.keys(snap).filter((k) => snap[k]?.type === "file");
+
+describe("sandbox file trees: download", () => {
+  it("downloads the contents of a seeded state dir byte-for-byte (names, modes, empty dirs, symlinks)", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
+    const stateDir = path.join(rootOf(host, "alpha"), "sandbox/.openclaw");
+    expect(await simctlOk("sandbox-path", host.dir, "alpha")).toBe(rootOf(host, "alpha"));
+    expect(await simctlOk("sandbox-path", host.dir, "alpha", "/sandbox/.openclaw")).toBe(stateDir);
+
+    const dest = path.join(tempDir(), "backup/.openclaw"); // parent missing too: created
+    const r = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/.openclaw",
+      dest,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`${ESC}[`);
+    expect(strip(r.stderr)).toMatch(
+      /^Downloading alpha:\/sandbox\/\.openclaw → .*\n(?:.*\n)*✓ Downloaded \d+ files/,
+    );
+
+    const source = snapshot(stateDir);
+    expect(snapshot(dest)).toEqual(source);
+    expect(source).toMatchObject({
+      "workspace/My Notes.md": { type: "file" },
+      "workspace/résumé – ünïcode ✓.txt": { type: "file" },
+      "workspace/run.sh": { type: "file", mode: 0o755 },
+      "workspace/notes-link": { type: "link", target: "My Notes.md" },
+      "credentials/token": { type: "file", mode: 0o600 },
+      "empty-dir": { type: "dir" },
+      "cache/blobs/0001.bin": { type: "file", size: 2048 },
+      ".gitignore": { type: "file" },
+    });
+    expect(source["media/photo.bin"]?.size).toBeGreaterThan(4096);
+    expect(fs.readdirSync(path.join(dest, "empty-dir"))).toEqual([]);
+    // The simulator's own listing agrees with the independent one.
+    const [local, inSandbox] = await Promise.all([
+      simctlOk("tree", host.dir, "--local", dest),
+      simctlOk("tree", host.dir, "alpha", "/sandbox/.openclaw"),
+    ]);
+    expect(local).toBe(inSandbox);
+    expect(inSandbox).toContain("l - - - workspace/notes-link -> My Notes.md");
+  });
+
+  it("seeds a big file and many small files fast; --files copies a local tree in", async () => {
+    const fixture = tempDir();
+    fs.mkdirSync(path.join(fixture, "sub dir"), { recursive: true });
+    fs.writeFileSync(path.join(fixture, "sub dir/a.txt"), "A");
+    await simctlOk(
+      "add-sandbox",
+      host.dir,
+      "beta",
+      "--image",
+      HERMES_IMAGE,
+      "--files",
+      `/sandbox/extra=${fixture}`,
+    );
+    const seeded = await simctlOk("seed-sandbox", host.dir, "beta", "--big-mib", "3", "--small-files", "120");
+    expect(seeded).toBe(path.join(rootOf(host, "beta"), "sandbox/.hermes"));
+    const snap = snapshot(seeded);
+    expect(snap["media/big.bin"]?.size).toBe(3 * 1024 * 1024);
+    expect(filesOf(snap).filter((f) => f.startsWith("small/"))).toHaveLength(120);
+    expect(snap["config.yaml"]?.type).toBe("file");
+    expect(fs.readFileSync(path.join(rootOf(host, "beta"), "sandbox/extra/sub dir/a.txt"), "utf8")).toBe("A");
+  });
+
+  it("fails with 'sandbox path not found', 'sandbox not found', not ready, and refuses '..'", async () => {
+    await Promise.all([
+      simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
+      simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Stopped"),
+    ]);
+    const dest = path.join(tempDir(), "out");
+    const [absent, noSandbox, notReady, traversal] = await Promise.all([
+      openshell(host, "sandbox", "download", "alpha", "/sandbox/.hermes", dest),
+      openshell(host, "sandbox", "download", "nope", "/sandbox/.openclaw", dest),
+      openshell(host, "sandbox", "download", "stopped", "/sandbox", dest),
+      openshell(host, "sandbox", "download", "alpha", "/sandbox/../../../../etc", dest),
+    ]);
+    expect(absent.code).toBe(1);
+    expect(strip(absent.stderr)).toContain("sandbox path not found: /sandbox/.hermes");
+    expect(noSandbox.code).toBe(1);
+    expect(strip(noSandbox.stderr)).toContain("sandbox not found");
+    expect(notReady.code).toBe(1);
+    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Stopped)");
+    expect(traversal.code).toBe(1);
+    expect(strip(traversal.stderr)).toContain("must not contain '..'");
+    expect(fs.existsSync(dest)).toBe(false);
+  });
+
+  it("downloadFailAfterBytes breaks off midway (exit 1, transport error, partial DEST) for one sandbox only", async () => {
+    await Promise.all([
+      simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
+      simctlOk("add-sandbox", host.dir, "beta", "--seed"),
+    ]);
+    await simctlOk("set", host.dir, "downloadFailAfterBytes=3000", "downloadFailSandbox=alpha");
+    const work = tempDir();
+    const [failed, ok] = await Promise.all([
+      openshell(host, "sandbox", "download", "alpha", "/sandbox/.openclaw", path.join(work, "a")),
+      openshell(host, "sandbox", "download", "beta", "/sandbox/.openclaw", path.join(work, "b")),
+    ]);
+    expect(failed.code).toBe(1);
+    expect(strip(failed.stderr)).toContain("× failed to download /sandbox/.openclaw from sandbox alpha");
+    expect(strip(failed.stderr)).toContain("transport error");
+    expect(failed.stderr).not.toContain("sandbox path not found");
+    const partial = snapshot(path.join(work, "a"));
+    const bytes = filesOf(partial).reduce((sum, f) => sum + (partial[f]?.size ?? 0), 0);
+    expect(bytes).toBe(3000);
+    expect(filesOf(partial).length).toBeLessThan(
+      filesOf(snapshot(path.join(rootOf(host, "alpha"), "sandbox/.openclaw"))).length,
+    );
+    expect(ok.code).toBe(0);
+    expect(snapshot(path.join(work, "b"))).toEqual(
+      snapshot(path.join(rootOf(host, "beta"), "sandbox/.openclaw")),
+    );
+  });
+
+  it("transferDelayMs, downloadBytesPerSec and execDelayMs slow things down", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--seed");
+    setKnobs(host, { transferDelayMs: 200, downloadBytesPerSec: 20_000, execDelayMs: 300 });
+    let started = Date.now();
+    const r = await openshell(
+      host,
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/.openclaw",
+      path.join(tempDir(), "d"),
+    );
+    expect(r.code).toBe(0);
+    // ~7 KiB at 20 kB/s after a 200 ms delay.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    started = Date.now();
+    expect((await sbExec(host, "alpha", "true")).code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe("sandbox file trees: upload", () => {
+  /** A local tree with ignored and kept files, exercising the supported .gitignore syntax. */
+  function localTree(): string {
+    const dir = path.join(tempDir(), "my state");
+    const files: Record<string, string> = {
+      ".gitignore":
+        "# comment\n\n*.log\ncache/\nbuild/**\n/root-only.txt\n[ab].tmp\n!keep.log\ntrailing.txt   \n",
+      "a.log": "x",
+      "keep.log": "kept by negation",
+      "deep/x.log": "x",
+      "cache/c.bin": "x",
+      "nested/cache/c.bin": "x",
+      "build/out/o.bin": "x",
+      "root-only.txt": "x",
+      "nested/root-only.txt": "kept: anchored pattern only matches at the top",
+      "a.tmp": "x",
+      "c.tmp": "kept",
+      "trailing.txt": "x",
+      "cache.txt": "kept: cache/ matches directories only",
+      "sub/.gitignore": "secret.json\n",
+      "sub/secret.json": "x",
+      "secret.json": "kept: the nested .gitignore applies to its own subtree",
+      "notes with spaces.md": "kept",
+    };
+    for (const [rel, content] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), content);
+    }
+    fs.mkdirSync(path.join(dir, "empty"));
+    fs.symlinkSync("keep.log", path.join(dir, "link"));
+    fs.chmodSync(path.join(dir, "c.tmp"), 0o751);
+    return dir;
+  }
+
+  it("lands at DEST/<basename>; without --no-git-ignore git-ignored files are silently skipped", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha");
+    const local = localTree();
+    const [plain, full] = await Promise.all([
+      openshell(host, "sandbox", "upload", "alpha", local, "/sandbox/plain"),
+      openshell(
+        host,
+        "-g",
+        "nemoclaw",
+        "sandbox",
+        "upload",
+        "alpha",
+        local,
+        "/sandbox/full",
+        "--no-git-ignore",
+      ),
+    ]);
+    expect(plain.code).toBe(0);
+    expect(full.code).toBe(0);
+    expect(strip(plain.stderr)).toMatch(
+      /^Uploading .*my state → alpha:\/sandbox\/plain\/my state\n(?:.*\n)*✓ Uploaded/,
+    );
+    expect(plain.stderr).not.toMatch(/ignor|skip/i);
+
+    const root = rootOf(host, "alpha");
+    expect(snapshot(path.join(root, "sandbox/full/my state"))).toEqual(snapshot(local));
+    const kept = filesOf(snapshot(path.join(root, "sandbox/plain/my state"))).sort();
+    expect(kept).toEqual(
+      [
+        ".gitignore",
+        "c.tmp",
+        "cache.txt",
+        "keep.log",
+        "nested/root-only.txt",
+        "notes with spaces.md",
+        "secret.json",
+        "sub/.gitignore",
+      ].sort(),
+    );
+    const plainSnap = snapshot(path.join(root, "sandbox/plain/my state"));
+    expect(plainSnap.empty?.type).toBe("dir");
+    expect(plainSnap.link).toEqual({ type: "link", mode: 0, target: "keep.log" });
+    expect(plainSnap["c.tmp"]?.mode).toBe(0o751);
+  });
+
+  it("round-trips a seeded state dir: download, rm -rf, upload --no-git-ignore restores every byte", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
+    const stateDir = path.join(rootOf(host, "alpha"), "sandbox/.openclaw");
+    const before = snapshot(stateDir);
+    const backup = path.join(tempDir(), ".openclaw");
+    expect((await openshell(host, "sandbox", "download", "alpha", "/sandbox/.openclaw", backup)).code).toBe(
+      0,
+    );
+    await simctlOk("write-file", host.dir, "alpha", "/sandbox/.openclaw/extra.txt", "not in the backup");
+    expect(fs.readFileSync(path.join(stateDir, "extra.txt"), "utf8")).toBe("not in the backup");
+
+    // Upload merges like tar: without the rm -rf the extra file would survive.
+    expect((await sbExec(host, "alpha", "rm", "-rf", "/sandbox/.openclaw")).code).toBe(0);
+    expect((await sbExec(host, "alpha", "test", "-d", "/sandbox/.openclaw")).code).toBe(1);
+    const up = await openshell(host, "sandbox", "upload", "alpha", backup, "/sandbox", "--no-git-ignore");
+    expect(up.code).toBe(0);
+    expect(snapshot(stateDir)).toEqual(before);
+
+    // The trap: the same restore without --no-git-ignore loses the git-ignored state.
+    await sbExec(host, "alpha", "rm", "-rf", "/sandbox/.openclaw");
+    await openshell(host, "sandbox", "upload", "alpha", backup, "/sandbox");
+    const lossy = snapshot(stateDir);
+    expect(lossy["gateway.log"]).toBeUndefined();
+    expect(lossy["cache/models.json"]).toBeUndefined();
+    expect(lossy["workspace/project/build/out.o"]).toBeUndefined();
+    expect(lossy["logs/keep.log"]?.type).toBe("file");
+  });
+
+  it("uploadFailAfterBytes breaks off an upload; a missing local dir is an error", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha");
+    setKnobs(host, { uploadFailAfterBytes: 10 });
+    const local = localTree();
+    const [failed, missing] = await Promise.all([
+      openshell(host, "sandbox", "upload", "alpha", local, "/sandbox", "--no-git-ignore"),
+      openshell(host, "sandbox", "upload", "alpha", path.join(local, "nope"), "/sandbox"),
+    ]);
+    expect(failed.code).toBe(1);
+    expect(strip(failed.stderr)).toContain("transport error");
+    expect(missing.code).toBe(1);
+    expect(strip(missing.stderr)).toContain("local path not found");
+  });
+});
+
+describe("sandbox exec", () => {
+  it("answers the agent version of the sandbox's image, or an explicit --agent-version", async () => {
+    await Promise.all([
+      simctlOk("add-sandbox", host.dir, "claw", "--image", OPENCLAW_IMAGE),
+      simctlOk("add-sandbox", host.dir, "herm", "--image", HERMES_IMAGE),
+      simctlOk("add-sandbox", host.dir, "pinned", "--image", OPENCLAW_IMAGE, "--agent-version", "2026.6.30"),
+      simctlOk("add-sandbox", host.dir, "bare"),
+      simctlOk("add-sandbox", host.dir, "booting", "--phase", "Provisioning", "--image", OPENCLAW_IMAGE),
+    ]);
+    const [claw, herm, pinned, wrongAgent, bare, booting, unknown] = await Promise.all([
+      sbExec(host, "claw", "openclaw", "--version"),
+      sbExec(host, "herm", "hermes", "--version"),
+      sbExec(host, "pinned", "openclaw", "--version"),
+      sbExec(host, "claw", "hermes", "--version"),
+      sbExec(host, "bare", "openclaw", "--version"),
+      sbExec(host, "booting", "openclaw", "--version"),
+      sbExec(host, "claw", "frobnicate", "--now"),
+    ]);
+    expect([claw.code, claw.stdout]).toEqual([0, "openclaw 2026.7.1\n"]);
+    expect([herm.code, herm.stdout]).toEqual([0, "hermes 0.19.0\n"]);
+    expect(pinned.stdout).toBe("openclaw 2026.6.30\n");
+    expect(wrongAgent.code).toBe(127);
+    expect(bare.code).toBe(127);
+    expect(booting.code).toBe(1);
+    expect(strip(booting.stderr)).toContain("is not ready (phase: Provisioning)");
+    expect(unknown.code).toBe(127);
+    expect(unknown.stderr).toContain('"frobnicate": executable file not found');
+  });
+
+  it("echo, cat, ls, test, mkdir", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--seed");
+    const [echo, cat, ls, lsMissing, isDir, notDir, relCat] = await Promise.all([
+      sbExec(host, "alpha", "echo", "hello", "world"),
+      sbExec(host, "alpha", "cat", "/sandbox/.openclaw/workspace/My Notes.md"),
+      sbExec(host, "alpha", "ls", "/sandbox/.openclaw/workspace"),
+      sbExec(host, "alpha", "ls", "/sandbox/none"),
+      sbExec(host, "alpha", "test", "-d", "/sandbox/.openclaw/empty-dir"),
+      sbExec(host, "alpha", "test", "-d", "/sandbox/.openclaw/openclaw.json"),
+      sbExec(host, "alpha", "cat", ".openclaw/workspace/notes-link"),
+    ]);
+    expect(echo.stdout).toBe("hello world\n");
+    expect(cat.stdout).toBe("# Notes\n\nThings the agent must not forget.\n");
+    expect(ls.stdout).toBe("My Notes.md\nnotes-link\nproject\nrun.sh\nrésumé – ünïcode ✓.txt\n");
+    expect(lsMissing.code).toBe(2);
+    expect([isDir.code, notDir.code]).toEqual([0, 1]);
+    expect(relCat.stdout).toBe(cat.stdout);
+    expect((await sbExec(host, "alpha", "mkdir", "-p", "/sandbox/a/b")).code).toBe(0);
+    expect(fs.statSync(path.join(rootOf(host, "alpha"), "sandbox/a/b")).isDirectory()).toBe(true);
+  });
+
+  it("rm -rf and every other path stay inside the sandbox root (.., absolute and relative symlinks)", async () => {
+    await Promise.all([
+      simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
+      simctlOk("add-sandbox", host.dir, "beta", "--seed"),
+    ]);
+    const outside = tempDir();
+    fs.writeFileSync(path.join(outside, "victim"), "must survive");
+    const root = rootOf(host, "alpha");
+    // An absolute link to a host directory, and a relative one climbing far above the root.
+    fs.symlinkSync(outside, path.join(root, "sandbox/abs-escape"));
+    fs.symlinkSync("../../../../../../../../..", path.join(root, "sandbox/rel-escape"));
+
+    const results = await Promise.all([
+      sbExec(host, "alpha", "rm", "-rf", "/sandbox/abs-escape/victim"),
+      sbExec(host, "alpha", "cat", "/sandbox/abs-escape/victim"),
+      sbExec(host, "alpha", "rm", "-rf", "/sandbox/../../beta"),
+      sbExec(host, "alpha", "rm", "-rf", "../beta"),
+      sbExec(host, "alpha", "rm", "-rf", "/"),
+      sbExec(host, "alpha", "test", "-d", "/sandbox/rel-escape/sandbox/.openclaw"),
+      openshell(host, "sandbox", "download", "alpha", "/sandbox/abs-escape", path.join(tempDir(), "x")),
+      simctl("write-file", host.dir, "alpha", "/sandbox/../../x", "no"),
+    ]);
+    const [rmAbs, catAbs, rmDots, rmRel, rmRoot, relInside, dlAbs, writeDots] = results;
+    expect(rmAbs.code).toBe(0); // -f on a path that does not exist *inside* the sandbox
+    expect(catAbs.code).toBe(1);
+    expect(rmDots.code).toBe(1);
+    expect(rmRel.code).toBe(1);
+    expect(rmRoot.code).toBe(1);
+    expect(strip(rmRoot.stderr)).toContain("dangerous to operate recursively on '/'");
+    // `..` stops at the sandbox root: the climbing link points at the root itself.
+    expect(relInside.code).toBe(0);
+    expect(dlAbs.code).toBe(1);
+    expect(strip(dlAbs.stderr)).toContain("sandbox path not found");
+    expect(writeDots.code).toBe(2);
+    expect(fs.readFileSync(path.join(outside, "victim"), "utf8")).toBe("must survive");
+    expect(fs.existsSync(path.join(rootOf(host, "beta"), "sandbox/.openclaw/openclaw.json"))).toBe(true);
+
+    // rm removes a link itself, never its target; a real dir is removed, and only it.
+    expect((await sbExec(host, "alpha", "rm", "-rf", "/sandbox/abs-escape", "/sandbox/.openclaw")).code).toBe(
+      0,
+    );
+    expect(fs.existsSync(path.join(root, "sandbox/abs-escape"))).toBe(false);
+    expect(fs.existsSync(path.join(root, "sandbox/.openclaw"))).toBe(false);
+    expect(fs.existsSync(path.join(root, "sandbox/rel-escape"))).toBe(true);
+    expect(fs.readFileSync(path.join(outside, "victim"), "utf8")).toBe("must survive");
+  });
+
+  it("an upload replaces a symlink at its target instead of writing through it", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha");
+    const outside = tempDir();
+    const local = path.join(tempDir(), "payload");
+    fs.mkdirSync(local);
+    fs.writeFileSync(path.join(local, "file"), "uploaded");
+    fs.mkdirSync(path.join(rootOf(host, "alpha"), "sandbox/dest"));
+    fs.symlinkSync(outside, path.join(rootOf(host, "alpha"), "sandbox/dest/payload"));
+    const r = await openshell(host, "sandbox", "upload", "alpha", local, "/sandbox/dest");
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.lstatSync(path.join(rootOf(host, "alpha"), "sandbox/dest/payload")).isDirectory()).toBe(true);
+  });
+});
+
+describe("sandbox create / delete", () => {
+  it("create → Provisioning, then Ready after sandboxReadyDelayMs, with an empty /sandbox; delete removes it", async () => {
+    setKnobs(host, { sandboxReadyDelayMs: 700 });
+    const image = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.8.0";
+    const created = await openshell(
+      host,
+      "sandbox",
+      "create",
+      "--name",
+      "gamma",
+      "--from",
+      image,
+      "--detach",
+    );
+    const createdAt = Date.now();
+    expect(created.code).toBe(0);
+    expect(strip(created.stdout)).toBe("Created sandbox: gamma\n");
+    const [get, early, dup] = await Promise.all([
+      openshell(host, "sandbox", "get", "gamma"),
+      sbExec(host, "gamma", "true"),
+      openshell(host, "sandbox", "create", "--name", "gamma", "--from", image, "--detach"),
+    ]);
+    if (Date.now() - createdAt < 600) {
+      expect(strip(get.stdout)).toContain("  Phase: Provisioning\n");
+      expect(early.code).toBe(1);
+    }
+    expect(dup.code).toBe(1);
+    expect(strip(dup.stderr)).toContain("already exists");
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, createdAt + 750 - Date.now())));
+    const [list, version, ls] = await Promise.all([
+      openshell(host, "sandbox", "list"),
+      sbExec(host, "gamma", "openclaw", "--version"),
+      sbExec(host, "gamma", "ls", "-A", "/sandbox"),
+    ]);
+    expect(strip(list.stdout)).toMatch(/\ngamma {2}\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} {2}Ready\n/);
+    expect(version.stdout).toBe("openclaw 2026.8.0\n");
+    expect([ls.code, ls.stdout]).toEqual([0, ""]);
+
+    const deleted = await openshell(host, "sandbox", "delete", "gamma");
+    expect(strip(deleted.stdout)).toBe("✓ Deleted sandbox gamma\n");
+    expect(fs.existsSync(path.join(host.dir, "state/sandboxes/gamma"))).toBe(false);
+    const [gone, list2] = await Promise.all([
+      openshell(host, "sandbox", "get", "gamma"),
+      openshell(host, "sandbox", "list"),
+    ]);
+    expect(strip(gone.stderr)).toContain("sandbox not found");
+    expect(strip(list2.stdout)).toBe("No sandboxes found.\n");
+  });
+
+  it("createFailTimes fails the next N creates, createFail all; neverReady stays Provisioning", async () => {
+    await simctlOk("set", host.dir, "createFailTimes=1", "neverReady=true", "sandboxReadyDelayMs=0");
+    const create = (name: string) =>
+      openshell(host, "sandbox", "create", "--name", name, "--from", OPENCLAW_IMAGE, "--detach");
+    const first = await create("one");
+    expect(first.code).toBe(1);
+    expect(strip(first.stderr)).toContain("failed to create sandbox one");
+    expect((await create("one")).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(strip((await openshell(host, "sandbox", "get", "one")).stdout)).toContain(
+      "  Phase: Provisioning\n",
+    );
+    setKnobs(host, { createFail: true });
+    expect((await create("two")).code).toBe(1);
+    expect(strip((await openshell(host, "sandbox", "list")).stdout)).not.toContain("two");
+  });
+});
+
+describe("gateway faults on sandbox calls", () => {
+  it("schemaMismatch and unreachable break every sandbox call and change nothing; all calls are logged", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--seed");
+    const local = tempDir();
+    const before = snapshot(rootOf(host, "alpha"));
+    const calls: string[][] = [
+      ["sandbox", "list"],
+      ["sandbox", "get", "alpha"],
+      ["sandbox", "exec", "-n", "alpha", "--no-tty", "--", "rm", "-rf", "/sandbox/.openclaw"],
+      ["sandbox", "download", "alpha", "/sandbox/.openclaw", path.join(local, "d")],
+      ["sandbox", "upload", "alpha", local, "/sandbox", "--no-git-ignore"],
+      ["sandbox", "create", "--name", "new", "--from", OPENCLAW_IMAGE, "--detach"],
+      ["sandbox", "delete", "alpha"],
+    ];
+    setKnobs(host, { schemaMismatch: "tonic14" });
+    for (const r of await Promise.all(calls.map((args) => openshell(host, ...args)))) {
+      expect(r.code).toBe(1);
+      expect(strip(r.stderr)).toContain("failed to decode Protobuf message");
+    }
+    setKnobs(host, { schemaMismatch: null, unreachable: true });
+    for (const r of await Promise.all(calls.map((args) => openshell(host, ...args)))) {
+      expect(r.code).toBe(1);
+      expect(strip(r.stderr)).toContain("Connection refused (os error 111)");
+    }
+    expect(snapshot(rootOf(host, "alpha"))).toEqual(before);
+    expect(fs.existsSync(path.join(local, "d"))).toBe(false);
+    const logged = fs
+      .readFileSync(path.join(host.dir, "state/calls.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { tool: string; args: string[] })
+      .filter((c) => c.tool === "openshell" && c.args[0] === "sandbox");
+    expect(logged).toHaveLength(2 * calls.length);
+    expect(logged.filter((c) => c.args[1] === "delete")).toHaveLength(2);
+  });
+
+  it("gatewayGoneAfterCalls: the gateway goes away after N sandbox calls (status too)", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha");
+    await openshell(host, "sandbox", "list"); // before the knob: not counted
+    await simctlOk("set", host.dir, "gatewayGoneAfterCalls=2");
+    expect((await openshell(host, "sandbox", "list")).code).toBe(0);
+    expect((await openshell(host, "status")).code).toBe(0);
+    expect((await sbExec(host, "alpha", "true")).code).toBe(0);
+    const [list, status] = await Promise.all([openshell(host, "sandbox", "list"), openshell(host, "status")]);
+    expect(list.code).toBe(1);
+    expect(strip(list.stderr)).toContain("client error (Connect)");
+    expect(status.code).toBe(1);
+    await simctlOk("set", host.dir, "gatewayGoneAfterCalls=null");
+    expect((await openshell(host, "sandbox", "list")).code).toBe(0);
+  });
+});
+
+describe("simctl sandbox helpers", () => {
+  it("write-file writes inside the sandbox; usage errors exit 2; string knobs stay strings", async () => {
+    await simctlOk("add-sandbox", host.dir, "s1");
+    await simctlOk("write-file", host.dir, "s1", "/sandbox/.openclaw/new dir/f.txt", "hi", "--mode", "0600");
+    const file = path.join(rootOf(host, "s1"), "sandbox/.openclaw/new dir/f.txt");
+    expect(fs.readFileSync(file, "utf8")).toBe("hi");
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const [noSandbox, badFiles, badName] = await Promise.all([
+      simctl("write-file", host.dir, "missing", "/sandbox/x", "y"),
+      simctl("add-sandbox", host.dir, "s2", "--files", "nodir"),
+      simctl("seed-sandbox", host.dir, "Bad_Name"),
+    ]);
+    expect(noSandbox.code).toBe(1);
+    expect(badFiles.code).toBe(2);
+    expect(badName.code).toBe(2);
+    await simctlOk("set", host.dir, "downloadFailSandbox=123", "downloadFailAfterBytes=5");
+    const config = JSON.parse(fs.readFileSync(path.join(host.dir, "state/config.json"), "utf8"));
+    expect(config).toMatchObject({ downloadFailSandbox: "123", downloadFailAfterBytes: 5 });
+  });
+});
