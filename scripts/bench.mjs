@@ -4,6 +4,7 @@
 //     (goal: difference ≤ 1.5 × 0.4 s; a sequential preflight would cost ≈ 9 × 0.4 s);
 //  2. `nemoclaw --version` start-up vs bare `node -e 0` (goal ≤ 3×);
 //  3. backup-all of 8 × (64 MiB + 200 small files) vs `cp -a` + `sync` (goal ≤ 1.5×), peak RSS.
+//  4. upgrade-sandboxes --check over 50/100/200 Ready sandboxes (goal < 5 s for 200).
 // `npm run bench -- backup` runs one suite.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -158,8 +159,63 @@ function benchBackup() {
   }
 }
 
+function benchCheck() {
+  const host = new SimHost("nemoclaw-bench-check-").init(
+    "--cli-version",
+    "0.0.44",
+    "--gateway-version",
+    "0.0.44",
+  );
+  try {
+    host.simctl("start-gateway");
+    const home = path.join(host.dir, "home");
+    mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
+    const lines = [];
+    let registered = 0;
+    for (const count of [50, 100, 200]) {
+      const registry = { sandboxes: {} };
+      for (let i = 0; i < count; i++) {
+        const name = `check-${i}`;
+        if (i >= registered) {
+          host.simctl(
+            "add-sandbox",
+            name,
+            "--phase",
+            "Ready",
+            "--image",
+            "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
+          );
+        }
+        registry.sandboxes[name] = {
+          name,
+          agent: "openclaw",
+          agentVersion: "2026.7.1",
+          nemoclawVersion: "0.1.0",
+        };
+      }
+      registered = count;
+      // Answer version probes at native speed, as a compiled openshell would (see test/sim).
+      host.simctl("set", "fastExec=true");
+      writeFileSync(path.join(home, ".nemoclaw/sandboxes.json"), JSON.stringify(registry));
+      const r = host.nemoclaw(["upgrade-sandboxes", "--check", "--json"]);
+      if (r.status !== 0) throw new Error(`--check exited ${r.status}: ${r.stderr.slice(0, 500)}`);
+      lines.push([count, r.ms]);
+    }
+    console.log("upgrade-sandboxes --check over N registered Ready sandboxes (one live version probe each)");
+    for (const [count, ms] of lines)
+      console.log(
+        `  ${String(count).padStart(3)} sandboxes:          ${fmt(ms)}  (${(ms / count).toFixed(1)} ms per sandbox)`,
+      );
+    const last = lines[lines.length - 1][1];
+    console.log(`  goal for 200: < 5 s  ${last < 5000 ? "OK" : "MISSED"}`);
+    return last < 5000;
+  } finally {
+    host.dispose();
+  }
+}
+
 const only = process.argv[2];
-const suites = { preflight: benchPreflight, startup: benchStartup, backup: benchBackup };
+const suites = { preflight: benchPreflight, startup: benchStartup, backup: benchBackup, check: benchCheck };
 const results = Object.entries(suites)
   .filter(([name]) => !only || name === only)
   .map(([, run]) => run());

@@ -19,6 +19,7 @@ import {
   readGateways,
   readJson,
   readSandbox,
+  rebuildFastExec,
   resetCounter,
   SANDBOX_NAME_RE,
   SCHEMA_MISMATCH_KINDS,
@@ -36,6 +37,23 @@ import { versionFromImage } from "./lib/version.mjs";
 const LIB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "lib");
 const PHASES = ["Provisioning", "Ready", "Error", "Deleting", "Unknown", "Stopping", "Stopped", "Starting"];
 const DEFAULT_PORT = 8080;
+
+/**
+ * The bash answer to a version probe when the `fastExec` knob is on (see rebuildFastExec in
+ * lib/host-state.mjs): `-g GW sandbox exec -n NAME --no-tty -- AGENT --version`, from the cache.
+ */
+const FAST_EXEC_BASH = [
+  'if [ "$#" -eq 10 ] && [ "$1" = -g ] && [ "$3" = sandbox ] && [ "$4" = exec ] && [ "$5" = -n ] &&',
+  '   [ "$7" = --no-tty ] && [ "$8" = -- ] && [ "${10}" = --version ] &&',
+  '   [ -f "$NEMOCLAW_SIM_HOST/state/fast-exec/.enabled" ] && [ -f "$NEMOCLAW_SIM_HOST/state/fast-exec/$6" ]; then',
+  '  read -r agent version <"$NEMOCLAW_SIM_HOST/state/fast-exec/$6"',
+  '  if [ "$agent" = "$9" ]; then',
+  `    printf '{"tool":"openshell","argv0":"%s","args":["-g","%s","sandbox","exec","-n","%s","--no-tty","--","%s","--version"],"pid":%d,"fast":true}\\n' "$0" "$2" "$6" "$9" "$$" >>"$NEMOCLAW_SIM_HOST/state/calls.log"`,
+  `    printf '%s %s\\n' "$agent" "$version"`,
+  "    exit 0",
+  "  fi",
+  "fi",
+];
 
 class UsageError extends Error {}
 
@@ -122,6 +140,7 @@ function writeWrapper(paths, file, tool, versions = {}) {
   })) {
     lines.push(value === undefined ? `unset ${name}` : `export ${name}=${shellQuote(value)}`);
   }
+  if (tool === "openshell") lines.push(...FAST_EXEC_BASH);
   lines.push(
     `exec -a "$0" ${shellQuote(process.execPath)} ${shellQuote(path.join(LIB_DIR, `${tool}.mjs`))} "$@"`,
   );
@@ -196,6 +215,7 @@ function cmdSet([hostdir, ...pairs]) {
     if (key === "createFailTimes") resetCounter(paths, "create-fail");
   }
   writeJsonAtomic(paths.config, config);
+  rebuildFastExec(paths, config);
 }
 
 function cmdGet([hostdir, key]) {

@@ -9,6 +9,7 @@ import path from "node:path";
 
 /** Every knob with its default. `simctl set` refuses names that are not here. */
 export const KNOB_DEFAULTS = Object.freeze({
+  fastExec: false,
   cliVersion: "0.0.44",
   gatewayVersion: "0.0.44",
   gatewayName: "nemoclaw",
@@ -122,6 +123,7 @@ export function listSandboxes(paths) {
 
 export function writeSandbox(paths, sandbox) {
   if (!SANDBOX_NAME_RE.test(sandbox.name)) throw new Error(`invalid sandbox name: ${sandbox.name}`);
+  invalidateFastExec(paths, sandbox.name);
   fs.mkdirSync(paths.sandboxes, { recursive: true });
   writeJsonAtomic(path.join(paths.sandboxes, `${sandbox.name}.json`), sandbox);
 }
@@ -142,6 +144,7 @@ export function ensureSandboxRoot(paths, name, { fresh = false } = {}) {
 
 export function removeSandbox(paths, name) {
   if (!SANDBOX_NAME_RE.test(name)) return;
+  invalidateFastExec(paths, name);
   fs.rmSync(path.join(paths.sandboxes, `${name}.json`), { force: true });
   fs.rmSync(path.join(paths.sandboxes, name), { recursive: true, force: true });
 }
@@ -226,4 +229,39 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** "YYYY-MM-DD HH:MM:SS" in UTC, OpenShell's CREATED column format. */
 export function formatCreated(date) {
   return date.toISOString().slice(0, 19).replace("T", " ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast exec (knob `fastExec`, for the benchmark). A native `openshell` starts in milliseconds; the
+// Node simulator takes ~80 ms, which would make a benchmark of 200 version probes measure Node's
+// start-up instead of nemoclaw. With the knob on, the `openshell` wrapper answers
+// `sandbox exec -n NAME --no-tty -- AGENT --version` in bash from `state/fast-exec/NAME`
+// ("AGENT VERSION"). The cache is written by `simctl set`, only while no knob that changes exec
+// behaviour is active, and any change to a sandbox deletes its entry (falling back to Node).
+
+export function fastExecDir(paths) {
+  return path.join(paths.state, "fast-exec");
+}
+
+export function invalidateFastExec(paths, name) {
+  fs.rmSync(path.join(fastExecDir(paths), name), { force: true });
+}
+
+export function rebuildFastExec(paths, config) {
+  const dir = fastExecDir(paths);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const quiet =
+    !config.unreachable &&
+    !config.schemaMismatch &&
+    !config.delayMs &&
+    !config.execDelayMs &&
+    config.gatewayGoneAfterCalls == null;
+  if (!config.fastExec || !quiet) return;
+  fs.mkdirSync(dir, { recursive: true });
+  for (const sandbox of listSandboxes(paths)) {
+    const { agent, version } = sandboxAgent(sandbox);
+    if (effectivePhase(sandbox) !== "Ready" || !agent || !version || !/^[a-z0-9_-]+$/.test(agent)) continue;
+    fs.writeFileSync(path.join(dir, sandbox.name), `${agent} ${version}\n`);
+  }
+  fs.writeFileSync(path.join(dir, ".enabled"), "");
 }
