@@ -44,6 +44,7 @@ const DEFAULT_PORT = 8080;
  */
 const FAST_EXEC_BASH = [
   'if [ "$#" -eq 10 ] && [ "$1" = -g ] && [ "$3" = sandbox ] && [ "$4" = exec ] && [ "$5" = -n ] &&',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash positional parameter, not a template
   '   [ "$7" = --no-tty ] && [ "$8" = -- ] && [ "${10}" = --version ] &&',
   '   [ -f "$NEMOCLAW_SIM_HOST/state/fast-exec/.enabled" ] && [ -f "$NEMOCLAW_SIM_HOST/state/fast-exec/$6" ]; then',
   '  read -r agent version <"$NEMOCLAW_SIM_HOST/state/fast-exec/$6"',
