@@ -10,8 +10,13 @@ export interface IOStreams {
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;
   stdinIsTTY: boolean;
-  /** Colour on stderr/stdout: only on a TTY and never with NO_COLOR. */
+  /**
+   * Colour and live (redrawn) progress on stderr: only on a TTY, never with NO_COLOR or
+   * TERM=dumb. Without it, progress is one plain line per event and carries no escape codes.
+   */
   color: boolean;
+  /** Colour on stdout, decided the same way for stdout's own terminal. */
+  stdoutColor: boolean;
 }
 
 /**
@@ -51,6 +56,7 @@ export function processIOStreams(env: NodeJS.ProcessEnv): IOStreams {
     stderrIsTTY,
     stdinIsTTY: Boolean(process.stdin.isTTY),
     color: stderrIsTTY && !noColor && env.TERM !== "dumb",
+    stdoutColor: stdoutIsTTY && !noColor && env.TERM !== "dumb",
   };
 }
 

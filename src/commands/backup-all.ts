@@ -60,7 +60,7 @@ ${exitCodesHelp()}`;
     const requireAll = flags["require-all"] || ctx.settings.requireAllBackups;
     const rerun = ["nemoclaw backup-all", ...this.argv.filter((a) => a !== "--json")].join(" ");
     const showProgress = !this.wantsJson;
-    const view = new LiveView(ctx.io.stderr, ctx.io.stderrIsTTY, style);
+    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
     const warningLines: string[] = [];
     const run = await backupAll(ctx, {
       gatewayName,
@@ -112,7 +112,7 @@ ${exitCodesHelp()}`;
       result,
       warnings: warningLines,
       ...(error ? { error } : {}),
-      stdout: renderBackupSummary(result, style),
+      stdout: renderBackupSummary(result, styleFor(ctx.io.stdoutColor)),
       stderr: run.refusal ? run.refusal.diagnostic.map((l, i) => (i === 0 ? style.red(l) : l)) : [],
     };
   }

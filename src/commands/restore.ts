@@ -92,7 +92,7 @@ ${exitCodesHelp()}`;
         preflight: run.preflight,
         result: run.result,
         warnings: run.warnings,
-        stdout: renderRestoreResult(run.result, style),
+        stdout: renderRestoreResult(run.result, styleFor(ctx.io.stdoutColor)),
         stderr: run.warnings,
       };
     } catch (error) {

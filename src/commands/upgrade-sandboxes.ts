@@ -69,7 +69,7 @@ ${exitCodesHelp()}`;
     const yes = flags.yes || flags.auto;
     if (!flags.check) requireConfirmationPath(yes, ctx.io, "upgrade-sandboxes");
     const style = styleFor(ctx.io.color);
-    const stdoutStyle = styleFor(ctx.io.stdoutIsTTY && ctx.io.color);
+    const stdoutStyle = styleFor(ctx.io.stdoutColor);
     const rerun = ["nemoclaw upgrade-sandboxes", ...this.argv.filter((a) => a !== "--json")].join(" ");
     const policy = { gatewayName, strict: ctx.settings.strictPreflight, rerunCommand: rerun };
 
@@ -103,7 +103,7 @@ ${exitCodesHelp()}`;
       };
     }
 
-    const view = new LiveView(ctx.io.stderr, ctx.io.stderrIsTTY, style);
+    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
     const interactive = !yes;
     const run = await upgradeSandboxes(ctx, {
       ...policy,

@@ -35,11 +35,7 @@ ${exitCodesHelp()}`;
       preflight: null,
       result: { backupsRoot: ctx.settings.paths.backupsRoot, backups },
       warnings: [],
-      stdout: renderBackupList(
-        backups,
-        ctx.settings.paths.backupsRoot,
-        styleFor(ctx.io.stdoutIsTTY && ctx.io.color),
-      ),
+      stdout: renderBackupList(backups, ctx.settings.paths.backupsRoot, styleFor(ctx.io.stdoutColor)),
     };
   }
 }

@@ -52,7 +52,7 @@ ${exitCodesHelp()}`;
             },
           }
         : {}),
-      stdout: renderVerification(results, styleFor(ctx.io.stdoutIsTTY && ctx.io.color)),
+      stdout: renderVerification(results, styleFor(ctx.io.stdoutColor)),
     };
   }
 }

@@ -64,7 +64,7 @@ ${exitCodesHelp()}`;
         preflight: report.preflight,
         result: { gatewayName, verdict, proceed: true, strict, diagnostic: warnings },
         warnings,
-        stdout: renderPreflightSummary(report, style),
+        stdout: renderPreflightSummary(report, styleFor(ctx.io.stdoutColor)),
         stderr: warnings.map((line, i) => (i === 0 ? style.yellow(line) : line)),
       };
     } catch (error) {

@@ -1,0 +1,63 @@
+#!/usr/bin/env bats
+# Documentation that must stay true: the CI smoke script of docs/ci.md, run exactly as written,
+# and the generated command reference.
+
+load helpers
+
+setup() {
+  new_host --cli-version 0.0.44 --gateway-version 0.0.44
+  SMOKE="$BATS_TEST_TMPDIR/nemoclaw-smoke.sh"
+  sed -n '/<!-- smoke-script -->/,/<!-- smoke-script-end -->/p' "$REPO/docs/ci.md" | sed '1,2d;$d' | sed '$d' >"$SMOKE"
+  chmod +x "$SMOKE"
+  # `nemoclaw` on PATH, as an operator has it.
+  mkdir -p "$HOST/cli"
+  printf '#!/bin/sh\nexec %s %s "$@"\n' "$NODE" "$REPO/bin/run.js" >"$HOST/cli/nemoclaw"
+  chmod +x "$HOST/cli/nemoclaw"
+  export PATH="$HOST/cli:$PATH"
+  export NEMOCLAW_SMOKE_ARTIFACTS="$BATS_TEST_TMPDIR/artifacts"
+}
+
+teardown() {
+  teardown_host
+}
+
+@test "docs/ci.md smoke script: the extracted block is the whole script" {
+  head -1 "$SMOKE" | grep -q '^#!/usr/bin/env bash$'
+  tail -1 "$SMOKE" | grep -q '^exit "\$check"$'
+}
+
+@test "docs/ci.md smoke script passes on a healthy host and backs everything up" {
+  simctl start-gateway >/dev/null
+  sandbox_with_state alpha
+  run "$SMOKE" --backup
+  [ "$status" -eq 0 ]
+  [ -n "$(backups_of alpha)" ]
+  for f in preflight upgrade-check backup; do
+    printf '%s' "$(cat "$NEMOCLAW_SMOKE_ARTIFACTS/$f.json")" | "$NODE" "$REPO/test/e2e/validate-json.mjs"
+  done
+}
+
+@test "docs/ci.md smoke script fails with 3 on a drifted host and writes nothing" {
+  simctl install-gateway-bin "$HOST/opt/old/openshell-gateway" --version 0.0.43
+  simctl start-gateway --bin "$HOST/opt/old/openshell-gateway" >/dev/null
+  sandbox_with_state alpha
+  run "$SMOKE" --backup
+  [ "$status" -eq 3 ]
+  [[ "$output" == *"nemoclaw onboard --resume"* ]]
+  [ ! -e "$HOME/.nemoclaw/rebuild-backups" ]
+}
+
+@test "docs/ci.md smoke script exits 1 when a sandbox is stale" {
+  simctl start-gateway >/dev/null
+  simctl add-sandbox beta --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register beta openclaw 2026.6.0
+  run "$SMOKE"
+  [ "$status" -eq 1 ]
+}
+
+@test "docs/commands.md is the current generated command reference" {
+  copy="$BATS_TEST_TMPDIR/commands.md"
+  cp "$REPO/docs/commands.md" "$copy"
+  (cd "$REPO" && OCLIF_SKIP_NEW_VERSION_CHECK=true node_modules/.bin/oclif readme --readme-path "$copy" --no-aliases --no-source-links >/dev/null 2>&1)
+  diff -u "$REPO/docs/commands.md" "$copy"
+}
