@@ -48,11 +48,8 @@ try {
 
   step(["gateway", "preflight"], 3);
 
-  say(
-    "# Repair: restart the gateway with the installed OpenShell (the simulator stands in for `nemoclaw onboard --resume` here).",
-  );
-  host.simctl("stop");
-  host.simctl("start-gateway");
+  say("# Repair: restart the gateway with the installed OpenShell and wait until it is really healthy.");
+  step(["onboard", "--resume"], 0);
 
   step(["gateway", "preflight"], 0);
 } catch (error) {
