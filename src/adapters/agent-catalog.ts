@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { isSandboxStateDir } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
 
 export interface AgentSpec {
@@ -53,12 +54,9 @@ export function readAgentCatalog(file: string): AgentCatalog {
     }
     const basenames = new Set<string>();
     for (const dir of spec.stateDirs) {
-      if (
-        !path.posix.isAbsolute(dir) ||
-        path.posix.normalize(dir) !== dir ||
-        dir === "/" ||
-        dir.endsWith("/")
-      ) {
+      // The same rule parseManifest applies: a dir it would refuse (e.g. one holding a NUL) would
+      // make every backup of this agent read back as corrupt.
+      if (!isSandboxStateDir(dir) || path.posix.normalize(dir) !== dir) {
         throw invalid(
           file,
           `${where}.stateDirs entry ${JSON.stringify(dir)} must be an absolute, normalized path`,

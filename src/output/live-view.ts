@@ -17,7 +17,8 @@ export function formatBytes(n: number): string {
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let v = n / 1024;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  // Step up once the value would round to 1024.0 (1048575 B is "1.0 MiB", not "1024.0 KiB").
+  while (v >= 1023.95 && i < units.length - 1) {
     v /= 1024;
     i++;
   }
@@ -25,9 +26,11 @@ export function formatBytes(n: number): string {
 }
 
 export function formatDuration(ms: number): string {
-  return ms < 60_000
-    ? `${(ms / 1000).toFixed(1)}s`
-    : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  // Round first, then split: 119999 ms is "2m0s" (not "1m60s"), 59999 ms is "1m0s" (not "60.0s").
+  const tenths = Math.round(ms / 100);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
 }
 
 /**
@@ -57,8 +60,10 @@ export class LiveView {
   }
 
   update(name: string, state: RowState, detail: string): void {
-    const row = this.rows.get(name) ?? { name, state, detail };
-    const changed = row.state !== state;
+    const known = this.rows.get(name);
+    const row = known ?? { name, state, detail };
+    // A row first seen here (never planned) is a change too: its first line must be printed.
+    const changed = !known || row.state !== state;
     if (state === "running" && row.startedAt === undefined) row.startedAt = this.now();
     row.state = state;
     row.detail = detail;

@@ -1,0 +1,190 @@
+import { Writable } from "node:stream";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { formatBytes, formatDuration, LiveView } from "../../src/output/live-view.js";
+import { styleFor } from "../../src/output/style.js";
+
+const ESC = "\x1b";
+const SPINNER = "[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]";
+/** A regex from a pattern where `ESC` stands for the escape character. */
+const withEsc = (pattern: string) => new RegExp(pattern.replaceAll("ESC", ESC));
+
+/** A Writable that records every write, in order. */
+function sink(): { out: Writable; writes: string[]; text: () => string } {
+  const writes: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push(chunk.toString("utf8"));
+      callback();
+    },
+  });
+  return { out, writes, text: () => writes.join("") };
+}
+
+describe("formatBytes", () => {
+  it.each([
+    [0, "0 B"],
+    [1, "1 B"],
+    [1023, "1023 B"],
+    [1024, "1.0 KiB"],
+    [1536, "1.5 KiB"],
+    [10 * 1024 - 1, "10.0 KiB"],
+    [1024 * 1024 - 1, "1.0 MiB"],
+    [1024 * 1024, "1.0 MiB"],
+    [20 * 1024 * 1024, "20.0 MiB"],
+    [1.25 * 1024 ** 3, "1.3 GiB"],
+    [1024 ** 3 - 1, "1.0 GiB"],
+    [5 * 1024 ** 4, "5.0 TiB"],
+    [2048 * 1024 ** 4, "2048.0 TiB"],
+  ])("%d → %s", (n, expected) => {
+    expect(formatBytes(n)).toBe(expected);
+  });
+});
+
+describe("formatDuration", () => {
+  it.each([
+    [0, "0.0s"],
+    [40, "0.0s"],
+    [1500, "1.5s"],
+    [12_340, "12.3s"],
+    [59_000, "59.0s"],
+    [59_940, "59.9s"],
+    [59_999, "1m0s"],
+    [60_000, "1m0s"],
+    [61_500, "1m2s"],
+    [119_000, "1m59s"],
+    [119_999, "2m0s"],
+    [125_000, "2m5s"],
+    [3_600_000, "60m0s"],
+  ])("%d ms → %s", (ms, expected) => {
+    expect(formatDuration(ms)).toBe(expected);
+  });
+});
+
+describe("LiveView", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  describe("not live", () => {
+    it("prints one plain line per state change, without escape codes", () => {
+      const { out, writes, text } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      view.plan(["alpha", "be"]);
+      expect(writes).toEqual([]);
+
+      view.update("alpha", "running", "starting");
+      view.update("alpha", "running", "downloading 1.0 KiB");
+      view.update("alpha", "running", "hashing 2.0 KiB");
+      view.update("be", "running", "starting");
+      view.update("alpha", "ok", "backed up 3 files");
+      view.update("be", "failed", "download failed");
+      view.finish();
+
+      expect(writes).toEqual([
+        "… alpha  starting\n",
+        "… be     starting\n",
+        "✓ alpha  backed up 3 files\n",
+        "✗ be     download failed\n",
+      ]);
+      expect(text()).not.toContain(ESC);
+    });
+
+    it("prints a skipped row and a row that was never planned", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      view.plan(["alpha"]);
+      view.update("alpha", "skipped", "not Ready");
+      view.update("late", "running", "starting");
+      view.update("late", "running", "still going");
+      view.update("late", "ok", "done");
+      expect(writes).toEqual(["- alpha  not Ready\n", "… late   starting\n", "✓ late   done\n"]);
+    });
+
+    it("never redraws on a timer", () => {
+      vi.useFakeTimers();
+      const { out, writes } = sink();
+      const view = new LiveView(out, false, styleFor(true));
+      view.plan(["alpha"]);
+      view.update("alpha", "running", "starting");
+      vi.advanceTimersByTime(5000);
+      view.finish();
+      expect(writes).toEqual(["… alpha  starting\n"]);
+    });
+
+    it("uses colour only for the state mark when the style is coloured", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, false, styleFor(true));
+      view.update("alpha", "ok", "done");
+      expect(writes).toEqual([`${ESC}[32m✓${ESC}[39m alpha  done\n`]);
+    });
+  });
+
+  describe("live", () => {
+    it("draws every row at once, redraws in place on the timer, and leaves the final rows", () => {
+      vi.useFakeTimers();
+      let clock = 1000;
+      const { out, writes, text } = sink();
+      const view = new LiveView(out, true, styleFor(false), () => clock);
+
+      view.plan(["alpha", "beta"]);
+      expect(writes).toEqual([`\r${ESC}[2K· alpha  waiting\n\r${ESC}[2K· beta   waiting\n`]);
+
+      // Updates are not written directly; the timer draws them.
+      view.update("alpha", "running", "downloading");
+      expect(writes).toHaveLength(1);
+      clock += 1500;
+      vi.advanceTimersByTime(100);
+      expect(writes).toHaveLength(2);
+      const second = writes[1] as string;
+      expect(second.startsWith(`${ESC}[2A`)).toBe(true);
+      expect(second).toMatch(withEsc(`\rESC\\[2K${SPINNER} alpha {2}downloading {2}1\\.5s\n`));
+      expect(second).toContain(`\r${ESC}[2K· beta   waiting\n`);
+
+      view.update("alpha", "ok", "backed up");
+      view.update("beta", "skipped", "not Ready");
+      view.finish();
+      const last = writes.at(-1) as string;
+      expect(last).toBe(`${ESC}[2A\r${ESC}[2K✓ alpha  backed up\n\r${ESC}[2K- beta   not Ready\n`);
+
+      // Nothing more after finish().
+      const count = writes.length;
+      vi.advanceTimersByTime(1000);
+      expect(writes).toHaveLength(count);
+      expect(text()).toContain(ESC);
+    });
+
+    it("grows the region for rows added after plan()", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.plan(["a"]);
+      view.update("late", "ok", "done");
+      view.finish();
+      expect(writes.at(-1)).toBe(`${ESC}[1A\r${ESC}[2K· a     waiting\n\r${ESC}[2K✓ late  done\n`);
+    });
+
+    it("colours marks and elapsed time when the style is coloured", () => {
+      vi.useFakeTimers();
+      let clock = 0;
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(true), () => clock);
+      view.plan(["alpha"]);
+      view.update("alpha", "running", "x");
+      clock = 2000;
+      vi.advanceTimersByTime(100);
+      expect(writes.at(-1)).toContain(`${ESC}[2m  2.0s${ESC}[22m`);
+      expect(writes.at(-1)).toMatch(withEsc(`ESC\\[33m${SPINNER}ESC\\[39m alpha`));
+      view.update("alpha", "failed", "boom");
+      view.finish();
+      expect(writes.at(-1)).toContain(`${ESC}[31m✗${ESC}[39m alpha  boom`);
+    });
+
+    it("finish() without plan() still leaves the rows", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.update("solo", "ok", "done");
+      expect(writes).toEqual([]);
+      view.finish();
+      expect(writes).toEqual([`\r${ESC}[2K✓ solo  done\n`]);
+    });
+  });
+});
