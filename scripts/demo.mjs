@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-// The operator story on a simulated OpenShell host, printing each command before it runs.
-// Exits 0 only if every step behaved as expected; always stops its processes and removes its
-// temp directory.
+// The operator story on a simulated OpenShell host, printing each command before it runs:
+// a drifted gateway is refused, repaired, then every sandbox is backed up, verified and the
+// stale one rebuilt with its state. Exits 0 only if every step behaved as expected; always
+// stops its processes and removes its temp directory.
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { SimHost } from "./sim-host.mjs";
+
+const CURRENT = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1";
+const PREVIOUS = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0";
 
 const host = new SimHost("nemoclaw-demo-");
 let failures = 0;
@@ -12,14 +17,15 @@ function say(text) {
   process.stdout.write(`\n${text}\n`);
 }
 
-function step(args, expected) {
+function step(args, expected, check = () => null) {
   process.stdout.write(`\n$ nemoclaw ${args.join(" ")}\n`);
-  const r = host.nemoclaw(args, { NO_COLOR: process.env.NO_COLOR ?? "" });
-  process.stdout.write(r.stdout);
+  const r = host.nemoclaw(args);
+  // Progress and diagnostics (stderr) come before the results (stdout), as on a terminal.
   process.stdout.write(r.stderr);
-  const ok = r.status === expected;
-  process.stdout.write(`[exit ${r.status}${ok ? "" : ` — expected ${expected}`}]\n`);
-  if (!ok) failures += 1;
+  process.stdout.write(r.stdout);
+  const problem = r.status !== expected ? `expected exit ${expected}` : check(r);
+  process.stdout.write(`[exit ${r.status}${problem ? ` — UNEXPECTED: ${problem}` : ""}]\n`);
+  if (problem) failures += 1;
   return r;
 }
 
@@ -37,21 +43,65 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+const expectText = (text) => (r) => (`${r.stdout}${r.stderr}`.includes(text) ? null : `missing "${text}"`);
+
 try {
   host.init("--cli-version", "0.0.44", "--gateway-version", "0.0.44");
+  // The gateway that was started before the upgrade is still running from the old binary.
   const oldBin = path.join(host.dir, "opt/openshell-0.0.43/openshell-gateway");
   host.simctl("install-gateway-bin", oldBin, "--version", "0.0.43");
   host.simctl("start-gateway", "--bin", oldBin);
+  const registry = { defaultSandbox: "alpha", sandboxes: {} };
+  for (const [name, image, version] of [
+    ["alpha", CURRENT, "2026.7.1"],
+    ["beta", CURRENT, "2026.7.1"],
+    ["gamma", PREVIOUS, "2026.6.0"],
+  ]) {
+    host.simctl("add-sandbox", name, "--phase", "Ready", "--agent", "openclaw", "--image", image, "--seed");
+    registry.sandboxes[name] = {
+      name,
+      agent: "openclaw",
+      agentVersion: version,
+      nemoclawVersion: "0.1.0",
+      imageTag: image,
+      gatewayName: "nemoclaw",
+      createdAt: "2026-11-01T10:00:00Z",
+    };
+  }
+  const stateRoot = path.join(host.dir, "home/.nemoclaw");
+  mkdirSync(stateRoot, { recursive: true });
+  writeFileSync(path.join(stateRoot, "sandboxes.json"), `${JSON.stringify(registry, null, 2)}\n`, {
+    mode: 0o600,
+  });
   say(
-    `Simulated host in ${host.dir}: openshell 0.0.44 installed, but the gateway started before the upgrade (0.0.43) is still running.`,
+    [
+      `Simulated OpenShell host in ${host.dir}:`,
+      "  openshell 0.0.44 is installed, but the gateway started before the upgrade (0.0.43) still runs;",
+      "  three sandboxes with real files: alpha and beta current, gamma built from the previous image (stale).",
+    ].join("\n"),
   );
 
-  step(["gateway", "preflight"], 3);
+  say("# 1. Before touching anything: is the gateway in sync with the CLI?");
+  step(
+    ["gateway", "preflight"],
+    3,
+    expectText("OpenShell gateway schema preflight failed before checking the gateway."),
+  );
 
-  say("# Repair: restart the gateway with the installed OpenShell and wait until it is really healthy.");
-  step(["onboard", "--resume"], 0);
+  say("# 2. Repair: restart the gateway with the installed OpenShell and wait until it is really healthy.");
+  step(["onboard", "--resume"], 0, expectText("NemoClaw gateway is healthy (OpenShell 0.0.44"));
+  step(["gateway", "preflight"], 0, expectText("is compatible"));
 
-  step(["gateway", "preflight"], 0);
+  say("# 3. Back up every sandbox, then prove the backups are intact.");
+  step(["backup-all"], 0, expectText("Backup summary: 3 backed up, 0 failed, 0 skipped"));
+  step(["backups", "verify"], 0, expectText("3 intact, 0 failed"));
+
+  say("# 4. Which sandboxes run stale images? (read-only; exit 1 = work to do)");
+  step(["upgrade-sandboxes", "--check"], 1, expectText("1 stale, 0 unknown, 0 missing"));
+
+  say("# 5. Rebuild the stale sandbox, keeping its state.");
+  step(["upgrade-sandboxes", "--yes"], 0, expectText("gamma: rebuilt"));
+  step(["upgrade-sandboxes", "--check"], 0, expectText("All sandboxes are up to date."));
 } catch (error) {
   console.error(`demo failed: ${error.message}`);
   failures += 1;

@@ -85,6 +85,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     for (const stateDir of agent.stateDirs) {
       if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
       const dest = path.join(staging, path.posix.basename(stateDir));
+      request.onProgress?.({ phase: "downloading", bytes: 0 });
       if (request.onProgress) {
         sampler = setInterval(
           () => request.onProgress?.({ phase: "downloading", bytes: dirSize(staging) }),

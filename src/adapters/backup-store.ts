@@ -199,7 +199,7 @@ function readListing(sandbox: string, dir: string, timestamp: string): BackupLis
     manifest,
     size: manifest.files.reduce((sum, f) => sum + f.size, 0),
     fileCount: manifest.files.length,
-    agentVersion: manifest.agentVersion,
+    agentVersion: manifest.agentVersion ?? null,
   };
 }
 

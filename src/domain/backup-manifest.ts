@@ -93,6 +93,9 @@ export function parseManifest(
   if (![...(v.backedUpDirs ?? []), ...(v.absentDirs ?? [])].every((d) => stateDirs.has(d))) {
     return { ok: false, reason: "manifest backedUpDirs/absentDirs are not among its stateDirs" };
   }
+  if (v.agentVersion != null && typeof v.agentVersion !== "string") {
+    return { ok: false, reason: "manifest agentVersion is neither a string nor null" };
+  }
   if (!Array.isArray(v.files)) return { ok: false, reason: "manifest files is not a list" };
   for (const f of v.files) {
     if (
@@ -100,7 +103,9 @@ export function parseManifest(
       f === null ||
       typeof f.path !== "string" ||
       !isSafeRelativePath(f.path) ||
-      typeof f.size !== "number" ||
+      !Number.isSafeInteger(f.size) ||
+      f.size < 0 ||
+      (f.symlink !== undefined && typeof f.symlink !== "string") ||
       typeof f.sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(f.sha256)
     ) {

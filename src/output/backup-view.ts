@@ -12,6 +12,7 @@ function outcomeDetail(outcome: SandboxBackupOutcome): string {
 
 /** Feeds backup events into the live view (TTY) or plain per-event lines. */
 export function backupProgressListener(view: LiveView): (event: BackupEvent) => void {
+  const phases = new Map<string, string>();
   return (event) => {
     switch (event.type) {
       case "planned":
@@ -20,9 +21,18 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
       case "started":
         view.update(event.name, "running", "starting");
         break;
-      case "progress":
-        view.update(event.name, "running", `${event.progress.phase} ${formatBytes(event.progress.bytes)}`);
+      case "progress": {
+        // A new phase is a milestone (one plain line); byte counts only refresh the live view.
+        const phaseChanged = phases.get(event.name) !== event.progress.phase;
+        phases.set(event.name, event.progress.phase);
+        view.update(
+          event.name,
+          "running",
+          `${event.progress.phase} ${formatBytes(event.progress.bytes)}`,
+          phaseChanged,
+        );
         break;
+      }
       case "finished": {
         const o = event.outcome;
         view.update(

@@ -59,7 +59,11 @@ export class LiveView {
     }
   }
 
-  update(name: string, state: RowState, detail: string): void {
+  /**
+   * `milestone`: a step worth a line of its own without a terminal (e.g. "restoring state");
+   * byte counters are not milestones — they only refresh the live view.
+   */
+  update(name: string, state: RowState, detail: string, milestone = false): void {
     const known = this.rows.get(name);
     const row = known ?? { name, state, detail };
     // A row first seen here (never planned) is a change too: its first line must be printed.
@@ -69,7 +73,7 @@ export class LiveView {
     row.detail = detail;
     this.rows.set(name, row);
     if (this.live) return; // drawn by the timer
-    if (changed || state !== "running") this.out.write(`${this.line(row, false)}\n`);
+    if (changed || milestone || state !== "running") this.out.write(`${this.line(row, false)}\n`);
   }
 
   /** Stops redrawing and leaves the final state of every row on screen. */

@@ -51,7 +51,7 @@ function outcomeLine(o: RebuildOutcome, style: Style): string {
 export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) => void {
   return (event) => {
     if (event.type === "planned") view.plan(event.names);
-    else if (event.type === "step") view.update(event.name, "running", event.step);
+    else if (event.type === "step") view.update(event.name, "running", event.step, true);
     else {
       const o = event.outcome;
       view.update(
