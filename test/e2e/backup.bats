@@ -245,3 +245,32 @@ teardown() {
   [ "$status" -eq 0 ]
   assert_valid_json
 }
+
+@test "SIGTERM mid-backup: summary printed, exit 143, nothing partial left" {
+  sandbox_with_state alpha
+  simctl set downloadBytesPerSec=1500
+  "$NODE" "$REPO/bin/run.js" backup-all --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
+  kill -TERM "$pid"
+  rc=0; wait "$pid" || rc=$?
+  [ "$rc" -eq 143 ]
+  out="$(cat "$BATS_TEST_TMPDIR/out")"
+  assert_valid_json
+  [ "$(json_get result.interrupted)" = SIGTERM ]
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/alpha")" ]
+  [ ! -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
+}
+
+@test "the gateway going away mid-run fails the remaining sandboxes, prints the summary, keeps earlier backups" {
+  sandbox_with_state alpha
+  sandbox_with_state beta
+  # sandbox list + alpha's download succeed; everything after finds the gateway gone
+  simctl set gatewayGoneAfterCalls=2
+  run_split backup-all --concurrency 1
+  [ "$status" -eq 1 ]
+  [[ "$out" == *"Backup summary: 1 backed up, 1 failed, 0 skipped"* ]]
+  [[ "$out" == *"beta: failed: gateway unreachable"* ]]
+  [ -n "$(backups_of alpha)" ]
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/beta" 2>/dev/null)" ]
+}

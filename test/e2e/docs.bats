@@ -61,3 +61,34 @@ teardown() {
   (cd "$REPO" && OCLIF_SKIP_NEW_VERSION_CHECK=true node_modules/.bin/oclif readme --readme-path "$copy" --no-aliases --no-source-links >/dev/null 2>&1)
   diff -u "$REPO/docs/commands.md" "$copy"
 }
+
+@test "every command's --help has a summary, a description, at least two examples and described flags" {
+  "$NODE" -e '
+    const m = require(process.argv[1]);
+    const problems = [];
+    for (const [id, c] of Object.entries(m.commands)) {
+      if (c.pluginName !== "nemoclaw") continue;
+      if (!c.summary) problems.push(`${id}: no summary`);
+      if (!c.description) problems.push(`${id}: no description`);
+      if (!Array.isArray(c.examples) || c.examples.length < 2) problems.push(`${id}: fewer than two examples`);
+      if (!String(c.description).includes("EXIT CODES")) problems.push(`${id}: exit codes not in help`);
+      for (const [name, f] of Object.entries(c.flags)) if (!f.description) problems.push(`${id} --${name}: no description`);
+    }
+    if (problems.length) { console.error(problems.join("\n")); process.exit(1); }' "$REPO/oclif.manifest.json"
+}
+
+@test "nemoclaw alone shows the topics and commands" {
+  run_split
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"TOPICS"* ]]
+  [[ "$out" == *"backups"* ]]
+  [[ "$out" == *"gateway"* ]]
+  [[ "$out" == *"backup-all"* ]]
+  [[ "$out" == *"upgrade-sandboxes"* ]]
+}
+
+@test "shell completion is available" {
+  run_split autocomplete bash
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"nemoclaw"* ]]
+}

@@ -175,3 +175,28 @@ state_hash() {
   [ "$status" -eq 3 ]
   ! grep -qE '"(list|delete)"' "$HOST/state/calls.log"
 }
+
+@test "a recreated sandbox that never becomes Ready: retried, then FAILED with the recovery command" {
+  stale_sandbox beta
+  simctl set neverReady=true
+  export NEMOCLAW_SANDBOX_READY_TIMEOUT_MS=1500
+  run_split upgrade-sandboxes --yes --json
+  [ "$status" -eq 1 ]
+  assert_valid_json
+  [[ "$(json_get result.sandboxes)" == *"was not Ready within 1500 ms"* ]]
+  [[ "$(json_get result.sandboxes)" == *"nemoclaw restore beta --backup "* ]]
+  [ "$(grep -c '"create"' "$HOST/state/calls.log")" -eq 2 ]
+}
+
+@test "--check: a slow version probe falls back to the registry's version, bounded by the probe timeout" {
+  stale_sandbox beta
+  simctl set execDelayMs=5000
+  export NEMOCLAW_PROBE_TIMEOUT_MS=1000
+  start=$(date +%s%N)
+  run_split upgrade-sandboxes --check --json
+  elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$status" -eq 1 ]
+  [ "$elapsed" -lt 4500 ]
+  [[ "$(json_get result.sandboxes)" == *'"versionSource":"registry"'* ]]
+  [[ "$(json_get result.sandboxes)" == *'"status":"stale"'* ]]
+}
