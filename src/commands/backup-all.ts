@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { backupAll, backupAllFailed } from "../actions/backup-all.js";
+import { batchOutcome } from "../cli/batch-outcome.js";
 import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
@@ -86,26 +87,16 @@ ${exitCodesHelp()}`;
         stdout: ["No sandboxes registered. Nothing to back up."],
       };
     }
-    const interrupted = interruptedBy(ctx);
-    const exitCode = run.refusal
-      ? ExitCode.Refused
-      : interrupted === "SIGINT"
-        ? ExitCode.Interrupted
-        : interrupted === "SIGTERM"
-          ? ExitCode.Terminated
-          : backupAllFailed(result)
-            ? ExitCode.Failed
-            : ExitCode.Ok;
-    const error = run.refusal
-      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
-      : interrupted
-        ? { code: "interrupted", message: `interrupted by ${interrupted}` }
-        : exitCode === ExitCode.Failed
-          ? {
-              code: "backup_failed",
-              message: `${result.summary.failed} failed, ${result.summary.skipped} skipped${requireAll ? " (--require-all)" : ""}`,
-            }
-          : undefined;
+    const { exitCode, error } = batchOutcome(
+      run.refusal,
+      interruptedBy(ctx),
+      backupAllFailed(result)
+        ? {
+            code: "backup_failed",
+            message: `${result.summary.failed} failed, ${result.summary.skipped} skipped${requireAll ? " (--require-all)" : ""}`,
+          }
+        : null,
+    );
     return {
       exitCode,
       preflight: run.preflight,

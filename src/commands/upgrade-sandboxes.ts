@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
+import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
@@ -132,23 +133,13 @@ ${exitCodesHelp()}`;
         stdout: ["No sandboxes found in the registry."],
       };
     }
-    const interrupted = interruptedBy(ctx);
-    const exitCode = run.refusal
-      ? ExitCode.Refused
-      : interrupted === "SIGINT"
-        ? ExitCode.Interrupted
-        : interrupted === "SIGTERM"
-          ? ExitCode.Terminated
-          : result.summary.failed > 0
-            ? ExitCode.Failed
-            : ExitCode.Ok;
-    const error = run.refusal
-      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
-      : interrupted
-        ? { code: "interrupted", message: `interrupted by ${interrupted}` }
-        : exitCode === ExitCode.Failed
-          ? { code: "rebuild_failed", message: `${result.summary.failed} sandbox(es) failed` }
-          : undefined;
+    const { exitCode, error } = batchOutcome(
+      run.refusal,
+      interruptedBy(ctx),
+      result.summary.failed > 0
+        ? { code: "rebuild_failed", message: `${result.summary.failed} sandbox(es) failed` }
+        : null,
+    );
     return {
       exitCode,
       preflight: run.preflight,
