@@ -48,6 +48,8 @@ export class LiveView {
     private readonly live: boolean,
     private readonly style: Style,
     private readonly now: () => number = () => performance.now(),
+    /** Lines the live region may use: more than the terminal has would break the redraw. */
+    private readonly maxLines = Math.max(5, ((out as { rows?: number }).rows ?? 24) - 2),
   ) {}
 
   plan(names: readonly string[]): void {
@@ -107,12 +109,26 @@ export class LiveView {
     return `${this.symbol(row)} ${row.name.padEnd(width)}  ${row.detail}${elapsed}`;
   }
 
+  /** Every row when they fit; otherwise the running ones first and one line counting the rest. */
+  private frameLines(): string[] {
+    const rows = [...this.rows.values()];
+    if (rows.length <= this.maxLines) return rows.map((row) => this.line(row, true));
+    const running = rows.filter((r) => r.state === "running").slice(0, this.maxLines - 1);
+    const count = (state: RowState) => rows.filter((r) => r.state === state).length;
+    const summary = this.style.dim(
+      `  ${count("ok")} done, ${count("failed")} failed, ${count("skipped")} skipped, ${count("pending")} waiting, ${count("running")} running`,
+    );
+    return [...running.map((row) => this.line(row, true)), summary];
+  }
+
   private redraw(): void {
     this.frame++;
-    const lines = [...this.rows.values()].map((row) => this.line(row, true));
+    const lines = this.frameLines();
     // Move up over what we drew last time, then rewrite every line (clearing its tail).
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : "";
     for (const line of lines) text += `\r\x1b[2K${line}\n`;
+    // A shorter frame than the last one: clear what is left below it.
+    if (lines.length < this.drawn) text += "\x1b[J";
     this.out.write(text);
     this.drawn = lines.length;
   }

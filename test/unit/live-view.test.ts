@@ -162,6 +162,26 @@ describe("LiveView", () => {
       expect(writes.at(-1)).toBe(`${ESC}[1A\r${ESC}[2K· a     waiting\n\r${ESC}[2K✓ late  done\n`);
     });
 
+    it("never draws more lines than the terminal has: running rows plus one counting line", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false), () => 0, 5);
+      view.plan(Array.from({ length: 50 }, (_, i) => `s${i}`));
+      view.update("s0", "ok", "done");
+      view.update("s1", "failed", "boom");
+      view.update("s2", "running", "downloading");
+      view.update("s3", "running", "hashing");
+      view.finish();
+      const frame = writes.at(-1) ?? "";
+      const lines = frame.split("\n").filter((l) => l.length > 0);
+      expect(lines).toHaveLength(3);
+      expect(frame).toContain("s2");
+      expect(frame).toContain("s3");
+      expect(frame).not.toContain("s49");
+      expect(frame).toContain("1 done, 1 failed, 0 skipped, 46 waiting, 2 running");
+      // No frame, the first included, exceeded the limit.
+      expect(Math.max(...writes.map((w) => w.split("\n").length - 1))).toBeLessThanOrEqual(5);
+    });
+
     it("colours marks and elapsed time when the style is coloured", () => {
       vi.useFakeTimers();
       let clock = 0;
