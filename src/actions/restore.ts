@@ -9,6 +9,7 @@ import type { Preflight } from "../domain/preflight-types.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
 import {
+  cleanRestoreScratch,
   createSandbox,
   restoreStateDirs,
   SandboxStepError,
@@ -122,6 +123,7 @@ export async function restoreSandbox(
 
   const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "restore" });
   try {
+    cleanRestoreScratch(ctx);
     // Re-read under the lock: another command may have changed the sandbox meanwhile.
     const presence = await sandboxPresence(reactive, sandbox);
     let created = false;

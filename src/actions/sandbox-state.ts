@@ -139,6 +139,15 @@ export async function restoreStateDirs(
   return current;
 }
 
+export function restoreScratchRoot(ctx: Context): string {
+  return path.join(ctx.settings.paths.stateRoot, "restore-verify");
+}
+
+/** Scratch left by a killed restore. Call only while holding the maintenance lock. */
+export function cleanRestoreScratch(ctx: Context): void {
+  fs.rmSync(restoreScratchRoot(ctx), { recursive: true, force: true });
+}
+
 /**
  * Proves a restore: downloads every backed-up dir again into a scratch directory under the
  * state root and compares hashes with the manifest. The scratch directory is always removed.
@@ -150,7 +159,7 @@ export async function verifyRestoredState(
   manifest: BackupManifest,
 ): Promise<TreeComparison & { ok: boolean }> {
   const { report } = reactive;
-  const scratchRoot = path.join(ctx.settings.paths.stateRoot, "restore-verify");
+  const scratchRoot = restoreScratchRoot(ctx);
   fs.mkdirSync(scratchRoot, { recursive: true, mode: 0o700 });
   const scratch = fs.mkdtempSync(path.join(scratchRoot, `${name}-`));
   try {
