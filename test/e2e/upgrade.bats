@@ -200,3 +200,18 @@ state_hash() {
   [[ "$(json_get result.sandboxes)" == *'"versionSource":"registry"'* ]]
   [[ "$(json_get result.sandboxes)" == *'"status":"stale"'* ]]
 }
+
+@test "a schema mismatch after the delete: exit 3 with the modified-sandbox wording and the restore command" {
+  stale_sandbox beta
+  sandbox_with_state alpha
+  # list, two version probes, beta's backup download and its delete get through; create does not
+  simctl set schemaMismatchAfterCalls=5
+  run_split upgrade-sandboxes --yes
+  [ "$status" -eq 3 ]
+  [[ "$err" == *"OpenShell gateway/schema mismatch was detected while rebuilding sandbox 'beta'."* ]]
+  [[ "$err" == *"Sandbox beta was modified; its state is preserved in $HOME/.nemoclaw/rebuild-backups/beta/"* ]]
+  [[ "$err" == *"nemoclaw restore beta --backup "*" --create --yes"* ]]
+  [[ "$err" != *"No sandbox data was changed."* ]]
+  [[ "$out" == *"Upgrade summary:"* ]]
+  [ "$(grep -c '"create"' "$HOST/state/calls.log")" -eq 1 ]
+}

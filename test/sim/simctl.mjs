@@ -214,6 +214,7 @@ function cmdSet([hostdir, ...pairs]) {
     const key = pair.slice(0, pair.indexOf("="));
     if (key === "gatewayGoneAfterCalls") resetCounter(paths, "sandbox-calls");
     if (key === "createFailTimes") resetCounter(paths, "create-fail");
+    if (key === "schemaMismatchAfterCalls") resetCounter(paths, "mismatch-calls");
   }
   writeJsonAtomic(paths.config, config);
   rebuildFastExec(paths, config);

@@ -638,6 +638,70 @@ describe("gateway faults on sandbox calls", () => {
     await simctlOk("set", host.dir, "gatewayGoneAfterCalls=null");
     expect((await openshell(host, "sandbox", "list")).code).toBe(0);
   });
+
+  it("schemaMismatchAfterCalls: the first N sandbox calls work, later ones get the decode error", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", OPENCLAW_IMAGE);
+    await simctlOk("set", host.dir, "schemaMismatchAfterCalls=1");
+    expect((await openshell(host, "sandbox", "list")).code).toBe(0);
+    const broken = await openshell(host, "sandbox", "get", "alpha");
+    expect(broken.code).toBe(1);
+    expect(strip(broken.stderr)).toContain("failed to decode Protobuf message");
+    expect((await openshell(host, "status")).code).toBe(0);
+  });
+
+  it("fastExec answers version probes from the bash wrapper, and drops a sandbox's entry when it changes", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", OPENCLAW_IMAGE);
+    await simctlOk("set", host.dir, "fastExec=true");
+    const fast = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "exec",
+      "-n",
+      "alpha",
+      "--no-tty",
+      "--",
+      "openclaw",
+      "--version",
+    );
+    expect(fast).toMatchObject({ code: 0, stdout: "openclaw 2026.7.1\n" });
+    expect(fs.readFileSync(path.join(host.dir, "state/calls.log"), "utf8")).toContain('"fast":true');
+    // Another agent's CLI is not answered from the cache.
+    const other = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "exec",
+      "-n",
+      "alpha",
+      "--no-tty",
+      "--",
+      "hermes",
+      "--version",
+    );
+    expect(other.code).toBe(127);
+    // A changed sandbox falls back to the full simulator, which sees the new image.
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", HERMES_IMAGE);
+    const changed = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "exec",
+      "-n",
+      "alpha",
+      "--no-tty",
+      "--",
+      "hermes",
+      "--version",
+    );
+    expect(changed).toMatchObject({ code: 0, stdout: "hermes 0.19.0\n" });
+    // An exec-affecting knob turns the cache off altogether.
+    await simctlOk("set", host.dir, "schemaMismatch=tonic14");
+    expect(fs.existsSync(path.join(host.dir, "state/fast-exec"))).toBe(false);
+  });
 });
 
 describe("simctl sandbox helpers", () => {

@@ -10,6 +10,7 @@ import path from "node:path";
 /** Every knob with its default. `simctl set` refuses names that are not here. */
 export const KNOB_DEFAULTS = Object.freeze({
   fastExec: false,
+  schemaMismatchAfterCalls: null,
   cliVersion: "0.0.44",
   gatewayVersion: "0.0.44",
   gatewayName: "nemoclaw",
@@ -253,6 +254,7 @@ export function rebuildFastExec(paths, config) {
   const quiet =
     !config.unreachable &&
     !config.schemaMismatch &&
+    config.schemaMismatchAfterCalls == null &&
     !config.delayMs &&
     !config.execDelayMs &&
     config.gatewayGoneAfterCalls == null;

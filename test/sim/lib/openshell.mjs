@@ -283,10 +283,21 @@ function gatewayRemove(args) {
 // ---------------------------------------------------------------------------------------------
 // sandbox list | get | exec | create | delete | download | upload
 
-/** The decode error a newer CLI gets from an older gateway, per the `schemaMismatch` knob. */
+/**
+ * `schemaMismatch` applies to every sandbox call; with `schemaMismatchAfterCalls: N` only from the
+ * (N+1)th sandbox call on (counted since `simctl set`), default kind tonic14: a gateway swapped
+ * under a running command, e.g. after a rebuild already deleted a sandbox.
+ */
+function mismatchKind() {
+  const after = config.schemaMismatchAfterCalls;
+  if (typeof after !== "number") return config.schemaMismatch;
+  return countCall(paths, "mismatch-calls") > after ? (config.schemaMismatch ?? "tonic14") : null;
+}
+
+/** The decode error a newer CLI gets from an older gateway, per the `schemaMismatch` knobs. */
 function schemaMismatch(rpc, message) {
   const wire = `${message}: invalid wire type`;
-  switch (config.schemaMismatch) {
+  switch (mismatchKind()) {
     case "tonic14":
       return fail(
         `status: 'Internal error', self: "failed to decode Protobuf message: Sandbox.metadata: ${wire}: LengthDelimited (expected Varint)"`,
