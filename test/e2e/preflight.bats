@@ -131,15 +131,15 @@ anchors_present() {
   [ "$(json_get preflight.verdict)" = compatible ]
   [[ "$(json_get preflight.evidence)" == *"timed out after 1500 ms"* ]]
   [ "$elapsed_ms" -lt 6000 ]
-  sleep 0.3
-  # Every hang process (the --version child and its grandchild) is gone; only the gateway lives.
-  for pid in $(grep -ho '"hangPid":[0-9]*' "$HOST/state/"*.json 2>/dev/null | cut -d: -f2); do
-    ! kill -0 "$pid" 2>/dev/null
+  # The hung `--version` process and the grandchild holding its pipes were both recorded by the
+  # simulator, and both are gone (their process group was killed): only the gateway lives.
+  grep -q gateway-version-hang-grandchild "$HOST/state/pids"
+  for _ in $(seq 20); do
+    simctl pids --long | grep -q hang || break
+    sleep 0.1
   done
-  run pgrep -f "sleep 3600"
-  for pid in $output; do
-    ! grep -q "$pid" "$HOST/state/pids"
-  done
+  [ "$(simctl pids --long | grep -c hang)" -eq 0 ]
+  [ "$(simctl pids --long | grep -c gateway)" -eq 1 ]
 }
 
 @test "an untrusted marker binary (live foreign pid) is never executed" {
