@@ -1,14 +1,15 @@
 import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
-import { OutputFormatError, parseSandboxList } from "../adapters/openshell-output.js";
 import { type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import { type Context, interruptedBy } from "../context.js";
-import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
+import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
-import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
-import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
+import type { Preflight } from "../domain/preflight-types.js";
+import { forEachLimited } from "./bounded-pool.js";
+import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
+import { listSandboxes } from "./sandbox-state.js";
 
 export type SandboxOutcomeStatus = "backed-up" | "failed" | "skipped";
 
@@ -63,47 +64,6 @@ export interface BackupAllRun {
 }
 
 export const BACKUP_ACTION = "backing up registered sandboxes";
-
-/** Runs `fn` over items, at most `limit` at a time, never starting new work once `stop()` is true. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  stop: () => boolean,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length && !stop()) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-}
-
-/** `sandbox list` through the reactive check: mismatch → exit 3, unreachable → exit 4. */
-export async function listSandboxes(
-  report: PreflightReport,
-  policy: { action: string; rerunCommand: string; strict: boolean },
-) {
-  const result = await report.openshell.sandboxList(report.gatewayName);
-  checkStateQuery(result, { ...policy, report, query: "sandbox list" });
-  if (result.exitCode !== 0) {
-    throw new EnvironmentError(
-      "openshell_failed",
-      `\`openshell sandbox list -g ${report.gatewayName}\` failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
-    );
-  }
-  try {
-    return new Map<string, SandboxRow>(parseSandboxList(result.stdout).map((row) => [row.name, row]));
-  } catch (error) {
-    if (error instanceof OutputFormatError) {
-      // Never guess sandbox state from output we do not understand.
-      throw new EnvironmentError(
-        "openshell_output_unrecognised",
-        `unrecognised \`openshell sandbox list\` output: ${error.message}`,
-      );
-    }
-    throw error;
-  }
-}
 
 function agentVersionOf(entry: RegistryEntry): string | null {
   return typeof entry.agentVersion === "string" ? entry.agentVersion : null;

@@ -1,12 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { hashTree } from "../adapters/backup-store.js";
-import { parseSandboxGet } from "../adapters/openshell-output.js";
+import { OutputFormatError, parseSandboxGet, parseSandboxList } from "../adapters/openshell-output.js";
 import type { Context } from "../context.js";
 import { type BackupManifest, compareTrees, type TreeComparison } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
+import type { SandboxRow } from "../domain/preflight-types.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
-import { checkStateQuery, type ReactiveContext } from "./preflight.js";
+import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
 
 /** A step that changes a sandbox failed (create, rm, upload, readiness, verification). */
 export class SandboxStepError extends Error {
@@ -182,5 +183,32 @@ export async function verifyRestoredState(
     };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `sandbox list` through the reactive check: mismatch → exit 3, unreachable → exit 4. */
+export async function listSandboxes(
+  report: PreflightReport,
+  policy: { action: string; rerunCommand: string; strict: boolean },
+) {
+  const result = await report.openshell.sandboxList(report.gatewayName);
+  checkStateQuery(result, { ...policy, report, query: "sandbox list" });
+  if (result.exitCode !== 0) {
+    throw new EnvironmentError(
+      "openshell_failed",
+      `\`openshell sandbox list -g ${report.gatewayName}\` failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
+    );
+  }
+  try {
+    return new Map<string, SandboxRow>(parseSandboxList(result.stdout).map((row) => [row.name, row]));
+  } catch (error) {
+    if (error instanceof OutputFormatError) {
+      // Never guess sandbox state from output we do not understand.
+      throw new EnvironmentError(
+        "openshell_output_unrecognised",
+        `unrecognised \`openshell sandbox list\` output: ${error.message}`,
+      );
+    }
+    throw error;
   }
 }

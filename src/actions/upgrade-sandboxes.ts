@@ -13,10 +13,16 @@ import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import { type Classification, classifySandbox } from "../domain/upgrade-classification.js";
 import { extractVersion, versionsEqual } from "../domain/versions.js";
-import { forEachLimited, listSandboxes } from "./backup-all.js";
+import { forEachLimited } from "./bounded-pool.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
-import { createSandbox, restoreStateDirs, SandboxStepError, sandboxPresence } from "./sandbox-state.js";
+import {
+  createSandbox,
+  listSandboxes,
+  restoreStateDirs,
+  SandboxStepError,
+  sandboxPresence,
+} from "./sandbox-state.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
