@@ -77,3 +77,15 @@ has_escape() {
   in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" gateway preflight
   grep -q $'\x1b\\[32m✓' "$BATS_TEST_TMPDIR/pty"
 }
+
+@test "on a terminal without --yes, upgrade-sandboxes asks per sandbox: 'n' declines and changes nothing, 'y' rebuilds" {
+  simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register gamma openclaw 2026.6.0
+  cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
+  (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
+  grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -q 'gamma: declined'
+  ! grep -q '"delete"' "$HOST/state/calls.log"
+  (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -q 'gamma: rebuilt'
+}
