@@ -19,18 +19,17 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
         view.plan(event.names);
         break;
       case "started":
-        view.update(event.name, "running", "starting");
+        phases.set(event.name, "downloading");
+        view.update(event.name, "running", "downloading");
         break;
       case "progress": {
         // A new phase is a milestone (one plain line); byte counts only refresh the live view.
-        const phaseChanged = phases.get(event.name) !== event.progress.phase;
-        phases.set(event.name, event.progress.phase);
-        view.update(
-          event.name,
-          "running",
-          `${event.progress.phase} ${formatBytes(event.progress.bytes)}`,
-          phaseChanged,
-        );
+        const { phase, bytes } = event.progress;
+        if (phases.get(event.name) !== phase) {
+          phases.set(event.name, phase);
+          view.update(event.name, "running", phase, true);
+        }
+        view.update(event.name, "running", `${phase} ${formatBytes(bytes)}`);
         break;
       }
       case "finished": {
