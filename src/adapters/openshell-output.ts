@@ -157,7 +157,9 @@ export function parseSandboxList(stdout: string): SandboxRow[] {
     nameIndex === 0 &&
     phaseIndex !== -1 &&
     createdIndex !== -1 &&
-    columns.every((column) => KNOWN_COLUMNS.has(column)) &&
+    // A column a later release adds (all caps, like the rest) is tolerated: rows are still
+    // checked cell for cell, so nothing shifts into NAME or PHASE.
+    columns.every((column) => KNOWN_COLUMNS.has(column) || /^[A-Z][A-Z0-9_ ]*[A-Z0-9]$/.test(column)) &&
     new Set(columns).size === columns.length;
   if (!recognised) {
     throw new OutputFormatError(

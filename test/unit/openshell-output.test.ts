@@ -227,6 +227,7 @@ describe("parseSandboxList", () => {
     ["NAME CREATED PHASE\nalpha - Ready\n", "unrecognised"],
     ["NAME  CREATED  PHASE\nalpha  Ready\n", "does not match"],
     [stripAnsi("Error: × failed to decode Protobuf message"), "unrecognised"],
+    ["NAME  CREATED  PHASE  image\nalpha  -  Ready  x\n", "unrecognised"],
   ])("throws OutputFormatError on %j", (stdout, message) => {
     expect(() => parseSandboxList(stdout)).toThrow(OutputFormatError);
     expect(() => parseSandboxList(stdout)).toThrow(message);
@@ -240,5 +241,18 @@ describe("parseSandboxGet", () => {
 
   it("returns nothing for unrelated output", () => {
     expect(parseSandboxGet("")).toEqual({});
+  });
+});
+
+describe("parseSandboxList with a column a later release adds", () => {
+  it("reads NAME and PHASE by header position and still checks every row's cells", () => {
+    const table =
+      "NAME   IMAGE              CREATED              PHASE\nalpha  ghcr.io/x/a:1.0    2026-11-01 10:00:00  Ready\n";
+    expect(parseSandboxList(table)).toEqual([
+      { name: "alpha", created: "2026-11-01 10:00:00", phase: "Ready" },
+    ]);
+    expect(() => parseSandboxList("NAME  IMAGE  CREATED  PHASE\nalpha  -  Ready\n")).toThrow(
+      OutputFormatError,
+    );
   });
 });
