@@ -274,3 +274,16 @@ teardown() {
   [ -n "$(backups_of alpha)" ]
   [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/beta" 2>/dev/null)" ]
 }
+
+@test "a state dir that does not exist in the sandbox is recorded as absent and the backup is complete" {
+  simctl add-sandbox empty --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 >/dev/null
+  register empty
+  run_split backup-all --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [[ "$(json_get result.sandboxes)" == *'"absentDirs":["/sandbox/.openclaw"]'* ]]
+  manifest="$HOME/.nemoclaw/rebuild-backups/empty/$(backups_of empty)/rebuild-manifest.json"
+  grep -q '"complete": true' "$manifest"
+  run_split backups verify empty
+  [ "$status" -eq 0 ]
+}
