@@ -12,13 +12,15 @@ import {
 } from "../../src/adapters/gateway-binary.js";
 import { processIsBinary, readProcessState } from "../../src/adapters/process-identity.js";
 import { type RuntimeMarker, writeRuntimeMarker } from "../../src/adapters/runtime-marker.js";
+import { ChildTracker, startZombie, waitFor } from "./support/child-processes.js";
 
 let tmp: string;
 let home: string;
 let usrLocalBin: string;
 let usrBin: string;
 let standardDirs: string[];
-let children: ChildProcess[];
+const tracker = new ChildTracker();
+const track = (child: ChildProcess): number => tracker.track(child);
 
 function exe(p: string, mode = 0o755): string {
   fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -33,81 +35,16 @@ function dir(...parts: string[]): string {
   return d;
 }
 
-function track(child: ChildProcess): number {
-  children.push(child);
-  if (child.pid === undefined) throw new Error("spawn failed");
-  return child.pid;
-}
-
-async function waitFor(probe: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for condition");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * A real zombie: perl forks a child (argv0 as given) that exits at once, and does not reap it
- * until its stdin closes. Unlike `exec sleep` as the parent, closing stdin lets the parent reap
- * the zombie and exit, so no zombie is orphaned onto an init that may never reap it.
- */
-const ZOMBIE_PARENT = [
-  "$| = 1;",
-  "my $p = fork() // die 'fork';",
-  'if (!$p) { exec { "sleep" } ($ARGV[0] // "sleep"), "0.05"; exit 1 }',
-  'print "$p\\n";',
-  "<STDIN>;",
-  "waitpid($p, 0);",
-].join(" ");
-
-async function startZombie(argv0?: string): Promise<{ pid: number; release: () => Promise<void> }> {
-  const parent = spawn("perl", ["-e", ZOMBIE_PARENT, ...(argv0 ? [argv0] : [])], {
-    stdio: ["pipe", "pipe", "ignore"],
-  });
-  track(parent);
-  let out = "";
-  parent.stdout?.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => parent.once("exit", () => resolve()));
-  await waitFor(() => /^\d+\n/.test(out));
-  const pid = Number(out.trim());
-  await waitFor(() => readProcessState(pid) === "zombie");
-  return {
-    pid,
-    release: async () => {
-      parent.stdin?.end();
-      await exited;
-    },
-  };
-}
-
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nemoclaw-bin-"));
   home = dir("home");
   usrLocalBin = dir("usr-local-bin");
   usrBin = dir("usr-bin");
   standardDirs = [usrLocalBin, usrBin];
-  children = [];
 });
 
 afterEach(async () => {
-  for (const child of children) {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-    // A zombie parent reaps its child once stdin closes; give it a moment before the hard kill.
-    if (child.stdin) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.stdin.end();
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))]);
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-    }
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
+  await tracker.stopAll();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -449,7 +386,7 @@ describe("resolveMarkerGatewayBinary (real processes)", () => {
   });
 
   it("rejects a zombie whose argv0 was the gateway", async () => {
-    const zombie = await startZombie(gatewayBin);
+    const zombie = await startZombie(tracker, gatewayBin);
     writeRuntimeMarker(stateDir, marker(zombie.pid));
     expect(resolveMarkerGatewayBinary({ markerPath })).toMatchObject({
       ok: false,

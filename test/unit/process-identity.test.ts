@@ -13,6 +13,7 @@ import {
   processStartTime,
   readProcessState,
 } from "../../src/adapters/process-identity.js";
+import { ChildTracker, startZombie, waitFor } from "./support/child-processes.js";
 
 // Fake pids far from anything this test process could be.
 const PID = 3_999_001;
@@ -21,7 +22,8 @@ const OTHER_PID = 3_999_002;
 let tmp: string;
 let procRoot: string;
 let gw: string;
-let children: ChildProcess[];
+const tracker = new ChildTracker();
+const track = (child: ChildProcess): number => tracker.track(child);
 
 function statLine(pid: number, comm: string, state: string, startTime = 12_345): string {
   // Fields 4..22 after the state: ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
@@ -57,82 +59,15 @@ function makeExecutable(p: string, content = "#!/bin/sh\nexec sleep 30\n"): stri
   return p;
 }
 
-async function waitFor<T>(probe: () => T | undefined | null | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error("timed out waiting for condition");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function track(child: ChildProcess): number {
-  children.push(child);
-  if (child.pid === undefined) throw new Error("spawn failed");
-  return child.pid;
-}
-
-/**
- * A real zombie: perl forks a child (argv0 as given) that exits at once, and does not reap it
- * until its stdin closes. Unlike `exec sleep` as the parent, closing stdin lets the parent reap
- * the zombie and exit, so no zombie is orphaned onto an init that may never reap it.
- */
-const ZOMBIE_PARENT = [
-  "$| = 1;",
-  "my $p = fork() // die 'fork';",
-  'if (!$p) { exec { "sleep" } ($ARGV[0] // "sleep"), "0.05"; exit 1 }',
-  'print "$p\\n";',
-  "<STDIN>;",
-  "waitpid($p, 0);",
-].join(" ");
-
-async function startZombie(argv0?: string): Promise<{ pid: number; release: () => Promise<void> }> {
-  const parent = spawn("perl", ["-e", ZOMBIE_PARENT, ...(argv0 ? [argv0] : [])], {
-    stdio: ["pipe", "pipe", "ignore"],
-  });
-  track(parent);
-  let out = "";
-  parent.stdout?.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => parent.once("exit", () => resolve()));
-  await waitFor(() => /^\d+\n/.test(out));
-  const pid = Number(out.trim());
-  await waitFor(() => readProcessState(pid) === "zombie");
-  return {
-    pid,
-    release: async () => {
-      parent.stdin?.end();
-      await exited;
-    },
-  };
-}
-
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nemoclaw-proc-"));
   procRoot = path.join(tmp, "proc");
   fs.mkdirSync(procRoot);
   gw = makeExecutable(path.join(tmp, "bin", "openshell-gateway"));
-  children = [];
 });
 
 afterEach(async () => {
-  for (const child of children) {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-    // A zombie parent reaps its child once stdin closes; give it a moment before the hard kill.
-    if (child.stdin) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.stdin.end();
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))]);
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-    }
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
+  await tracker.stopAll();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -461,7 +396,7 @@ describe("against real processes", () => {
   });
 
   it("sees a real zombie as a zombie, and never as the binary", async () => {
-    const zombie = await startZombie(gw);
+    const zombie = await startZombie(tracker, gw);
     expect(readProcessState(zombie.pid)).toBe("zombie");
     expect(processStartTime(zombie.pid)).toBeNull();
     expect(processIsBinary(zombie.pid, gw)).toMatchObject({ match: false, code: "zombie" });
