@@ -4,15 +4,13 @@
 // upgrade-sandboxes are tested end to end against exactly this behaviour, so it is pinned here.
 // Trees are compared with hashes computed here, independently of the simulator's own `tree`.
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { exec, type Run, simctl, simctlOk } from "./support/sim-process.js";
 
-const SIMCTL = fileURLToPath(new URL("../sim/simctl.mjs", import.meta.url));
 const ANSI_RE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 const ESC = String.fromCharCode(27);
 const OPENCLAW_IMAGE = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1";
@@ -20,39 +18,9 @@ const HERMES_IMAGE = "ghcr.io/nvidia/nemoclaw/sandbox-hermes:0.19.0";
 
 const strip = (text: string): string => text.replace(ANSI_RE, "");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 interface Host {
   dir: string;
   bin: string;
-}
-
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const simctl = (...args: string[]): Promise<Run> => exec(process.execPath, [SIMCTL, ...args]);
-
-async function simctlOk(...args: string[]): Promise<string> {
-  const r = await simctl(...args);
-  if (r.code !== 0) throw new Error(`simctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
 }
 
 const tempDirs: string[] = [];

@@ -6,20 +6,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { exec, type Run, simctl, simctlOk } from "./support/sim-process.js";
 
-const SIMCTL = fileURLToPath(new URL("../sim/simctl.mjs", import.meta.url));
 const ANSI_RE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 const ESC = String.fromCharCode(27);
 
 const strip = (text: string): string => text.replace(ANSI_RE, "");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Host {
   dir: string;
@@ -29,33 +22,6 @@ interface Host {
 
 const hosts: Host[] = [];
 const children: ChildProcess[] = [];
-
-/** Run a process to completion (async, so independent invocations can overlap on 2 cores). */
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function simctl(...args: string[]): Promise<Run> {
-  return exec(process.execPath, [SIMCTL, ...args]);
-}
-
-async function simctlOk(...args: string[]): Promise<string> {
-  const r = await simctl(...args);
-  if (r.code !== 0) throw new Error(`simctl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 async function initHost(...flags: string[]): Promise<Host> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nemoclaw-sim-"));
