@@ -1,12 +1,13 @@
 import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
+import { HashPool } from "../adapters/hash-pool.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
-import { type RegistryEntry, readRegistry } from "../adapters/registry.js";
+import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import { type Context, interruptedBy } from "../context.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import type { Preflight } from "../domain/preflight-types.js";
-import { forEachLimited } from "./bounded-pool.js";
+import { forEachLimited, Slots } from "./bounded-pool.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
 import { listSandboxes } from "./sandbox-state.js";
@@ -89,6 +90,24 @@ export async function backupAll(ctx: Context, options: BackupAllOptions): Promis
   };
   if (registry.names.length === 0) return { preflight: null, result, warnings: [] };
 
+  // Hashing workers boot while the preflight waits on its probes, off the critical path.
+  const hashPool = new HashPool();
+  hashPool.warm();
+  try {
+    return await backupRegistered(ctx, options, registry, result, hashPool);
+  } finally {
+    await hashPool.close();
+  }
+}
+
+async function backupRegistered(
+  ctx: Context,
+  options: BackupAllOptions,
+  registry: Registry,
+  result: BackupAllResult,
+  hashPool: HashPool,
+): Promise<BackupAllRun> {
+  const backupsRoot = ctx.settings.paths.backupsRoot;
   const policy = { action: BACKUP_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
   const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, policy);
@@ -97,6 +116,11 @@ export async function backupAll(ctx: Context, options: BackupAllOptions): Promis
 
   const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "backup-all" });
   let refusal: PreflightRefusal | undefined;
+  // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for its
+  // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
+  // `concurrency` sandboxes transfer while as many more hash and seal.
+  const transferSlots = new Slots(options.concurrency);
+  const stopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
     result.cleanedStaging = cleanStaging(backupsRoot);
     const listed = await listSandboxes(report, policy);
@@ -113,84 +137,86 @@ export async function backupAll(ctx: Context, options: BackupAllOptions): Promis
       options.onEvent?.({ type: "finished", outcome });
     };
 
-    await forEachLimited(
-      registry.names,
-      options.concurrency,
-      () => ctx.abort.signal.aborted || refusal !== undefined,
-      async (name) => {
-        const started = performance.now();
-        const elapsed = () => Math.round(performance.now() - started);
-        if (!isValidSandboxName(name)) {
-          record({
-            name: escapeForDisplay(name),
-            status: "failed",
-            reason: "invalid sandbox name",
-            durationMs: 0,
-          });
+    await forEachLimited(registry.names, options.concurrency * 2, stopped, async (name) => {
+      const started = performance.now();
+      const elapsed = () => Math.round(performance.now() - started);
+      if (!isValidSandboxName(name)) {
+        record({
+          name: escapeForDisplay(name),
+          status: "failed",
+          reason: "invalid sandbox name",
+          durationMs: 0,
+        });
+        return;
+      }
+      const entry = registry.entries[name] as RegistryEntry;
+      const row = listed.get(name);
+      if (!row) {
+        record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
+        return;
+      }
+      if (row.phase !== "Ready") {
+        record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
+        return;
+      }
+      const agentType = typeof entry.agent === "string" ? entry.agent : "";
+      const agent = catalog[agentType];
+      if (!agent) {
+        record({
+          name,
+          status: "failed",
+          reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
+          durationMs: 0,
+        });
+        return;
+      }
+      options.onEvent?.({ type: "started", name });
+      try {
+        const backup = await backupSandbox(ctx, {
+          name,
+          agentType,
+          agent,
+          agentVersion: agentVersionOf(entry),
+          gatewayName: options.gatewayName,
+          reactive: { ...policy, report },
+          onProgress: (progress) => options.onEvent?.({ type: "progress", name, progress }),
+          transferSlots,
+          hashPool,
+          runStopped: stopped,
+        });
+        const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
+        record({
+          name,
+          status: "backed-up",
+          timestamp: backup.timestamp,
+          path: backup.path,
+          bytes: backup.bytes,
+          files: backup.manifest.files.length,
+          absentDirs: backup.manifest.absentDirs,
+          ...(pruned.length ? { pruned } : {}),
+          durationMs: elapsed(),
+        });
+      } catch (error) {
+        if (error instanceof PreflightRefusal) {
+          refusal = error;
+          // Stop the other transfers at once: the gateway's answers cannot be trusted.
+          ctx.runner.killAll("SIGKILL");
+          record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
           return;
         }
-        const entry = registry.entries[name] as RegistryEntry;
-        const row = listed.get(name);
-        if (!row) {
-          record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
+        if (error instanceof SandboxBackupError && error.notStarted) {
+          record({ name, status: "skipped", reason: error.message, durationMs: 0 });
           return;
         }
-        if (row.phase !== "Ready") {
-          record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
-          return;
-        }
-        const agentType = typeof entry.agent === "string" ? entry.agent : "";
-        const agent = catalog[agentType];
-        if (!agent) {
-          record({
-            name,
-            status: "failed",
-            reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
-            durationMs: 0,
-          });
-          return;
-        }
-        options.onEvent?.({ type: "started", name });
-        try {
-          const backup = await backupSandbox(ctx, {
-            name,
-            agentType,
-            agent,
-            agentVersion: agentVersionOf(entry),
-            gatewayName: options.gatewayName,
-            reactive: { ...policy, report },
-            onProgress: (progress) => options.onEvent?.({ type: "progress", name, progress }),
-          });
-          const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
-          record({
-            name,
-            status: "backed-up",
-            timestamp: backup.timestamp,
-            path: backup.path,
-            bytes: backup.bytes,
-            files: backup.manifest.files.length,
-            absentDirs: backup.manifest.absentDirs,
-            ...(pruned.length ? { pruned } : {}),
-            durationMs: elapsed(),
-          });
-        } catch (error) {
-          if (error instanceof PreflightRefusal) {
-            refusal = error;
-            // Stop the other transfers at once: the gateway's answers cannot be trusted.
-            ctx.runner.killAll("SIGKILL");
-            record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
-            return;
-          }
-          const reason =
-            refusal !== undefined
-              ? "stopped: schema mismatch detected on another sandbox"
-              : error instanceof SandboxBackupError
-                ? error.message
-                : `unexpected error: ${(error as Error).message}`;
-          record({ name, status: "failed", reason, durationMs: elapsed() });
-        }
-      },
-    );
+        const reason =
+          refusal !== undefined
+            ? "stopped: schema mismatch detected on another sandbox"
+            : error instanceof SandboxBackupError
+              ? error.message
+              : `unexpected error: ${(error as Error).message}`;
+        record({ name, status: "failed", reason, durationMs: elapsed() });
+      }
+    });
     // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
     const seen = new Set(result.sandboxes.map((s) => s.name));
     for (const name of registry.names) {

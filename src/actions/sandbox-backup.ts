@@ -2,12 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import type { AgentSpec } from "../adapters/agent-catalog.js";
 import { createStaging, hashTree, sealBackup } from "../adapters/backup-store.js";
+import type { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
 import { type BackupManifest, backupTimestamp } from "../domain/backup-manifest.js";
+import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
 export interface BackupProgress {
-  phase: "downloading" | "hashing" | "sealing";
+  phase: "queued" | "downloading" | "hashing" | "sealing";
   bytes: number;
 }
 
@@ -19,6 +21,15 @@ export interface SandboxBackupRequest {
   gatewayName: string;
   reactive: Omit<ReactiveContext, "query">;
   onProgress?: (progress: BackupProgress) => void;
+  /**
+   * Bounds the transfers running at once across sandboxes (backup-all's `--concurrency`). The
+   * slot is held for the downloads only: hashing and sealing overlap with the next transfer.
+   */
+  transferSlots?: Slots;
+  /** Shared hashing workers (one pool per run instead of one per sandbox). */
+  hashPool?: HashPool;
+  /** Checked once a transfer slot is free: true means the run stopped, start nothing. */
+  runStopped?: () => boolean;
 }
 
 export interface SandboxBackup {
@@ -30,8 +41,12 @@ export interface SandboxBackup {
 
 /** A backup of one sandbox failed; no complete-looking directory was left behind. */
 export class SandboxBackupError extends Error {
-  constructor(message: string) {
+  /** True when the run stopped while this sandbox was still waiting for a transfer slot. */
+  readonly notStarted: boolean;
+
+  constructor(message: string, options: { notStarted?: boolean } = {}) {
     super(message);
+    this.notStarted = options.notStarted ?? false;
     this.name = "SandboxBackupError";
   }
 }
@@ -72,25 +87,33 @@ function dirSize(dir: string): number {
  */
 export async function backupSandbox(ctx: Context, request: SandboxBackupRequest): Promise<SandboxBackup> {
   const { name, agent } = request;
-  const timestamp = backupTimestamp(ctx.now());
-  const staging = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
   const signal = ctx.abort.signal;
+  let releaseSlot: (() => void) | undefined;
+  if (request.transferSlots) {
+    request.onProgress?.({ phase: "queued", bytes: 0 });
+    releaseSlot = await request.transferSlots.acquire();
+  }
+  let staging: string | undefined;
   let sealed = false;
   // Download progress is the staging tree's size, sampled: OpenShell's own progress output is
   // not a stable format to parse.
   let sampler: NodeJS.Timeout | undefined;
   try {
+    if (signal.aborted || request.runStopped?.()) {
+      throw new SandboxBackupError("not started (run stopped)", { notStarted: true });
+    }
+    // The timestamp is when the data is taken, not when the sandbox was queued.
+    const timestamp = backupTimestamp(ctx.now());
+    const dir = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
+    staging = dir;
     const backedUpDirs: string[] = [];
     const absentDirs: string[] = [];
     for (const stateDir of agent.stateDirs) {
       if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
-      const dest = path.join(staging, path.posix.basename(stateDir));
+      const dest = path.join(dir, path.posix.basename(stateDir));
       request.onProgress?.({ phase: "downloading", bytes: 0 });
       if (request.onProgress) {
-        sampler = setInterval(
-          () => request.onProgress?.({ phase: "downloading", bytes: dirSize(staging) }),
-          500,
-        );
+        sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: dirSize(dir) }), 500);
         sampler.unref();
       }
       const result = await request.reactive.report.openshell.sandboxDownload(
@@ -133,9 +156,12 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
         `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
       );
     }
+    releaseSlot?.();
+    if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
     let hashed = 0;
-    const files = await hashTree(staging, {
+    const files = await hashTree(dir, {
       sync: true,
+      pool: request.hashPool,
       onBytes: (n) => {
         hashed += n;
         request.onProgress?.({ phase: "hashing", bytes: hashed });
@@ -156,11 +182,12 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       nemoclawVersion: ctx.cliVersion,
     };
     request.onProgress?.({ phase: "sealing", bytes: hashed });
-    const final = sealBackup(staging, manifest);
+    const final = sealBackup(dir, manifest);
     sealed = true;
     return { timestamp, path: final, manifest, bytes: files.reduce((sum, f) => sum + f.size, 0) };
   } finally {
+    releaseSlot?.();
     clearInterval(sampler);
-    if (!sealed) fs.rmSync(staging, { recursive: true, force: true });
+    if (staging && !sealed) fs.rmSync(staging, { recursive: true, force: true });
   }
 }

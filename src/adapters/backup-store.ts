@@ -13,9 +13,8 @@ import {
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
+import { type FileDigest, HashPool } from "./hash-pool.js";
 
-/** How many files are hashed (and fsynced) at once: overlaps I/O latency with hashing. */
-const HASH_PARALLELISM = 8;
 const STAGING = /^\.(.+)\.partial$/;
 
 export interface BackupListing {
@@ -53,42 +52,14 @@ export function createStaging(backupsRoot: string, sandbox: string, timestamp: s
   return staging;
 }
 
-const CHUNK_BYTES = 1024 * 1024;
-
-async function hashFile(
-  file: string,
-  buffer: Buffer,
-  onBytes?: (n: number) => void,
-  sync = false,
-): Promise<{ size: number; sha256: string }> {
-  const handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const hash = createHash("sha256");
-    let size = 0;
-    // Read into the worker's own reusable buffer: memory stays flat whatever the file size, and
-    // no per-chunk allocation leaves garbage for the collector on multi-GiB backups.
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-      onBytes?.(bytesRead);
-    }
-    // Durability is batched here: the file is already open for hashing, so its fsync is nearly free
-    // to issue, and HASH_PARALLELISM of them are in flight at once.
-    if (sync) await handle.sync();
-    return { size, sha256: hash.digest("hex") };
-  } finally {
-    await handle.close();
-  }
-}
-
 export interface HashTreeOptions {
   onBytes?: (n: number) => void;
   /** fsync every file and directory while hashing (for a backup being written). */
   sync?: boolean;
   /** Relative paths to leave out (the manifest itself). */
   exclude?: ReadonlySet<string>;
+  /** Workers to hash on; without one, a pool is started for this tree and stopped after. */
+  pool?: HashPool;
 }
 
 /**
@@ -122,16 +93,15 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
     }
   };
   await walk("");
-  let next = 0;
-  const worker = async () => {
-    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-    while (next < regular.length) {
-      const rel = regular[next++] as string;
-      const { size, sha256 } = await hashFile(path.join(root, rel), buffer, options.onBytes, options.sync);
-      files.push({ path: rel, size, sha256 });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_PARALLELISM, regular.length) }, worker));
+  const pool = options.pool ?? new HashPool();
+  try {
+    const digests = await Promise.all(
+      regular.map((rel) => pool.hash(path.join(root, rel), { sync: options.sync, onBytes: options.onBytes })),
+    );
+    for (const [i, rel] of regular.entries()) files.push({ path: rel, ...(digests[i] as FileDigest) });
+  } finally {
+    if (!options.pool) await pool.close();
+  }
   if (options.sync) for (const dir of dirs) fsyncDir(dir);
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -19,12 +19,15 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
         view.plan(event.names);
         break;
       case "started":
-        phases.set(event.name, "downloading");
-        view.update(event.name, "running", "downloading");
+        // Shown once its transfer starts: it may first wait for a transfer slot.
         break;
       case "progress": {
         // A new phase is a milestone (one plain line); byte counts only refresh the live view.
         const { phase, bytes } = event.progress;
+        if (phase === "queued") {
+          view.update(event.name, "pending", "queued for a transfer slot");
+          break;
+        }
         if (phases.get(event.name) !== phase) {
           phases.set(event.name, phase);
           view.update(event.name, "running", phase, true);

@@ -75,7 +75,9 @@ export class LiveView {
     row.detail = detail;
     this.rows.set(name, row);
     if (this.live) return; // drawn by the timer
-    if (changed || milestone || state !== "running") this.out.write(`${this.line(row, false)}\n`);
+    // Waiting rows are not events: without a terminal only changes and results get a line.
+    if (changed || milestone || (state !== "running" && state !== "pending"))
+      this.out.write(`${this.line(row, false)}\n`);
   }
 
   /** Stops redrawing and leaves the final state of every row on screen. */

@@ -287,3 +287,37 @@ teardown() {
   run_split backups verify empty
   [ "$status" -eq 0 ]
 }
+
+@test "--concurrency bounds the transfers: one at a time takes at least the sum of their latencies" {
+  sandbox_with_state alpha
+  sandbox_with_state beta
+  sandbox_with_state gamma
+  simctl set transferDelayMs=700
+  start=$(date +%s%N)
+  run_split backup-all --concurrency 1
+  elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"Backup summary: 3 backed up, 0 failed, 0 skipped"* ]]
+  [ "$elapsed" -ge 2100 ]
+}
+
+@test "SIGINT while sandboxes wait for a transfer slot: they are reported not started, with no staging" {
+  sandbox_with_state alpha
+  sandbox_with_state beta
+  sandbox_with_state gamma
+  simctl set downloadBytesPerSec=1500
+  "$NODE" "$REPO/bin/run.js" backup-all --concurrency 1 --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
+  kill -INT "$pid"
+  rc=0; wait "$pid" || rc=$?
+  [ "$rc" -eq 130 ]
+  out="$(cat "$BATS_TEST_TMPDIR/out")"
+  assert_valid_json
+  [ "$(json_get result.summary.skipped)" -eq 2 ]
+  sandboxes="$(json_get result.sandboxes)"
+  [[ "$sandboxes" == *'"name":"beta","status":"skipped","reason":"not started (run stopped)"'* ]]
+  [[ "$sandboxes" == *'"name":"gamma","status":"skipped","reason":"not started (run stopped)"'* ]]
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/beta" 2>/dev/null)" ]
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/gamma" 2>/dev/null)" ]
+}
