@@ -9,6 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "./lib/cli-args.mjs";
+import { FAST_TRANSFER_BASH, rebuildFastPaths, replayBash } from "./lib/fast-paths.mjs";
 import { checkHealth } from "./lib/gateway-client.mjs";
 import {
   ensureSandboxRoot,
@@ -141,7 +142,9 @@ function writeWrapper(paths, file, tool, versions = {}) {
   })) {
     lines.push(value === undefined ? `unset ${name}` : `export ${name}=${shellQuote(value)}`);
   }
-  if (tool === "openshell") lines.push(...FAST_EXEC_BASH);
+  // Identifies this wrapper (and so its baked-in versions) to the `fastQueries` recordings.
+  lines.push(...replayBash(tool, createHash("sha256").update(file).digest("hex").slice(0, 12)));
+  if (tool === "openshell") lines.push(...FAST_EXEC_BASH, ...FAST_TRANSFER_BASH);
   lines.push(
     `exec -a "$0" ${shellQuote(process.execPath)} ${shellQuote(path.join(LIB_DIR, `${tool}.mjs`))} "$@"`,
   );
@@ -218,6 +221,7 @@ function cmdSet([hostdir, ...pairs]) {
   }
   writeJsonAtomic(paths.config, config);
   rebuildFastExec(paths, config);
+  rebuildFastPaths(paths, config);
 }
 
 function cmdGet([hostdir, key]) {

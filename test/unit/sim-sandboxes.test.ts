@@ -52,6 +52,9 @@ afterEach(() => {
   fs.rmSync(path.join(state, "sandboxes"), { recursive: true, force: true });
   fs.mkdirSync(path.join(state, "sandboxes"));
   fs.rmSync(path.join(state, "counters"), { recursive: true, force: true });
+  // The config is reset behind simctl's back, so the caches `simctl set` would drop go too.
+  for (const cache of ["fast-exec", "replay", "fast-transfer"])
+    fs.rmSync(path.join(state, cache), { recursive: true, force: true });
   fs.writeFileSync(path.join(state, "calls.log"), "");
 });
 
@@ -669,6 +672,116 @@ describe("gateway faults on sandbox calls", () => {
     // An exec-affecting knob turns the cache off altogether.
     await simctlOk("set", host.dir, "schemaMismatch=tonic14");
     expect(fs.existsSync(path.join(host.dir, "state/fast-exec"))).toBe(false);
+  });
+});
+
+describe("native-speed knobs (benchmark only)", () => {
+  const lastCall = () => {
+    const lines = fs.readFileSync(path.join(host.dir, "state/calls.log"), "utf8").trim().split("\n");
+    return JSON.parse(lines[lines.length - 1] as string);
+  };
+
+  it("fastQueries replays a recorded read-only answer and drops every recording when state changes", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", OPENCLAW_IMAGE);
+    await simctlOk("set", host.dir, "fastQueries=true");
+    const first = await openshell(host, "sandbox", "list", "-g", "nemoclaw");
+    expect(first.code).toBe(0);
+    expect(lastCall().fast).toBeUndefined();
+    const again = await openshell(host, "sandbox", "list", "-g", "nemoclaw");
+    expect(again).toEqual(first);
+    expect(lastCall()).toMatchObject({ args: ["sandbox", "list", "-g", "nemoclaw"], fast: true });
+    // An error answer is replayed with its stderr and exit code.
+    const unknown = await openshell(host, "status", "-g", "nope");
+    expect(unknown.code).toBe(1);
+    expect(await openshell(host, "status", "-g", "nope")).toEqual(unknown);
+    expect(lastCall().fast).toBe(true);
+    // Other arguments are another question: answered by the simulator itself.
+    await openshell(host, "sandbox", "list");
+    expect(lastCall().fast).toBeUndefined();
+    // A new sandbox drops the recordings: the next answer lists it.
+    await simctlOk("add-sandbox", host.dir, "beta", "--phase", "Ready", "--image", OPENCLAW_IMAGE);
+    const changed = await openshell(host, "sandbox", "list", "-g", "nemoclaw");
+    expect(lastCall().fast).toBeUndefined();
+    expect(strip(changed.stdout)).toContain("beta");
+    // A fault knob turns replay off altogether.
+    await simctlOk("set", host.dir, "unreachable=true");
+    expect(fs.existsSync(path.join(host.dir, "state/replay"))).toBe(false);
+    expect((await openshell(host, "sandbox", "list", "-g", "nemoclaw")).code).toBe(1);
+  });
+
+  it("fastTransfer copies a Ready sandbox's directory like the simulator does; anything unusual falls through", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
+    await simctlOk("set", host.dir, "fastTransfer=true");
+    const dest = path.join(tempDir(), "fast/.openclaw");
+    const fast = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/.openclaw",
+      dest,
+    );
+    expect(fast.code).toBe(0);
+    expect(lastCall()).toMatchObject({
+      args: ["-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox/.openclaw", dest],
+      fast: true,
+    });
+    const slow = path.join(tempDir(), "slow/.openclaw");
+    await simctlOk("set", host.dir, "fastTransfer=false");
+    expect(
+      (await openshell(host, "-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox/.openclaw", slow))
+        .code,
+    ).toBe(0);
+    expect(lastCall().fast).toBeUndefined();
+    expect(snapshot(dest)).toEqual(snapshot(slow));
+
+    await simctlOk("set", host.dir, "fastTransfer=true");
+    const out = tempDir();
+    const missing = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/.nope",
+      out,
+    );
+    expect(missing.code).toBe(1);
+    expect(strip(missing.stderr)).toContain("sandbox path not found");
+    const outside = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/../..",
+      out,
+    );
+    expect(lastCall().fast).toBeUndefined();
+    expect(outside.code).not.toBe(0);
+    expect(fs.readdirSync(out)).toEqual([]);
+    // A gateway name the registry does not know is the simulator's error, not a copy.
+    const unknownGateway = await openshell(
+      host,
+      "-g",
+      "nope",
+      "sandbox",
+      "download",
+      "alpha",
+      "/sandbox/.openclaw",
+      out,
+    );
+    expect(unknownGateway.code).toBe(1);
+    expect(fs.readdirSync(out)).toEqual([]);
+    // A sandbox that changed is no longer known to be Ready: back to the full simulator.
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Provisioning", "--image", OPENCLAW_IMAGE);
+    const notReady = await openshell(host, "-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox", out);
+    expect(notReady.code).toBe(1);
+    expect(lastCall().fast).toBeUndefined();
   });
 });
 

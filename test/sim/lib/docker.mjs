@@ -2,6 +2,7 @@
 //   docker inspect [--type container] [--format TEMPLATE] NAME...
 // docker does not colour this output.
 
+import { replayRecorder } from "./fast-paths.mjs";
 import { hostFromEnv, readConfig, readJson, recordCall, sleep } from "./host-state.mjs";
 import { isLive } from "./pid-registry.mjs";
 
@@ -9,6 +10,7 @@ const paths = hostFromEnv();
 const argv = process.argv.slice(2);
 recordCall(paths, "docker", argv);
 const config = readConfig(paths);
+const saveReplay = replayRecorder(paths, config, "docker", argv);
 await sleep(config.delayMs);
 
 const err = (text) => process.stderr.write(text);
@@ -137,3 +139,4 @@ function main() {
 }
 
 process.exitCode = main();
+saveReplay?.(process.exitCode);

@@ -10,6 +10,8 @@ import path from "node:path";
 /** Every knob with its default. `simctl set` refuses names that are not here. */
 export const KNOB_DEFAULTS = Object.freeze({
   fastExec: false,
+  fastQueries: false,
+  fastTransfer: false,
   schemaMismatchAfterCalls: null,
   cliVersion: "0.0.44",
   gatewayVersion: "0.0.44",
@@ -87,8 +89,33 @@ export function readJson(file, fallback) {
   }
 }
 
+/**
+ * Every change to a host's state drops what the `fastQueries` and `fastTransfer` knobs cached
+ * (lib/fast-paths.mjs): recorded answers, and the fast-transfer markers until the next `simctl set`.
+ */
+export function invalidateFastPaths(paths) {
+  const replay = path.join(paths.state, "replay");
+  let names = [];
+  try {
+    names = fs.readdirSync(replay);
+  } catch {
+    // never enabled
+  }
+  for (const name of names) if (name !== ".enabled") fs.rmSync(path.join(replay, name), { force: true });
+  fs.rmSync(path.join(paths.state, "fast-transfer"), { recursive: true, force: true });
+}
+
+/** The host whose `state/` directory holds `file` (config, gateways, docker, sandbox records). */
+function hostOfStateFile(file) {
+  let dir = path.dirname(file);
+  while (path.basename(dir) !== "state" && dir !== path.dirname(dir)) dir = path.dirname(dir);
+  return path.basename(dir) === "state" ? hostPaths(path.dirname(dir)) : null;
+}
+
 /** Temp file + rename: concurrent sim invocations never see a half-written file. */
 export function writeJsonAtomic(file, value, mode = 0o644) {
+  const host = hostOfStateFile(file);
+  if (host) invalidateFastPaths(host);
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
   fs.renameSync(tmp, file);
@@ -146,6 +173,7 @@ export function ensureSandboxRoot(paths, name, { fresh = false } = {}) {
 export function removeSandbox(paths, name) {
   if (!SANDBOX_NAME_RE.test(name)) return;
   invalidateFastExec(paths, name);
+  invalidateFastPaths(paths);
   fs.rmSync(path.join(paths.sandboxes, `${name}.json`), { force: true });
   fs.rmSync(path.join(paths.sandboxes, name), { recursive: true, force: true });
 }

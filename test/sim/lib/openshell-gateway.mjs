@@ -9,20 +9,27 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { clapError, green, red } from "./ansi-style.mjs";
+import { replayRecorder } from "./fast-paths.mjs";
 import { isLoopbackHost } from "./gateway-client.mjs";
-import { hostFromEnv, readConfig, recordCall, sleep } from "./host-state.mjs";
+import { hostFromEnv, invalidateFastPaths, readConfig, recordCall, sleep } from "./host-state.mjs";
 import { recordPid } from "./pid-registry.mjs";
 
 const paths = hostFromEnv();
 const argv = process.argv.slice(2);
 recordCall(paths, "openshell-gateway", argv);
 const config = readConfig(paths);
+const saveReplay = replayRecorder(paths, config, "openshell-gateway", argv);
 // Wrappers made by `simctl install-gateway-bin` bake their own version in; the default
 // `<hostdir>/bin/openshell-gateway` follows the `gatewayVersion` knob.
 const binaryVersion = process.env.NEMOCLAW_SIM_GATEWAY_VERSION || config.gatewayVersion;
 // Whoever launched it (simctl, or nemoclaw's onboard), a long-lived gateway is recorded for
 // `simctl stop` before anything else can go wrong.
-if (argv.length === 0) recordPid(paths, process.pid, "gateway");
+if (argv.length === 0) {
+  recordPid(paths, process.pid, "gateway");
+  // A gateway coming up changes what `status` answers.
+  invalidateFastPaths(paths);
+  process.on("exit", () => invalidateFastPaths(paths));
+}
 await sleep(config.delayMs);
 
 const hangForever = () => setInterval(() => {}, 1 << 30);
@@ -128,6 +135,7 @@ if (argv.length === 0) {
   await serve();
 } else if (argv[0] === "--version" || argv[0] === "-V") {
   await printVersion();
+  saveReplay?.(0);
 } else if (argv[0] === "--help" || argv[0] === "-h") {
   process.stdout.write(
     "OpenShell gateway (nemoclaw simulator). Configured by OPENSHELL_* environment variables.\n",

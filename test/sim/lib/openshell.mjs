@@ -7,6 +7,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { bold, clapError, dim, field, green, miette, statusColour } from "./ansi-style.mjs";
 import { parseArgs } from "./cli-args.mjs";
+import { replayRecorder } from "./fast-paths.mjs";
 import { checkHealth } from "./gateway-client.mjs";
 import { GitIgnore } from "./gitignore.mjs";
 import {
@@ -44,6 +45,7 @@ const paths = hostFromEnv();
 const argv = process.argv.slice(2);
 recordCall(paths, "openshell", argv);
 const config = readConfig(paths);
+const saveReplay = replayRecorder(paths, config, "openshell", argv);
 // Set only by wrappers made with `simctl install-openshell-bin`: a CLI of another version.
 const cliVersion = process.env.NEMOCLAW_SIM_CLI_VERSION || config.cliVersion;
 await sleep(config.delayMs);
@@ -667,3 +669,4 @@ async function main() {
 }
 
 process.exitCode = await main();
+saveReplay?.(process.exitCode);
