@@ -1,5 +1,3 @@
-import { execa } from "execa";
-
 /** 1 MiB per stream (SPEC §10): OpenShell output is small; anything bigger is noise or an attack. */
 export const OUTPUT_CAP_BYTES = 1024 * 1024;
 
@@ -89,6 +87,16 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
  * timeout that kills the whole group and resolves even when a grandchild still holds the pipes.
  * Live groups are tracked so an interrupted command can kill them all (`killAll`).
  */
+/**
+ * execa is loaded on the first run, not at start-up: commands that start no process (`backups
+ * list`, `--help`) never pay for it.
+ */
+let execaModule: Promise<typeof import("execa")> | undefined;
+const loadExeca = () => {
+  execaModule ??= import("execa");
+  return execaModule;
+};
+
 export class ExecaProcessRunner implements ProcessRunner {
   private readonly live = new Set<number>();
 
@@ -102,6 +110,7 @@ export class ExecaProcessRunner implements ProcessRunner {
 
   async run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
     const started = performance.now();
+    const { execa } = await loadExeca();
     const cap = options.maxBytes ?? OUTPUT_CAP_BYTES;
     const out = new CappedText(cap);
     const err = new CappedText(cap);
