@@ -93,9 +93,13 @@ export async function backupAll(ctx: Context, options: BackupAllOptions): Promis
   // Hashing workers boot while the preflight waits on its probes, off the critical path.
   const hashPool = new HashPool();
   hashPool.warm();
+  // An interrupt stops hashing at once: the files being hashed belong to staging that is removed.
+  const stopHashing = () => void hashPool.close();
+  ctx.abort.signal.addEventListener("abort", stopHashing, { once: true });
   try {
     return await backupRegistered(ctx, options, registry, result, hashPool);
   } finally {
+    ctx.abort.signal.removeEventListener("abort", stopHashing);
     await hashPool.close();
   }
 }

@@ -166,6 +166,10 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
         hashed += n;
         request.onProgress?.({ phase: "hashing", bytes: hashed });
       },
+    }).catch((error: unknown) => {
+      // An interrupt closes the shared pool: hashing stops at once rather than finishing.
+      if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+      throw error;
     });
     if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
     const manifest: BackupManifest = {

@@ -321,3 +321,27 @@ teardown() {
   [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/beta" 2>/dev/null)" ]
   [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/gamma" 2>/dev/null)" ]
 }
+
+@test "SIGINT while hashing stops the hashing at once: exit 130, interrupted, nothing partial" {
+  simctl add-sandbox alpha --phase Ready --agent openclaw \
+    --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 --seed --big-mib 768 --small-files 10 >/dev/null
+  register alpha
+  simctl set fastTransfer=true
+  "$NODE" "$REPO/bin/run.js" backup-all --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
+  pid=$!
+  # The download is a fast copy; the staging tree reaching its full size means hashing has begun.
+  staged() { du -sm "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | cut -f1; }
+  for _ in $(seq 400); do [ "$(staged || echo 0)" -ge 768 ] 2>/dev/null && break; sleep 0.02; done
+  start=$(date +%s%N)
+  kill -INT "$pid"
+  rc=0; wait "$pid" || rc=$?
+  elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$rc" -eq 130 ]
+  # Finishing the hash and fsync of 768 MiB instead would take well over a second here.
+  [ "$elapsed" -lt 800 ]
+  out="$(cat "$BATS_TEST_TMPDIR/out")"
+  assert_valid_json
+  [[ "$(json_get result.sandboxes)" == *'"reason":"interrupted by SIGINT"'* ]]
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/alpha")" ]
+  [ ! -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
+}
