@@ -1,4 +1,5 @@
 import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
+import { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
@@ -66,17 +67,23 @@ export async function verifyBackups(
     }
   }
   const results: BackupVerification[] = [];
-  for (const listing of listings) {
-    const v = await verifyBackup(listing);
-    results.push({
-      ...summarize(listing),
-      ok: v.ok,
-      ...(v.corrupt ? { corrupt: v.corrupt } : {}),
-      missing: v.missing,
-      changed: v.changed,
-      extra: v.extra,
-      checkedFiles: v.checkedFiles,
-    });
+  // One set of hashing workers for every backup checked.
+  const pool = new HashPool();
+  try {
+    for (const listing of listings) {
+      const v = await verifyBackup(listing, pool);
+      results.push({
+        ...summarize(listing),
+        ok: v.ok,
+        ...(v.corrupt ? { corrupt: v.corrupt } : {}),
+        missing: v.missing,
+        changed: v.changed,
+        extra: v.extra,
+        checkedFiles: v.checkedFiles,
+      });
+    }
+  } finally {
+    await pool.close();
   }
   return results;
 }

@@ -13,8 +13,10 @@ import {
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
-import { type FileDigest, HashPool } from "./hash-pool.js";
+import { HashPool } from "./hash-pool.js";
 
+/** Files of one tree waiting in (or running on) the hash pool at once. */
+const QUEUED_PER_TREE = 32;
 const STAGING = /^\.(.+)\.partial$/;
 
 export interface BackupListing {
@@ -95,10 +97,26 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
   await walk("");
   const pool = options.pool ?? new HashPool();
   try {
-    const digests = await Promise.all(
-      regular.map((rel) => pool.hash(path.join(root, rel), { sync: options.sync, onBytes: options.onBytes })),
-    );
-    for (const [i, rel] of regular.entries()) files.push({ path: rel, ...(digests[i] as FileDigest) });
+    // A bounded number of files in the pool's queue per tree: memory does not grow with the
+    // file count, and trees hashed at the same time share the workers.
+    let next = 0;
+    let failed = false;
+    const feed = async () => {
+      while (next < regular.length && !failed) {
+        const rel = regular[next++] as string;
+        try {
+          const digest = await pool.hash(path.join(root, rel), {
+            sync: options.sync,
+            onBytes: options.onBytes,
+          });
+          files.push({ path: rel, ...digest });
+        } catch (error) {
+          failed = true; // the tree has failed: queue nothing more of it
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(QUEUED_PER_TREE, regular.length) }, feed));
   } finally {
     if (!options.pool) await pool.close();
   }
@@ -211,7 +229,7 @@ export function listBackups(backupsRoot: string, sandbox?: string): BackupListin
 }
 
 /** Re-hashes a backup against its manifest: missing, changed and extra files. */
-export async function verifyBackup(listing: BackupListing): Promise<VerifyResult> {
+export async function verifyBackup(listing: BackupListing, pool?: HashPool): Promise<VerifyResult> {
   if (!listing.manifest) {
     return {
       ok: false,
@@ -222,7 +240,7 @@ export async function verifyBackup(listing: BackupListing): Promise<VerifyResult
       checkedFiles: 0,
     };
   }
-  const actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]) });
+  const actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool });
   const comparison = compareTrees(listing.manifest.files, actual);
   return {
     ...comparison,
