@@ -45,7 +45,8 @@ ${exitCodesHelp()}`;
       min: 1,
     }),
     concurrency: Flags.integer({
-      description: "Sandboxes backed up at the same time.",
+      description:
+        "Sandboxes downloading from the gateway at the same time (hashing overlaps with the next download).",
       default: 2,
       min: 1,
       max: 32,
