@@ -37,6 +37,8 @@ parentPort.on("message", ({ id, file, sync }) => {
       }
     }
     const sha256 = hash.digest("hex");
+    // Hashed: the pool may send the next file while this one's fsync completes in the background.
+    if (sync) parentPort.postMessage({ id, hashed: true });
     const done = (error) => {
       fs.close(fd, () => {});
       if (error) parentPort.postMessage({ id, error: { message: error.message, code: error.code } });
@@ -67,6 +69,7 @@ interface Job {
 
 interface WorkerMessage {
   id: number;
+  hashed?: boolean;
   progress?: number;
   size?: number;
   sha256?: string;
@@ -84,12 +87,26 @@ export class HashError extends Error {
   }
 }
 
-/** Files each worker has in flight: one hashing while the previous one's fsync completes. */
-const IN_FLIGHT_PER_WORKER = 2;
+/**
+ * Files sent to a worker and not yet hashed: one being hashed and one waiting, so the worker never
+ * idles on a message round trip. Files already hashed whose fsync is still running do not count:
+ * fsync latency never holds up hashing (fsyncs queue on libuv's thread pool instead).
+ */
+const HASHING_PER_WORKER = 2;
+/** Files per worker hashed or fsyncing at once: each holds a descriptor until its fsync ends. */
+const PENDING_PER_WORKER = 32;
+
+interface Slot {
+  worker: Worker;
+  /** Sent, not yet hashed. */
+  hashing: number;
+  /** Sent, not yet settled (hashing or fsyncing). */
+  pending: number;
+}
 
 export class HashPool {
-  private readonly workers: { worker: Worker; busy: number }[] = [];
-  private readonly jobs = new Map<number, Job & { worker: Worker }>();
+  private readonly workers: Slot[] = [];
+  private readonly jobs = new Map<number, Job & { slot: Slot; hashed: boolean }>();
   private readonly queue: Job[] = [];
   private nextId = 0;
   private closed = false;
@@ -137,58 +154,68 @@ export class HashPool {
       const slot = this.freeWorker();
       if (!slot) return;
       const job = this.queue.shift() as Job;
-      slot.busy++;
+      slot.hashing++;
+      slot.pending++;
       slot.worker.ref();
-      this.jobs.set(job.id, { ...job, worker: slot.worker });
+      this.jobs.set(job.id, { ...job, slot, hashed: false });
       slot.worker.postMessage({ id: job.id, file: job.file, sync: job.sync });
     }
   }
 
-  private freeWorker(): { worker: Worker; busy: number } | undefined {
-    const idle = this.workers.find((w) => w.busy === 0);
+  /** The least loaded worker with room, a new one while there are fewer than `size`. */
+  private freeWorker(): Slot | undefined {
+    const room = (w: Slot) => w.hashing < HASHING_PER_WORKER && w.pending < PENDING_PER_WORKER;
+    const idle = this.workers.find((w) => w.hashing === 0 && room(w));
     if (idle) return idle;
     if (this.workers.length < this.size) return this.spawn();
-    return this.workers.find((w) => w.busy < IN_FLIGHT_PER_WORKER);
+    let best: Slot | undefined;
+    for (const w of this.workers) if (room(w) && (!best || w.hashing < best.hashing)) best = w;
+    return best;
   }
 
-  private spawn(): { worker: Worker; busy: number } {
+  private spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    const slot = { worker, busy: 0 };
-    worker.on("message", (message: WorkerMessage) => this.settle(slot, message));
-    worker.on("error", (error) => this.fail(worker, error));
+    const slot: Slot = { worker, hashing: 0, pending: 0 };
+    worker.on("message", (message: WorkerMessage) => this.settle(message));
+    worker.on("error", (error) => this.fail(slot, error));
     worker.on("exit", (code) => {
-      if (!this.closed) this.fail(worker, new Error(`hash worker exited with code ${code}`));
+      if (!this.closed) this.fail(slot, new Error(`hash worker exited with code ${code}`));
     });
     this.workers.push(slot);
     return slot;
   }
 
-  private settle(slot: { worker: Worker; busy: number }, message: WorkerMessage): void {
+  private settle(message: WorkerMessage): void {
     const job = this.jobs.get(message.id);
     if (!job) return;
     if (message.progress) job.onBytes?.(message.progress);
-    if (message.error) {
-      this.finish(slot, message.id);
-      job.reject(new HashError(`${job.file}: ${message.error.message}`, message.error.code));
-    } else if (message.sha256 !== undefined) {
-      this.finish(slot, message.id);
-      job.resolve({ size: message.size as number, sha256: message.sha256 });
+    if (message.hashed) {
+      this.hashed(job);
+      this.dispatch();
+      return;
     }
-  }
-
-  private finish(slot: { worker: Worker; busy: number }, id: number): void {
-    this.jobs.delete(id);
-    slot.busy--;
+    if (message.error === undefined && message.sha256 === undefined) return;
+    this.hashed(job);
+    this.jobs.delete(message.id);
+    job.slot.pending--;
     // An idle worker must not keep the process alive.
-    if (slot.busy === 0) slot.worker.unref();
+    if (job.slot.pending === 0) job.slot.worker.unref();
+    if (message.error) job.reject(new HashError(`${job.file}: ${message.error.message}`, message.error.code));
+    else job.resolve({ size: message.size as number, sha256: message.sha256 as string });
     this.dispatch();
   }
 
-  private fail(worker: Worker, error: Error): void {
-    const index = this.workers.findIndex((w) => w.worker === worker);
+  private hashed(job: { slot: Slot; hashed: boolean }): void {
+    if (job.hashed) return;
+    job.hashed = true;
+    job.slot.hashing--;
+  }
+
+  private fail(slot: Slot, error: Error): void {
+    const index = this.workers.indexOf(slot);
     if (index !== -1) this.workers.splice(index, 1);
     for (const [id, job] of this.jobs) {
-      if (job.worker !== worker) continue;
+      if (job.slot !== slot) continue;
       this.jobs.delete(id);
       job.reject(error);
     }
