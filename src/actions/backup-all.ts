@@ -141,86 +141,101 @@ async function backupRegistered(
       options.onEvent?.({ type: "finished", outcome });
     };
 
-    await forEachLimited(registry.names, options.concurrency * 2, stopped, async (name) => {
-      const started = performance.now();
-      const elapsed = () => Math.round(performance.now() - started);
-      if (!isValidSandboxName(name)) {
-        record({
-          name: escapeForDisplay(name),
-          status: "failed",
-          reason: "invalid sandbox name",
-          durationMs: 0,
-        });
-        return;
-      }
-      const entry = registry.entries[name] as RegistryEntry;
-      const row = listed.get(name);
-      if (!row) {
-        record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
-        return;
-      }
-      if (row.phase !== "Ready") {
-        record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
-        return;
-      }
-      const agentType = typeof entry.agent === "string" ? entry.agent : "";
-      const agent = catalog[agentType];
-      if (!agent) {
-        record({
-          name,
-          status: "failed",
-          reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
-          durationMs: 0,
-        });
-        return;
-      }
-      options.onEvent?.({ type: "started", name });
-      try {
-        const backup = await backupSandbox(ctx, {
-          name,
-          agentType,
-          agent,
-          agentVersion: agentVersionOf(entry),
-          gatewayName: options.gatewayName,
-          reactive: { ...policy, report },
-          onProgress: (progress) => options.onEvent?.({ type: "progress", name, progress }),
-          transferSlots,
-          hashPool,
-          runStopped: stopped,
-        });
-        const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
-        record({
-          name,
-          status: "backed-up",
-          timestamp: backup.timestamp,
-          path: backup.path,
-          bytes: backup.bytes,
-          files: backup.manifest.files.length,
-          absentDirs: backup.manifest.absentDirs,
-          ...(pruned.length ? { pruned } : {}),
-          durationMs: elapsed(),
-        });
-      } catch (error) {
-        if (error instanceof PreflightRefusal) {
-          refusal = error;
-          // Stop the other transfers at once: the gateway's answers cannot be trusted.
-          ctx.runner.killAll("SIGKILL");
-          record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
+    await forEachLimited(
+      registry.names,
+      // Every sandbox is in the pipeline at once: the transfer slots bound the gateway's load,
+      // the hash pool bounds the CPU, and a sandbox creates nothing until it has a slot.
+      registry.names.length,
+      stopped,
+      async (name) => {
+        let started = performance.now();
+        let transferring = false;
+        const elapsed = () => Math.round(performance.now() - started);
+        if (!isValidSandboxName(name)) {
+          record({
+            name: escapeForDisplay(name),
+            status: "failed",
+            reason: "invalid sandbox name",
+            durationMs: 0,
+          });
           return;
         }
-        if (error instanceof SandboxBackupError && error.notStarted) {
-          record({ name, status: "skipped", reason: error.message, durationMs: 0 });
+        const entry = registry.entries[name] as RegistryEntry;
+        const row = listed.get(name);
+        if (!row) {
+          record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
           return;
         }
-        const reason =
-          refusal !== undefined
-            ? "stopped: schema mismatch detected on another sandbox"
-            : error instanceof SandboxBackupError
-              ? error.message
-              : `unexpected error: ${(error as Error).message}`;
-        record({ name, status: "failed", reason, durationMs: elapsed() });
-      }
-    });
+        if (row.phase !== "Ready") {
+          record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
+          return;
+        }
+        const agentType = typeof entry.agent === "string" ? entry.agent : "";
+        const agent = catalog[agentType];
+        if (!agent) {
+          record({
+            name,
+            status: "failed",
+            reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
+            durationMs: 0,
+          });
+          return;
+        }
+        options.onEvent?.({ type: "started", name });
+        try {
+          const backup = await backupSandbox(ctx, {
+            name,
+            agentType,
+            agent,
+            agentVersion: agentVersionOf(entry),
+            gatewayName: options.gatewayName,
+            reactive: { ...policy, report },
+            onProgress: (progress) => {
+              // Its duration counts from its transfer, not from its wait for a slot.
+              if (progress.phase === "downloading" && !transferring) {
+                transferring = true;
+                started = performance.now();
+              }
+              options.onEvent?.({ type: "progress", name, progress });
+            },
+            transferSlots,
+            hashPool,
+            runStopped: stopped,
+          });
+          const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
+          record({
+            name,
+            status: "backed-up",
+            timestamp: backup.timestamp,
+            path: backup.path,
+            bytes: backup.bytes,
+            files: backup.manifest.files.length,
+            absentDirs: backup.manifest.absentDirs,
+            ...(pruned.length ? { pruned } : {}),
+            durationMs: elapsed(),
+          });
+        } catch (error) {
+          if (error instanceof PreflightRefusal) {
+            refusal = error;
+            // Stop the other transfers at once: the gateway's answers cannot be trusted.
+            ctx.runner.killAll("SIGKILL");
+            record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
+            return;
+          }
+          if (error instanceof SandboxBackupError && error.notStarted) {
+            record({ name, status: "skipped", reason: error.message, durationMs: 0 });
+            return;
+          }
+          const reason =
+            refusal !== undefined
+              ? "stopped: schema mismatch detected on another sandbox"
+              : error instanceof SandboxBackupError
+                ? error.message
+                : `unexpected error: ${(error as Error).message}`;
+          record({ name, status: "failed", reason, durationMs: elapsed() });
+        }
+      },
+    );
     // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
     const seen = new Set(result.sandboxes.map((s) => s.name));
     for (const name of registry.names) {
