@@ -111,11 +111,9 @@ teardown() {
   sandbox_with_state alpha
   sandbox_with_state beta
   simctl set downloadBytesPerSec=1500
-  "$NODE" "$REPO/bin/run.js" backup-all >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
-  pid=$!
-  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
-  kill -INT "$pid"
-  rc=0; wait "$pid" || rc=$?
+  backup_in_background
+  wait_for_staging alpha
+  signal_and_wait INT
   [ "$rc" -eq 130 ]
   grep -q "Backup summary:" "$BATS_TEST_TMPDIR/out"
   [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/alpha")" ]
@@ -130,11 +128,9 @@ teardown() {
 @test "kill -9 mid-backup: the next run reclaims the lock, cleans staging, and lists nothing partial" {
   sandbox_with_state alpha
   simctl set downloadBytesPerSec=1500
-  "$NODE" "$REPO/bin/run.js" backup-all >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
-  kill -9 "$pid"
-  wait "$pid" || true
+  backup_in_background
+  wait_for_staging alpha
+  signal_and_wait KILL
   # The killed run's transfer outlives it (its own process group): stop it by its pid, which
   # the simulator logged, as an operator would.
   for p in $(grep '"download"' "$HOST/state/calls.log" | grep -o '"pid":[0-9]*' | cut -d: -f2); do
@@ -249,11 +245,9 @@ teardown() {
 @test "SIGTERM mid-backup: summary printed, exit 143, nothing partial left" {
   sandbox_with_state alpha
   simctl set downloadBytesPerSec=1500
-  "$NODE" "$REPO/bin/run.js" backup-all --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
-  kill -TERM "$pid"
-  rc=0; wait "$pid" || rc=$?
+  backup_in_background --json
+  wait_for_staging alpha
+  signal_and_wait TERM
   [ "$rc" -eq 143 ]
   out="$(cat "$BATS_TEST_TMPDIR/out")"
   assert_valid_json
@@ -306,11 +300,9 @@ teardown() {
   sandbox_with_state beta
   sandbox_with_state gamma
   simctl set downloadBytesPerSec=1500
-  "$NODE" "$REPO/bin/run.js" backup-all --concurrency 1 --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do ls -A "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | grep -q partial && break; sleep 0.1; done
-  kill -INT "$pid"
-  rc=0; wait "$pid" || rc=$?
+  backup_in_background --concurrency 1 --json
+  wait_for_staging alpha
+  signal_and_wait INT
   [ "$rc" -eq 130 ]
   out="$(cat "$BATS_TEST_TMPDIR/out")"
   assert_valid_json
@@ -327,14 +319,12 @@ teardown() {
     --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 --seed --big-mib 768 --small-files 10 >/dev/null
   register alpha
   simctl set fastTransfer=true
-  "$NODE" "$REPO/bin/run.js" backup-all --json >"$BATS_TEST_TMPDIR/out" 2>/dev/null &
-  pid=$!
+  backup_in_background --json
   # The download is a fast copy; the staging tree reaching its full size means hashing has begun.
   staged() { du -sm "$HOME/.nemoclaw/rebuild-backups/alpha" 2>/dev/null | cut -f1; }
   for _ in $(seq 400); do [ "$(staged || echo 0)" -ge 768 ] 2>/dev/null && break; sleep 0.02; done
   start=$(date +%s%N)
-  kill -INT "$pid"
-  rc=0; wait "$pid" || rc=$?
+  signal_and_wait INT
   elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   [ "$rc" -eq 130 ]
   # Finishing the hash and fsync of 768 MiB instead would take well over a second here.

@@ -91,3 +91,25 @@ backups_of() {
 same_tree() {
   diff -r --no-dereference -x rebuild-manifest.json "$1" "$2"
 }
+
+# Starts backup-all ARGS... in the background (stdout/stderr in $BATS_TEST_TMPDIR/out, err); sets $pid.
+backup_in_background() {
+  "$NODE" "$REPO/bin/run.js" backup-all "$@" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+  pid=$!
+}
+
+# Waits up to 10 s for a staging directory of sandbox $1 (a backup under way); fails otherwise.
+wait_for_staging() {
+  for _ in $(seq 100); do
+    ls -A "$HOME/.nemoclaw/rebuild-backups/$1" 2>/dev/null | grep -q partial && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Sends signal $1 to $pid and reaps it; sets $rc to its exit status.
+signal_and_wait() {
+  kill "-$1" "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+}

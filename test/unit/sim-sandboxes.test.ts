@@ -77,6 +77,9 @@ function openshell(host: Host, ...args: string[]): Promise<Run> {
   });
 }
 
+/** `openshell -g GATEWAY sandbox download NAME FROM DEST`, the form nemoclaw uses. */
+const download = (host: Host, gateway: string, name: string, from: string, dest: string) =>
+  openshell(host, "-g", gateway, "sandbox", "download", name, from, dest);
 const sbExec = (host: Host, name: string, ...cmd: string[]) =>
   openshell(host, "sandbox", "exec", "-n", name, "--no-tty", "--", ...cmd);
 
@@ -125,16 +128,7 @@ describe("sandbox file trees: download", () => {
     expect(await simctlOk("sandbox-path", host.dir, "alpha", "/sandbox/.openclaw")).toBe(stateDir);
 
     const dest = path.join(tempDir(), "backup/.openclaw"); // parent missing too: created
-    const r = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "download",
-      "alpha",
-      "/sandbox/.openclaw",
-      dest,
-    );
+    const r = await download(host, "nemoclaw", "alpha", "/sandbox/.openclaw", dest);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`${ESC}[`);
@@ -713,16 +707,7 @@ describe("native-speed knobs (benchmark only)", () => {
     await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
     await simctlOk("set", host.dir, "fastTransfer=true");
     const dest = path.join(tempDir(), "fast/.openclaw");
-    const fast = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "download",
-      "alpha",
-      "/sandbox/.openclaw",
-      dest,
-    );
+    const fast = await download(host, "nemoclaw", "alpha", "/sandbox/.openclaw", dest);
     expect(fast.code).toBe(0);
     expect(lastCall()).toMatchObject({
       args: ["-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox/.openclaw", dest],
@@ -730,56 +715,26 @@ describe("native-speed knobs (benchmark only)", () => {
     });
     const slow = path.join(tempDir(), "slow/.openclaw");
     await simctlOk("set", host.dir, "fastTransfer=false");
-    expect(
-      (await openshell(host, "-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox/.openclaw", slow))
-        .code,
-    ).toBe(0);
+    expect((await download(host, "nemoclaw", "alpha", "/sandbox/.openclaw", slow)).code).toBe(0);
     expect(lastCall().fast).toBeUndefined();
     expect(snapshot(dest)).toEqual(snapshot(slow));
 
     await simctlOk("set", host.dir, "fastTransfer=true");
     const out = tempDir();
-    const missing = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "download",
-      "alpha",
-      "/sandbox/.nope",
-      out,
-    );
+    const missing = await download(host, "nemoclaw", "alpha", "/sandbox/.nope", out);
     expect(missing.code).toBe(1);
     expect(strip(missing.stderr)).toContain("sandbox path not found");
-    const outside = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "download",
-      "alpha",
-      "/sandbox/../..",
-      out,
-    );
+    const outside = await download(host, "nemoclaw", "alpha", "/sandbox/../..", out);
     expect(lastCall().fast).toBeUndefined();
     expect(outside.code).not.toBe(0);
     expect(fs.readdirSync(out)).toEqual([]);
     // A gateway name the registry does not know is the simulator's error, not a copy.
-    const unknownGateway = await openshell(
-      host,
-      "-g",
-      "nope",
-      "sandbox",
-      "download",
-      "alpha",
-      "/sandbox/.openclaw",
-      out,
-    );
+    const unknownGateway = await download(host, "nope", "alpha", "/sandbox/.openclaw", out);
     expect(unknownGateway.code).toBe(1);
     expect(fs.readdirSync(out)).toEqual([]);
     // A sandbox that changed is no longer known to be Ready: back to the full simulator.
     await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Provisioning", "--image", OPENCLAW_IMAGE);
-    const notReady = await openshell(host, "-g", "nemoclaw", "sandbox", "download", "alpha", "/sandbox", out);
+    const notReady = await download(host, "nemoclaw", "alpha", "/sandbox", out);
     expect(notReady.code).toBe(1);
     expect(lastCall().fast).toBeUndefined();
   });
