@@ -101,29 +101,37 @@ async function benchBackup() {
   );
   try {
     host.simctl("start-gateway");
-    const registry = { sandboxes: {} };
-    for (let i = 0; i < SANDBOXES; i++) {
-      const name = `bench-${i}`;
-      host.simctl(
-        "add-sandbox",
-        name,
-        "--phase",
-        "Ready",
-        "--agent",
-        "openclaw",
-        "--image",
-        "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
-        "--seed",
-        "--big-mib",
-        "64",
-        "--small-files",
-        "200",
-      );
-      registry.sandboxes[name] = { name, agent: "openclaw", agentVersion: "2026.7.1" };
-    }
+    // The benchmark's sandboxes, and the same number with 1 MiB instead of 64 MiB files: peak
+    // memory of both shows whether it depends on the file sizes.
+    const seed = (prefix, bigMiB) => {
+      const registry = { sandboxes: {} };
+      for (let i = 0; i < SANDBOXES; i++) {
+        const name = `${prefix}-${i}`;
+        host.simctl(
+          "add-sandbox",
+          name,
+          "--phase",
+          "Ready",
+          "--agent",
+          "openclaw",
+          "--image",
+          "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
+          "--seed",
+          "--big-mib",
+          String(bigMiB),
+          "--small-files",
+          "200",
+        );
+        registry.sandboxes[name] = { name, agent: "openclaw", agentVersion: "2026.7.1" };
+      }
+      return JSON.stringify(registry);
+    };
+    const smallRegistry = seed("small", 1);
+    const benchRegistry = seed("bench", 64);
     const home = path.join(host.dir, "home");
+    const registryFile = path.join(home, ".nemoclaw/sandboxes.json");
     mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
-    writeFileSync(path.join(home, ".nemoclaw/sandboxes.json"), JSON.stringify(registry));
+    writeFileSync(registryFile, benchRegistry);
     const trees = Array.from({ length: SANDBOXES }, (_, i) =>
       host.simctl("sandbox-path", `bench-${i}`, "/sandbox/.openclaw"),
     );
@@ -195,6 +203,13 @@ async function benchBackup() {
     const ratios = backupRuns.map((ms, i) => ms / cpRuns[i]);
     const ratio = median(ratios);
     const rssKiB = peakRssKiB(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], env);
+    writeFileSync(registryFile, smallRegistry);
+    const smallRssKiB = peakRssKiB(
+      process.execPath,
+      [path.join(REPO, "bin/run.js"), "backup-all", "--json"],
+      env,
+    );
+    writeFileSync(registryFile, benchRegistry);
     const list = (runs) => runs.map((ms) => (ms / 1000).toFixed(2)).join(" ");
     console.log(
       `backup-all of ${SANDBOXES} sandboxes × (64 MiB + 200 small files), hashed and fsynced (${ROUNDS} rounds, each side by side)`,
@@ -212,7 +227,7 @@ async function benchBackup() {
       `  with every openshell call a Node process (informational): ${fmt(nodeSimMs)} (${(nodeSimMs / cpMs).toFixed(2)}× cp)`,
     );
     console.log(
-      `  peak RSS of nemoclaw:                 ${(rssKiB / 1024).toFixed(0)} MiB for ${SANDBOXES * 64} MiB of data (flat: no whole-file buffering)`,
+      `  peak RSS of nemoclaw:                 ${(rssKiB / 1024).toFixed(0)} MiB with 64 MiB files, ${(smallRssKiB / 1024).toFixed(0)} MiB with 1 MiB files (flat: no whole-file buffering)`,
     );
     return ratio <= 1.5;
   } finally {
