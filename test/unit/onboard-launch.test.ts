@@ -166,6 +166,33 @@ describe("stopGatewayProcess", () => {
     expect(result).toEqual({ outcome: "stopped", signal: "SIGKILL" });
   });
 
+  it("reports still-running when the process outlives SIGKILL (e.g. uninterruptible sleep)", async () => {
+    // The signals reach a real process of ours; the /proc view it is judged by is a frozen copy
+    // taken while it was alive, as for a process stuck in the kernel.
+    const { pid, startTime } = startSleeper();
+    const proc = path.join(tmp, "frozen-proc");
+    fs.mkdirSync(path.join(proc, String(pid)), { recursive: true });
+    fs.writeFileSync(path.join(proc, String(pid), "stat"), fs.readFileSync(`/proc/${pid}/stat`));
+    const signalled: string[] = [];
+    const result = await stopGatewayProcess(
+      {
+        pid,
+        startTime,
+        isStillIt: () => {
+          signalled.push("checked");
+          return true;
+        },
+      },
+      { procRoot: proc, termGraceMs: 100, killGraceMs: 100, pollMs: 10 },
+    );
+    expect(result).toEqual({ outcome: "still-running", signal: "SIGKILL" });
+    // The identity was checked before SIGTERM and again before SIGKILL.
+    expect(signalled).toEqual(["checked", "checked"]);
+    // And the real process did get the signals.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(readProcessState(pid)).not.toBe("alive");
+  });
+
   it("never signals a process that fails the identity check", async () => {
     const { pid, startTime } = startSleeper();
     const result = await stopGatewayProcess({ pid, startTime, isStillIt: () => false }, { pollMs: 10 });
