@@ -2,15 +2,11 @@
 //   docker inspect [--type container] [--format TEMPLATE] NAME...
 // docker does not colour this output.
 
-import { replayRecorder } from "./fast-paths.mjs";
-import { hostFromEnv, readConfig, readJson, recordCall, sleep } from "./host-state.mjs";
+import { startInvocation } from "./fast-paths.mjs";
+import { readJson, sleep } from "./host-state.mjs";
 import { isLive } from "./pid-registry.mjs";
 
-const paths = hostFromEnv();
-const argv = process.argv.slice(2);
-recordCall(paths, "docker", argv);
-const config = readConfig(paths);
-const saveReplay = replayRecorder(paths, config, "docker", argv);
+const { paths, argv, config, saveReplay } = startInvocation("docker");
 await sleep(config.delayMs);
 
 const err = (text) => process.stderr.write(text);

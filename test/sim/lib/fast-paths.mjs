@@ -17,45 +17,46 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { effectivePhase, listSandboxes, readGateways } from "./host-state.mjs";
+import {
+  effectivePhase,
+  FAST_ENABLED,
+  FAULT_KNOBS,
+  hostFromEnv,
+  knobsAtDefault,
+  listSandboxes,
+  readConfig,
+  readGateways,
+  recordCall,
+  replayDir,
+  transferDir,
+} from "./host-state.mjs";
 
 const SAFE_ARG = /^[A-Za-z0-9._=-]+$/;
-const READY_FILE = ".enabled";
-
-export const replayDir = (paths) => path.join(paths.state, "replay");
-export const transferDir = (paths) => path.join(paths.state, "fast-transfer");
 
 /** Knobs under which answers depend on time, call counts or injected faults. */
-function quiet(config) {
-  return (
-    !config.unreachable &&
-    !config.schemaMismatch &&
-    config.schemaMismatchAfterCalls == null &&
-    config.gatewayGoneAfterCalls == null &&
-    !config.delayMs &&
-    !config.cliVersionDelayMs &&
-    !config.gatewayVersionDelayMs &&
-    !config.gatewayVersionHang &&
-    !config.gatewayStartDelayMs &&
-    config.gatewayExitAfterMs == null
-  );
-}
-
-function transferQuiet(config) {
-  return (
-    quiet(config) &&
-    !config.transferDelayMs &&
-    config.downloadBytesPerSec == null &&
-    config.downloadFailAfterBytes == null
-  );
-}
+const QUERY_KNOBS = [
+  ...FAULT_KNOBS,
+  "cliVersionDelayMs",
+  "gatewayVersionDelayMs",
+  "gatewayVersionHang",
+  "gatewayStartDelayMs",
+  "gatewayExitAfterMs",
+];
+const quiet = (config) => knobsAtDefault(config, QUERY_KNOBS);
+const transferQuiet = (config) =>
+  knobsAtDefault(config, [
+    ...QUERY_KNOBS,
+    "transferDelayMs",
+    "downloadBytesPerSec",
+    "downloadFailAfterBytes",
+  ]);
 
 /** Called by `simctl set`: (re)enables or disables both fast paths for the new knobs. */
 export function rebuildFastPaths(paths, config) {
   fs.rmSync(replayDir(paths), { recursive: true, force: true });
   if (config.fastQueries && quiet(config)) {
     fs.mkdirSync(replayDir(paths), { recursive: true });
-    fs.writeFileSync(path.join(replayDir(paths), READY_FILE), "");
+    fs.writeFileSync(path.join(replayDir(paths), FAST_ENABLED), "");
   }
   refreshFastTransfer(paths, config);
 }
@@ -73,7 +74,7 @@ export function refreshFastTransfer(paths, config) {
   for (const name of Object.keys(readGateways(paths).gateways)) {
     if (SAFE_ARG.test(name)) fs.writeFileSync(path.join(dir, `.gateway-${name}`), "");
   }
-  fs.writeFileSync(path.join(dir, READY_FILE), "");
+  fs.writeFileSync(path.join(dir, FAST_ENABLED), "");
 }
 
 /** Which invocations may be recorded: read-only queries whose answer depends only on state. */
@@ -91,13 +92,25 @@ function replayable(tool, argv) {
 }
 
 /**
+ * The start of every simulated executable: its host (from the wrapper), its arguments logged to
+ * `calls.log`, the knobs, and `saveReplay(exitCode)` when this answer may be recorded.
+ */
+export function startInvocation(tool) {
+  const paths = hostFromEnv();
+  const argv = process.argv.slice(2);
+  recordCall(paths, tool, argv);
+  const config = readConfig(paths);
+  return { paths, argv, config, saveReplay: replayRecorder(paths, config, tool, argv) };
+}
+
+/**
  * Starts capturing this process's stdout and stderr when its invocation may be recorded.
  * Returns `save(exitCode)` to call once the answer is complete, or null.
  */
-export function replayRecorder(paths, config, tool, argv) {
+function replayRecorder(paths, config, tool, argv) {
   const id = process.env.NEMOCLAW_SIM_REPLAY_ID;
   if (!config.fastQueries || !quiet(config) || !id || !/^[0-9a-f]{12}$/.test(id)) return null;
-  if (!fs.existsSync(path.join(replayDir(paths), READY_FILE))) return null;
+  if (!fs.existsSync(path.join(replayDir(paths), FAST_ENABLED))) return null;
   if (!argv.every((a) => SAFE_ARG.test(a)) || !replayable(tool, argv)) return null;
   // A sandbox still turning Ready would make `sandbox list` change with time alone.
   if (listSandboxes(paths).some((s) => s.phase === "Provisioning")) return null;

@@ -89,20 +89,43 @@ export function readJson(file, fallback) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fast paths for benchmarks (knobs `fastExec`, `fastQueries`, `fastTransfer`; see fast-paths.mjs).
+// Each is off while any knob that injects faults, delays or call-count behaviour is set.
+
+/** Marker file: the fast path of its directory is on. */
+export const FAST_ENABLED = ".enabled";
+export const replayDir = (paths) => path.join(paths.state, "replay");
+export const transferDir = (paths) => path.join(paths.state, "fast-transfer");
+
+/** Knobs that change every answer: no fast path while any of them is set. */
+export const FAULT_KNOBS = [
+  "unreachable",
+  "schemaMismatch",
+  "schemaMismatchAfterCalls",
+  "gatewayGoneAfterCalls",
+  "delayMs",
+];
+
+/** True when each of `knobs` is at its default (off). */
+export function knobsAtDefault(config, knobs) {
+  return knobs.every((knob) => config[knob] === KNOB_DEFAULTS[knob]);
+}
+
 /**
- * Every change to a host's state drops what the `fastQueries` and `fastTransfer` knobs cached
- * (lib/fast-paths.mjs): recorded answers, and the fast-transfer markers until the next `simctl set`.
+ * Every change to a host's state drops what `fastQueries` and `fastTransfer` cached: recorded
+ * answers, and the fast-transfer markers until the next `simctl set`.
  */
 export function invalidateFastPaths(paths) {
-  const replay = path.join(paths.state, "replay");
   let names = [];
   try {
-    names = fs.readdirSync(replay);
+    names = fs.readdirSync(replayDir(paths));
   } catch {
     // never enabled
   }
-  for (const name of names) if (name !== ".enabled") fs.rmSync(path.join(replay, name), { force: true });
-  fs.rmSync(path.join(paths.state, "fast-transfer"), { recursive: true, force: true });
+  for (const name of names)
+    if (name !== FAST_ENABLED) fs.rmSync(path.join(replayDir(paths), name), { force: true });
+  fs.rmSync(transferDir(paths), { recursive: true, force: true });
 }
 
 /** The host whose `state/` directory holds `file` (config, gateways, docker, sandbox records). */
@@ -279,19 +302,12 @@ export function invalidateFastExec(paths, name) {
 export function rebuildFastExec(paths, config) {
   const dir = fastExecDir(paths);
   fs.rmSync(dir, { recursive: true, force: true });
-  const quiet =
-    !config.unreachable &&
-    !config.schemaMismatch &&
-    config.schemaMismatchAfterCalls == null &&
-    !config.delayMs &&
-    !config.execDelayMs &&
-    config.gatewayGoneAfterCalls == null;
-  if (!config.fastExec || !quiet) return;
+  if (!config.fastExec || !knobsAtDefault(config, [...FAULT_KNOBS, "execDelayMs"])) return;
   fs.mkdirSync(dir, { recursive: true });
   for (const sandbox of listSandboxes(paths)) {
     const { agent, version } = sandboxAgent(sandbox);
     if (effectivePhase(sandbox) !== "Ready" || !agent || !version || !/^[a-z0-9_-]+$/.test(agent)) continue;
     fs.writeFileSync(path.join(dir, sandbox.name), `${agent} ${version}\n`);
   }
-  fs.writeFileSync(path.join(dir, ".enabled"), "");
+  fs.writeFileSync(path.join(dir, FAST_ENABLED), "");
 }

@@ -9,16 +9,12 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { clapError, green, red } from "./ansi-style.mjs";
-import { replayRecorder } from "./fast-paths.mjs";
+import { startInvocation } from "./fast-paths.mjs";
 import { isLoopbackHost } from "./gateway-client.mjs";
-import { hostFromEnv, invalidateFastPaths, readConfig, recordCall, sleep } from "./host-state.mjs";
+import { invalidateFastPaths, sleep } from "./host-state.mjs";
 import { recordPid } from "./pid-registry.mjs";
 
-const paths = hostFromEnv();
-const argv = process.argv.slice(2);
-recordCall(paths, "openshell-gateway", argv);
-const config = readConfig(paths);
-const saveReplay = replayRecorder(paths, config, "openshell-gateway", argv);
+const { paths, argv, config, saveReplay } = startInvocation("openshell-gateway");
 // Wrappers made by `simctl install-gateway-bin` bake their own version in; the default
 // `<hostdir>/bin/openshell-gateway` follows the `gatewayVersion` knob.
 const binaryVersion = process.env.NEMOCLAW_SIM_GATEWAY_VERSION || config.gatewayVersion;

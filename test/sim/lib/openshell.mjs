@@ -7,7 +7,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { bold, clapError, dim, field, green, miette, statusColour } from "./ansi-style.mjs";
 import { parseArgs } from "./cli-args.mjs";
-import { replayRecorder } from "./fast-paths.mjs";
+import { startInvocation } from "./fast-paths.mjs";
 import { checkHealth } from "./gateway-client.mjs";
 import { GitIgnore } from "./gitignore.mjs";
 import {
@@ -16,12 +16,9 @@ import {
   effectivePhase,
   ensureSandboxRoot,
   formatCreated,
-  hostFromEnv,
   listSandboxes,
-  readConfig,
   readGateways,
   readSandbox,
-  recordCall,
   removeSandbox,
   SANDBOX_NAME_RE,
   sleep,
@@ -41,11 +38,7 @@ import {
 } from "./sandbox-fs.mjs";
 import { atLeast } from "./version.mjs";
 
-const paths = hostFromEnv();
-const argv = process.argv.slice(2);
-recordCall(paths, "openshell", argv);
-const config = readConfig(paths);
-const saveReplay = replayRecorder(paths, config, "openshell", argv);
+const { paths, argv, config, saveReplay } = startInvocation("openshell");
 // Set only by wrappers made with `simctl install-openshell-bin`: a CLI of another version.
 const cliVersion = process.env.NEMOCLAW_SIM_CLI_VERSION || config.cliVersion;
 await sleep(config.delayMs);
