@@ -19,6 +19,18 @@ const median = (xs) => {
 };
 const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;
 
+/** A simulated host whose openshell CLI and gateway are both 0.0.44, the gateway running. */
+function healthyHost(prefix) {
+  const host = new SimHost(prefix).init("--cli-version", "0.0.44", "--gateway-version", "0.0.44");
+  try {
+    host.simctl("start-gateway");
+  } catch (error) {
+    host.dispose();
+    throw error;
+  }
+  return host;
+}
+
 function timeRun(file, args, env) {
   const started = performance.now();
   const r = spawnSync(file, args, { env, stdio: "ignore" });
@@ -29,9 +41,8 @@ function timeRun(file, args, env) {
 function benchPreflight() {
   const DELAY_MS = 400;
   const RUNS = 5;
-  const host = new SimHost("nemoclaw-bench-").init("--cli-version", "0.0.44", "--gateway-version", "0.0.44");
+  const host = healthyHost("nemoclaw-bench-");
   try {
-    host.simctl("start-gateway");
     const measure = (delay) => {
       host.simctl("set", `delayMs=${delay}`);
       const times = [];
@@ -93,14 +104,8 @@ function peakRssKiB(file, args, env) {
 
 async function benchBackup() {
   const SANDBOXES = 8;
-  const host = new SimHost("nemoclaw-bench-backup-").init(
-    "--cli-version",
-    "0.0.44",
-    "--gateway-version",
-    "0.0.44",
-  );
+  const host = healthyHost("nemoclaw-bench-backup-");
   try {
-    host.simctl("start-gateway");
     // The benchmark's sandboxes, and the same number with 1 MiB instead of 64 MiB files: peak
     // memory of both shows whether it depends on the file sizes.
     const seed = (prefix, bigMiB) => {
@@ -236,14 +241,8 @@ async function benchBackup() {
 }
 
 function benchCheck() {
-  const host = new SimHost("nemoclaw-bench-check-").init(
-    "--cli-version",
-    "0.0.44",
-    "--gateway-version",
-    "0.0.44",
-  );
+  const host = healthyHost("nemoclaw-bench-check-");
   try {
-    host.simctl("start-gateway");
     const home = path.join(host.dir, "home");
     mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
     const lines = [];
