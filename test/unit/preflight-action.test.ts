@@ -64,24 +64,30 @@ const policy = {
   rerunCommand: "nemoclaw backup-all",
   strict: false,
 };
+/** The error `fn` throws, of class `type`; the test fails when it throws nothing or something else. */
+function thrownBy<E extends Error>(type: new (...args: never[]) => E, fn: () => unknown): E {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(type);
+    return error as E;
+  }
+  return expect.unreachable("expected a throw");
+}
+
 const TONIC14 =
   "Error: \x1b[31m  ×\x1b[39m status: 'Internal error', self: \"failed to decode Protobuf message: Sandbox.metadata: ListSandboxesResponse.sandboxes: invalid wire type: LengthDelimited (expected Varint)\"";
 
 describe("checkStateQuery (the reactive check after every state query)", () => {
   it("refuses a schema mismatch with exit 3 and the reactive diagnostic", () => {
     const rep = report({});
-    let thrown: unknown;
-    try {
+    const refusal = thrownBy(PreflightRefusal, () =>
       checkStateQuery(result({ exitCode: 1, stderr: TONIC14 }), {
         ...policy,
         report: rep,
         query: "sandbox list",
-      });
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(PreflightRefusal);
-    const refusal = thrown as PreflightRefusal;
+      }),
+    );
     expect(refusal.exitCode).toBe(ExitCode.Refused);
     expect(refusal.code).toBe("schema_mismatch");
     expect(refusal.preflight.verdict).toBe("schema_mismatch");
@@ -102,26 +108,18 @@ describe("checkStateQuery (the reactive check after every state query)", () => {
         version: "0.0.43",
       },
     });
-    expect(() =>
+    const refusal = thrownBy(PreflightRefusal, () =>
       checkStateQuery(result({ exitCode: 1, stderr: TONIC14 }), {
         ...policy,
         report: rep,
         query: "sandbox list",
       }),
-    ).toThrow(PreflightRefusal);
-    try {
-      checkStateQuery(result({ exitCode: 1, stderr: TONIC14 }), {
-        ...policy,
-        report: rep,
-        query: "sandbox list",
-      });
-    } catch (error) {
-      expect((error as PreflightRefusal).preflight.issue).toMatchObject({
-        kind: "protobuf_mismatch",
-        drift: "served_version_drift",
-        foundVersion: "0.0.43",
-      });
-    }
+    );
+    expect(refusal.preflight.issue).toMatchObject({
+      kind: "protobuf_mismatch",
+      drift: "served_version_drift",
+      foundVersion: "0.0.43",
+    });
   });
 
   it("after a mutating step, names the modified sandbox and its backup instead of 'No sandbox data was changed.'", () => {
@@ -130,45 +128,35 @@ describe("checkStateQuery (the reactive check after every state query)", () => {
       backupPath: "/home/op/.nemoclaw/rebuild-backups/alpha/2026-11-27T10-00-00-000Z",
       restoreCommand: "nemoclaw restore alpha --backup 2026-11-27T10-00-00-000Z --create --yes",
     };
-    try {
+    const refusal = thrownBy(PreflightRefusal, () =>
       checkStateQuery(result({ exitCode: 1, stderr: TONIC14 }), {
         ...policy,
         action: "rebuilding sandbox 'alpha'",
         report: report({}),
         query: "sandbox get alpha",
         modified,
-      });
-      expect.unreachable();
-    } catch (error) {
-      const text = (error as PreflightRefusal).diagnostic.join("\n");
-      expect(text).toContain(`Sandbox alpha was modified; its state is preserved in ${modified.backupPath}.`);
-      expect(text).toContain(modified.restoreCommand);
-      expect(text).not.toContain("No sandbox data was changed.");
-      expect((error as PreflightRefusal).exitCode).toBe(3);
-    }
+      }),
+    );
+    const text = refusal.diagnostic.join("\n");
+    expect(text).toContain(`Sandbox alpha was modified; its state is preserved in ${modified.backupPath}.`);
+    expect(text).toContain(modified.restoreCommand);
+    expect(text).not.toContain("No sandbox data was changed.");
+    expect(refusal.exitCode).toBe(3);
   });
 
   it("treats a connection failure as gateway unreachable (exit 4), never as a stopped sandbox", () => {
     const stderr =
       "Error:   × client error (Connect)\n  ├─▶ tcp connect error\n  ╰─▶ Connection refused (os error 111)\n";
-    expect(() =>
+    const error = thrownBy(EnvironmentError, () =>
       checkStateQuery(result({ exitCode: 1, stderr }), {
         ...policy,
         report: report({}),
         query: "sandbox list",
       }),
-    ).toThrow(EnvironmentError);
-    try {
-      checkStateQuery(result({ exitCode: 1, stderr }), {
-        ...policy,
-        report: report({}),
-        query: "sandbox list",
-      });
-    } catch (error) {
-      expect((error as EnvironmentError).code).toBe("gateway_unreachable");
-      expect((error as EnvironmentError).exitCode).toBe(4);
-      expect((error as Error).message).not.toMatch(/destroy|orphan|delete/i);
-    }
+    );
+    expect(error.code).toBe("gateway_unreachable");
+    expect(error.exitCode).toBe(4);
+    expect(error.message).not.toMatch(/destroy|orphan|delete/i);
   });
 
   it("treats a timed-out query as unreachable, not as an answer", () => {
@@ -199,17 +187,12 @@ describe("enforcePreflight", () => {
       hostBinary: { path: "/opt/gw/openshell-gateway", source: "runtime-marker", version: "0.0.43" },
     });
     expect(rep.verdict.verdict).toBe("drift");
-    try {
-      enforcePreflight(rep, policy);
-      expect.unreachable();
-    } catch (error) {
-      const refusal = error as PreflightRefusal;
-      expect(refusal.code).toBe("gateway_drift");
-      expect(refusal.diagnostic[0]).toBe(
-        "  OpenShell gateway schema preflight failed before backing up registered sandboxes.",
-      );
-      expect(refusal.diagnostic).toContain("  Running gateway binary: /opt/gw/openshell-gateway (0.0.43)");
-    }
+    const refusal = thrownBy(PreflightRefusal, () => enforcePreflight(rep, policy));
+    expect(refusal.code).toBe("gateway_drift");
+    expect(refusal.diagnostic[0]).toBe(
+      "  OpenShell gateway schema preflight failed before backing up registered sandboxes.",
+    );
+    expect(refusal.diagnostic).toContain("  Running gateway binary: /opt/gw/openshell-gateway (0.0.43)");
   });
 
   it("warns on unknown, refuses it under strict", () => {

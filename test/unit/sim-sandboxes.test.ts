@@ -77,6 +77,9 @@ function openshell(host: Host, ...args: string[]): Promise<Run> {
   });
 }
 
+/** `openshell -g nemoclaw sandbox exec -n NAME --no-tty -- AGENT --version`, nemoclaw's version probe. */
+const versionProbe = (host: Host, name: string, agent: string) =>
+  openshell(host, "-g", "nemoclaw", "sandbox", "exec", "-n", name, "--no-tty", "--", agent, "--version");
 /** `openshell -g GATEWAY sandbox download NAME FROM DEST`, the form nemoclaw uses. */
 const download = (host: Host, gateway: string, name: string, from: string, dest: string) =>
   openshell(host, "-g", gateway, "sandbox", "download", name, from, dest);
@@ -617,51 +620,15 @@ describe("gateway faults on sandbox calls", () => {
   it("fastExec answers version probes from the bash wrapper, and drops a sandbox's entry when it changes", async () => {
     await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", OPENCLAW_IMAGE);
     await simctlOk("set", host.dir, "fastExec=true");
-    const fast = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "exec",
-      "-n",
-      "alpha",
-      "--no-tty",
-      "--",
-      "openclaw",
-      "--version",
-    );
+    const fast = await versionProbe(host, "alpha", "openclaw");
     expect(fast).toMatchObject({ code: 0, stdout: "openclaw 2026.7.1\n" });
     expect(fs.readFileSync(path.join(host.dir, "state/calls.log"), "utf8")).toContain('"fast":true');
     // Another agent's CLI is not answered from the cache.
-    const other = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "exec",
-      "-n",
-      "alpha",
-      "--no-tty",
-      "--",
-      "hermes",
-      "--version",
-    );
+    const other = await versionProbe(host, "alpha", "hermes");
     expect(other.code).toBe(127);
     // A changed sandbox falls back to the full simulator, which sees the new image.
     await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready", "--image", HERMES_IMAGE);
-    const changed = await openshell(
-      host,
-      "-g",
-      "nemoclaw",
-      "sandbox",
-      "exec",
-      "-n",
-      "alpha",
-      "--no-tty",
-      "--",
-      "hermes",
-      "--version",
-    );
+    const changed = await versionProbe(host, "alpha", "hermes");
     expect(changed).toMatchObject({ code: 0, stdout: "hermes 0.19.0\n" });
     // An exec-affecting knob turns the cache off altogether.
     await simctlOk("set", host.dir, "schemaMismatch=tonic14");
