@@ -3,10 +3,10 @@ import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
-import { type Context, interruptedBy } from "../context.js";
+import type { Context } from "../context.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
-import type { Preflight } from "../domain/preflight-types.js";
+import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
@@ -56,13 +56,7 @@ export interface BackupAllOptions {
   onWarnings?: (warnings: string[]) => void;
 }
 
-export interface BackupAllRun {
-  preflight: Preflight | null;
-  result: BackupAllResult;
-  warnings: string[];
-  /** A reactive refusal raised after per-sandbox work had started (summary still printed). */
-  refusal?: PreflightRefusal;
-}
+export type BackupAllRun = BatchRun<BackupAllResult>;
 
 export const BACKUP_ACTION = "backing up registered sandboxes";
 
@@ -246,13 +240,7 @@ async function backupRegistered(
   } finally {
     lock.release();
   }
-  result.interrupted = interruptedBy(ctx);
-  return {
-    preflight: refusal?.preflight ?? report.preflight,
-    result,
-    warnings,
-    ...(refusal ? { refusal } : {}),
-  };
+  return finishBatch(ctx, result, report, warnings, refusal);
 }
 
 /** Exit code of a finished run (SPEC §6): 1 if anything failed, or was skipped under --require-all. */

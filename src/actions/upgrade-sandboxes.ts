@@ -7,12 +7,12 @@ import {
   updateRegistryEntry,
 } from "../adapters/registry.js";
 import type { Context } from "../context.js";
-import { interruptedBy } from "../context.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import { type Classification, classifySandbox } from "../domain/upgrade-classification.js";
 import { extractVersion, versionsEqual } from "../domain/versions.js";
+import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
@@ -188,12 +188,7 @@ export interface UpgradeResult {
   interrupted: "SIGINT" | "SIGTERM" | null;
 }
 
-export interface UpgradeRun {
-  preflight: Preflight | null;
-  result: UpgradeResult;
-  warnings: string[];
-  refusal?: PreflightRefusal;
-}
+export type UpgradeRun = BatchRun<UpgradeResult>;
 
 /** One stale Ready sandbox: backup → delete → create → Ready → restore → verify → registry. */
 async function rebuildOne(
@@ -406,11 +401,5 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
   } finally {
     lock.release();
   }
-  result.interrupted = interruptedBy(ctx);
-  return {
-    preflight: refusal?.preflight ?? report.preflight,
-    result,
-    warnings,
-    ...(refusal ? { refusal } : {}),
-  };
+  return finishBatch(ctx, result, report, warnings, refusal);
 }
