@@ -8,6 +8,7 @@ import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
+import { type OpenOperation, openOperations, pinnedBackups } from "./operations.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
 import { listSandboxes } from "./sandbox-state.js";
@@ -112,7 +113,11 @@ async function backupRegistered(
   options.onWarnings?.(warnings);
   const catalog: AgentCatalog = readAgentCatalog(ctx.settings.paths.catalogFile);
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "backup-all" });
+  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
+    command: "backup-all",
+    procRoot: ctx.procRoot,
+    now: ctx.now,
+  });
   let refusal: PreflightRefusal | undefined;
   // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for its
   // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
@@ -121,6 +126,8 @@ async function backupRegistered(
   const stopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
     result.cleanedStaging = cleanStaging(backupsRoot);
+    // Read under the lock: no rebuild or restore can open or close a journal meanwhile.
+    const ops = openOperations(ctx);
     const listed = await listSandboxes(report, policy);
     options.onEvent?.({
       type: "planned",
@@ -155,6 +162,14 @@ async function backupRegistered(
           return;
         }
         const entry = registry.entries[name] as RegistryEntry;
+        const op = ops.get(name);
+        if (op && !(op.state === "interrupted" && op.journal?.phase === "registering")) {
+          // Its live state is partial: a backup now would capture it (and could become "latest").
+          const reason = unfinishedReason(op);
+          warnings.push(`${name}: ${reason}`);
+          record({ name, status: "skipped", reason, durationMs: 0 });
+          return;
+        }
         const row = listed.get(name);
         if (!row) {
           record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
@@ -196,7 +211,8 @@ async function backupRegistered(
             hashPool,
             runStopped: stopped,
           });
-          const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
+          const pinned = pinnedBackups(ops, name);
+          const pruned = options.keep && pinned ? pruneBackups(backupsRoot, name, options.keep, pinned) : [];
           record({
             name,
             status: "backed-up",
@@ -241,6 +257,12 @@ async function backupRegistered(
     lock.release();
   }
   return finishBatch(ctx, result, report, warnings, refusal);
+}
+
+function unfinishedReason(op: OpenOperation): string {
+  if (op.state === "unreadable") return `not backed up: ${op.reason}`;
+  if (op.state === "in-progress") return `not backed up: ${op.reason}`;
+  return `not backed up: unfinished ${op.reason}`;
 }
 
 /** Exit code of a finished run (SPEC §6): 1 if anything failed, or was skipped under --require-all. */

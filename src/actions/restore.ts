@@ -1,38 +1,60 @@
-import { readAgentCatalog } from "../adapters/agent-catalog.js";
+import { type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
+import { JournalHandle, stopOrphanChild } from "../adapters/operations-journal.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
-import { EnvironmentError, NemoclawError, UsageError } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
-import type { Preflight } from "../domain/preflight-types.js";
-import { enforcePreflight, runPreflight } from "./preflight.js";
-import { backupSandbox } from "./sandbox-backup.js";
 import {
-  cleanRestoreScratch,
-  createSandbox,
-  restoreStateDirs,
-  SandboxStepError,
-  sandboxPresence,
-  verifyRestoredState,
-} from "./sandbox-state.js";
+  EnvironmentError,
+  InterruptedError,
+  NemoclawError,
+  PreflightRefusal,
+  UsageError,
+} from "../domain/errors.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import type { OperationJournal } from "../domain/operation-journal.js";
+import type { Preflight } from "../domain/preflight-types.js";
+import { type DriveResult, driveOperation } from "./operation-driver.js";
+import { modifiedReactive, type OpenOperation, openOperations, recordReplaced } from "./operations.js";
+import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
+import { backupSandbox } from "./sandbox-backup.js";
+import { cleanRestoreScratch, type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 
-/** The restore itself failed after it started changing the sandbox (exit 1). */
+export interface SafetyBackupRef {
+  timestamp: string;
+  path: string;
+}
+
+/**
+ * The restore failed. Before the first destructive step: exit 1, nothing changed. After it
+ * (the journal is open): exit 1, or 130/143 when interrupted, or 3 on a schema mismatch — never
+ * 4 — with the safety backup and the exact commands that bring the state back.
+ */
 export class RestoreFailed extends NemoclawError {
-  readonly code = "restore_failed";
-  readonly exitCode = ExitCode.Failed;
+  readonly code: string;
+  readonly exitCode: ExitCode;
   constructor(
     message: string,
-    readonly safetyBackup: string | null,
+    readonly safetyBackup: SafetyBackupRef | null,
+    readonly recovery: string[] = [],
+    options: { exitCode?: ExitCode; code?: string; preflight?: Preflight; diagnostic?: string[] } = {},
   ) {
     super(message);
     this.name = "RestoreFailed";
+    this.exitCode = options.exitCode ?? ExitCode.Failed;
+    this.code = options.code ?? "restore_failed";
+    this.preflight = options.preflight ?? null;
+    this.diagnostic = options.diagnostic ?? [];
   }
+  readonly preflight: Preflight | null;
+  readonly diagnostic: string[];
 }
 
 export interface RestorePlan {
   sandbox: string;
   backup: BackupListing & { manifest: BackupManifest };
+  /** Newer backups that hold no files, passed over by the default choice. */
+  skippedEmpty: string[];
 }
 
 export interface RestoreResult {
@@ -40,23 +62,37 @@ export interface RestoreResult {
   gatewayName: string;
   backup: { timestamp: string; path: string; files: number };
   created: boolean;
-  safetyBackup: { timestamp: string; path: string } | null;
+  safetyBackup: SafetyBackupRef | null;
   restoredDirs: string[];
   removedDirs: string[];
   verifiedFiles: number;
+  /** Commands that undo or redo this restore; empty on success. */
+  recovery: string[];
+  /** Set when this restore finished an operation a killed run had left (its journal). */
+  resumed: { operation: "rebuild" | "restore"; phase: string } | null;
 }
 
 export interface RestoreOptions {
   gatewayName: string;
+  /** `--backup TIMESTAMP`; absent: the open journal's backup, else the newest with files. */
+  timestamp?: string;
   create: boolean;
   strict: boolean;
   rerunCommand: string;
-  /** Asked after the backup is chosen and verified, before the lock; false → cancelled. */
-  confirm: (plan: RestorePlan, sandboxExists: boolean | null) => Promise<boolean>;
+  /** Asked under the lock, after the backup is chosen and verified; false → cancelled. */
+  confirm: (
+    plan: RestorePlan,
+    sandboxExists: boolean | null,
+    finishing: OperationJournal | null,
+  ) => Promise<boolean>;
   onStep?: (text: string) => void;
 }
 
-/** Chooses the backup: `--backup TS` (must be complete) or the latest complete one. */
+/**
+ * Chooses the backup: `--backup TS` (must be complete), or the newest complete backup that
+ * holds files (newer empty ones are named in `skippedEmpty`), or — when only empty backups
+ * exist — the newest of those.
+ */
 export function chooseBackup(ctx: Context, sandbox: string, timestamp?: string): RestorePlan {
   const all = listBackups(ctx.settings.paths.backupsRoot, sandbox);
   if (timestamp !== undefined) {
@@ -69,16 +105,21 @@ export function chooseBackup(ctx: Context, sandbox: string, timestamp?: string):
         `backup ${found.path} is corrupt (${found.corrupt}); refusing to restore it`,
       );
     }
-    return { sandbox, backup: { ...found, manifest: found.manifest } };
+    return { sandbox, backup: { ...found, manifest: found.manifest }, skippedEmpty: [] };
   }
-  const latest = all.find((b) => b.complete && b.manifest);
-  if (!latest?.manifest) {
+  const complete = all.filter((b) => b.complete && b.manifest);
+  const withFiles = complete.find((b) => b.fileCount > 0);
+  const chosen = withFiles ?? complete[0];
+  if (!chosen?.manifest) {
     throw new EnvironmentError(
       "no_backup",
       `no complete backup of sandbox ${sandbox} in ${ctx.settings.paths.backupsRoot}`,
     );
   }
-  return { sandbox, backup: { ...latest, manifest: latest.manifest } };
+  const skippedEmpty = withFiles
+    ? complete.filter((b) => b.timestamp > withFiles.timestamp && b.fileCount === 0).map((b) => b.timestamp)
+    : [];
+  return { sandbox, backup: { ...chosen, manifest: chosen.manifest }, skippedEmpty };
 }
 
 export interface RestoreRun {
@@ -88,135 +129,298 @@ export interface RestoreRun {
   warnings: string[];
 }
 
-/**
- * SPEC §7 restore: choose → preflight → verify the backup → confirm → lock → (create) →
- * safety backup → rm + upload per state dir → verify by re-download. Nothing is changed
- * before the safety backup exists; a failure afterwards names it.
- */
-export async function restoreSandbox(
-  ctx: Context,
-  plan: RestorePlan,
-  options: RestoreOptions,
-): Promise<RestoreRun> {
-  const { sandbox, backup } = plan;
-  const action = `restoring sandbox '${sandbox}'`;
-  const policy = { action, rerunCommand: options.rerunCommand, strict: options.strict };
-  const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
-  const { warnings } = enforcePreflight(report, policy);
+type Mode =
+  | { kind: "fresh" }
+  | { kind: "finish"; journal: OperationJournal }
+  | { kind: "replace"; journal: OperationJournal };
 
-  options.onStep?.(`verifying backup ${backup.timestamp}`);
-  const check = await verifyBackup(backup);
+interface Under {
+  ctx: Context;
+  report: PreflightReport;
+  options: RestoreOptions;
+  sandbox: string;
+  policy: { action: string; rerunCommand: string; strict: boolean };
+  step: (text: string) => void;
+}
+
+/** The two recovery commands after the first destructive step (docs/design.md, "Recovery"). */
+export function restoreRecovery(sandbox: string, backupTs: string, safety: SafetyBackupRef | null): string[] {
+  return [
+    ...(safety ? [`nemoclaw restore ${sandbox} --backup ${safety.timestamp} --yes`] : []),
+    `nemoclaw restore ${sandbox} --backup ${backupTs} --yes`,
+  ];
+}
+
+function nothingChanged(message: string): RestoreFailed {
+  return new RestoreFailed(`${message}; nothing was changed`, null);
+}
+
+/** Under the lock: the plan again (a backup may have vanished meanwhile), re-verified. */
+async function verifiedPlan(under: Under, timestamp: string | undefined): Promise<RestorePlan> {
+  let plan: RestorePlan;
+  try {
+    plan = chooseBackup(under.ctx, under.sandbox, timestamp);
+  } catch (error) {
+    if (error instanceof NemoclawError) throw nothingChanged((error as Error).message);
+    throw error;
+  }
+  under.step(`verifying backup ${plan.backup.timestamp}`);
+  const check = await verifyBackup(plan.backup);
   if (!check.ok) {
+    throw nothingChanged(
+      `backup ${plan.backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.extra.length} extra files); refusing to restore it`,
+    );
+  }
+  return plan;
+}
+
+function safetyRef(ctx: Context, sandbox: string, ts: string | null): SafetyBackupRef | null {
+  return ts ? { timestamp: ts, path: `${ctx.settings.paths.backupsRoot}/${sandbox}/${ts}` } : null;
+}
+
+/** A fresh restore: safety backup of the live state (if any), then the journal. */
+async function openFresh(
+  under: Under,
+  plan: RestorePlan,
+  presence: SandboxPresence,
+  agent: AgentSpec | undefined,
+): Promise<{ handle: JournalHandle; safety: SafetyBackupRef | null; created: boolean }> {
+  const { ctx, sandbox, options } = under;
+  const agentType = plan.backup.manifest.agentType;
+  if (!agent) {
+    throw nothingChanged(`agent ${JSON.stringify(agentType)} is not in the catalog`);
+  }
+  let safety: SafetyBackupRef | null = null;
+  if (presence.exists) {
+    if (presence.phase !== "Ready")
+      throw nothingChanged(`sandbox ${sandbox} is ${presence.phase}, not Ready`);
+    under.step("taking a safety backup of the current state");
+    const taken = await backupSandbox(ctx, {
+      name: sandbox,
+      agentType,
+      agent,
+      agentVersion: null,
+      gatewayName: options.gatewayName,
+      reactive: { ...under.policy, report: under.report },
+    }).catch((error: Error) => {
+      if (error instanceof NemoclawError) throw error;
+      if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+      throw nothingChanged(`safety backup failed: ${error.message}`);
+    });
+    safety = { timestamp: taken.timestamp, path: taken.path };
+  } else if (!options.create) {
     throw new RestoreFailed(
-      `backup ${backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.extra.length} extra files); refusing to restore it`,
+      `sandbox ${sandbox} does not exist; rerun with --create to create it from the catalog image`,
       null,
     );
   }
-  const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
-  const agent = catalog[backup.manifest.agentType];
+  if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+  const handle = JournalHandle.open(
+    ctx.settings.paths.stateRoot,
+    {
+      version: 1,
+      operation: "restore",
+      sandbox,
+      gateway: options.gatewayName,
+      backup: plan.backup.timestamp,
+      safetyBackup: safety?.timestamp ?? null,
+      image: agent.image,
+      finalPhase: "Ready",
+      phase: presence.exists ? "restoring" : "creating",
+      startedAt: ctx.now().toISOString(),
+      command: options.rerunCommand,
+    },
+    { now: ctx.now, procRoot: ctx.procRoot },
+  );
+  return { handle, safety, created: !presence.exists };
+}
 
-  let reactive = { ...policy, report };
-  const before = await sandboxPresence(reactive, sandbox);
-  if (!(await options.confirm(plan, before.exists))) {
-    return { preflight: report.preflight, result: null, cancelled: true, warnings };
+/**
+ * An open journal and a different `--backup`: a restore journal replaces it and inherits its
+ * safety backup (a rebuild's own backup is the pre-rebuild state, so it becomes the safety
+ * backup: the state the operator may still want back stays pinned). No new safety backup is
+ * taken: the live state is partial.
+ */
+function openReplacement(
+  under: Under,
+  plan: RestorePlan,
+  journal: OperationJournal,
+  presence: SandboxPresence,
+  agent: AgentSpec | undefined,
+): JournalHandle {
+  const { ctx } = under;
+  recordReplaced(ctx, journal);
+  return JournalHandle.open(
+    ctx.settings.paths.stateRoot,
+    {
+      version: 1,
+      operation: "restore",
+      sandbox: under.sandbox,
+      gateway: under.options.gatewayName,
+      backup: plan.backup.timestamp,
+      safetyBackup: journal.safetyBackup ?? (journal.operation === "rebuild" ? journal.backup : null),
+      image: journal.image ?? agent?.image ?? null,
+      finalPhase: journal.finalPhase,
+      phase: presence.exists ? "restoring" : "creating",
+      startedAt: ctx.now().toISOString(),
+      command: under.options.rerunCommand,
+    },
+    { now: ctx.now, procRoot: ctx.procRoot },
+  );
+}
+
+function failureAfterDelete(
+  under: Under,
+  drive: Exclude<DriveResult, { status: "done" }>,
+  safety: SafetyBackupRef | null,
+  recovery: string[],
+): RestoreFailed {
+  const { ctx } = under;
+  const interrupted = ctx.abort.signal.aborted ? (ctx.abort.signal.reason as "SIGINT" | "SIGTERM") : null;
+  const why =
+    drive.status === "registry-failed"
+      ? `restored; registry not updated: ${drive.why}`
+      : `restore of sandbox ${under.sandbox} did not finish: ${interrupted ? `interrupted by ${interrupted}` : drive.why}`;
+  const kept = safety ? `; the previous state is preserved in ${safety.path}` : "";
+  return new RestoreFailed(`${why}${kept}`, safety, recovery, {
+    ...(interrupted
+      ? {
+          exitCode: interrupted === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated,
+          code: "interrupted",
+        }
+      : {}),
+  });
+}
+
+async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
+  const { ctx, sandbox, report, options } = under;
+  const finishing = mode.kind === "finish" ? mode.journal : null;
+  const plan = await verifiedPlan(under, finishing ? finishing.backup : options.timestamp);
+  const warnings = plan.skippedEmpty.length
+    ? [
+        `newer backups of ${sandbox} hold no files and were passed over: ${plan.skippedEmpty.join(", ")} (restore one with --backup)`,
+      ]
+    : [];
+  const agent = readAgentCatalog(ctx.settings.paths.catalogFile)[plan.backup.manifest.agentType];
+  const presence = await sandboxPresence({ ...under.policy, report }, sandbox);
+  const yes = await options.confirm(plan, presence.exists, finishing);
+  if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+  if (!yes) return { preflight: report.preflight, result: null, cancelled: true, warnings };
+  // The prompt may have waited for minutes: prove the backup again before anything changes.
+  await verifiedPlan(under, plan.backup.timestamp);
+
+  let handle: JournalHandle;
+  let safety: SafetyBackupRef | null;
+  let created = false;
+  if (mode.kind === "fresh") {
+    ({ handle, safety, created } = await openFresh(under, plan, presence, agent));
+  } else {
+    if (await stopOrphanChild(mode.journal.child, ctx.procRoot))
+      under.step("stopped the interrupted run's OpenShell process");
+    handle =
+      mode.kind === "finish"
+        ? JournalHandle.open(ctx.settings.paths.stateRoot, mode.journal, {
+            now: ctx.now,
+            procRoot: ctx.procRoot,
+          })
+        : openReplacement(under, plan, mode.journal, presence, agent);
+    safety = safetyRef(ctx, sandbox, handle.journal.safetyBackup);
+    created = !presence.exists;
   }
+  const recovery = restoreRecovery(sandbox, plan.backup.timestamp, safety);
+  const backupRef = { timestamp: plan.backup.timestamp, path: plan.backup.path };
+  let drive: DriveResult;
+  try {
+    drive = await driveOperation(ctx, {
+      report,
+      handle,
+      backup: { ...backupRef, manifest: plan.backup.manifest },
+      agent,
+      reactive: modifiedReactive(report, under.policy, sandbox, safety ?? backupRef, recovery[0] as string),
+      resumed: mode.kind === "finish",
+      emit: under.step,
+    });
+  } catch (error) {
+    if (error instanceof PreflightRefusal) {
+      throw new RestoreFailed(error.message, safety, recovery, {
+        exitCode: ExitCode.Refused,
+        code: error.code,
+        preflight: error.preflight,
+        diagnostic: error.diagnostic,
+      });
+    }
+    throw error;
+  }
+  if (drive.status === "abandoned") {
+    // A killed rebuild never deleted the sandbox: its journal is gone, restore it like any other.
+    return restoreUnderLock(under, { kind: "fresh" });
+  }
+  if (drive.status !== "done") throw failureAfterDelete(under, drive, safety, recovery);
+  const { manifest } = plan.backup;
+  return {
+    preflight: report.preflight,
+    cancelled: false,
+    warnings,
+    result: {
+      sandbox,
+      gatewayName: options.gatewayName,
+      backup: { ...backupRef, files: manifest.files.length },
+      created,
+      safetyBackup: safety,
+      restoredDirs: manifest.backedUpDirs,
+      removedDirs: manifest.absentDirs,
+      verifiedFiles: manifest.files.length,
+      recovery: [],
+      resumed: finishing ? { operation: finishing.operation, phase: finishing.phase } : null,
+    },
+  };
+}
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "restore" });
+function modeFor(op: OpenOperation | undefined, timestamp: string | undefined): Mode {
+  if (!op) return { kind: "fresh" };
+  if (op.state !== "interrupted" || !op.journal) {
+    throw new RestoreFailed(`${op.reason}; nothing was changed`, null);
+  }
+  if (timestamp === undefined || timestamp === op.journal.backup)
+    return { kind: "finish", journal: op.journal };
+  return { kind: "replace", journal: op.journal };
+}
+
+/**
+ * restore (docs/design.md, "restore"): preflight → lock → (finish an open journal, or) choose
+ * and verify → confirm → verify again → safety backup → journal → rm + upload per state dir →
+ * verify by re-download. The lock is held from before the choice until the end, so retention
+ * can never remove the chosen backup while the prompt waits.
+ */
+export async function restoreSandbox(
+  ctx: Context,
+  sandbox: string,
+  options: RestoreOptions,
+): Promise<RestoreRun> {
+  // Read-only first choice: the documented exit codes of a bad --backup come before anything else.
+  const early = openOperations(ctx).get(sandbox);
+  if (!early?.journal || (options.timestamp !== undefined && options.timestamp !== early.journal.backup)) {
+    chooseBackup(ctx, sandbox, options.timestamp);
+  }
+  const policy = {
+    action: `restoring sandbox '${sandbox}'`,
+    rerunCommand: options.rerunCommand,
+    strict: options.strict,
+  };
+  const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
+  if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+  const { warnings } = enforcePreflight(report, policy);
+  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
+    command: "restore",
+    procRoot: ctx.procRoot,
+    now: ctx.now,
+  });
   try {
     cleanRestoreScratch(ctx);
-    // Re-read under the lock: another command may have changed the sandbox meanwhile.
-    const presence = await sandboxPresence(reactive, sandbox);
-    let created = false;
-    let safety: { timestamp: string; path: string } | null = null;
-    if (presence.exists) {
-      if (presence.phase !== "Ready") {
-        throw new RestoreFailed(
-          `sandbox ${sandbox} is ${presence.phase}, not Ready; nothing was changed`,
-          null,
-        );
-      }
-      if (!agent) {
-        throw new RestoreFailed(
-          `agent ${JSON.stringify(backup.manifest.agentType)} is not in the catalog; nothing was changed`,
-          null,
-        );
-      }
-      options.onStep?.("taking a safety backup of the current state");
-      const taken = await backupSandbox(ctx, {
-        name: sandbox,
-        agentType: backup.manifest.agentType,
-        agent,
-        agentVersion: null,
-        gatewayName: options.gatewayName,
-        reactive,
-      }).catch((error: Error) => {
-        if (error instanceof NemoclawError) throw error;
-        throw new RestoreFailed(`safety backup failed: ${error.message}; nothing was changed`, null);
-      });
-      safety = { timestamp: taken.timestamp, path: taken.path };
-    } else {
-      if (!options.create) {
-        throw new RestoreFailed(
-          `sandbox ${sandbox} does not exist; rerun with --create to create it from the catalog image`,
-          null,
-        );
-      }
-      if (!agent) {
-        throw new RestoreFailed(
-          `agent ${JSON.stringify(backup.manifest.agentType)} is not in the catalog: cannot create ${sandbox}`,
-          null,
-        );
-      }
-      options.onStep?.(`creating sandbox ${sandbox} from ${agent.image}`);
-      try {
-        await createSandbox(ctx, reactive, sandbox, agent.image);
-      } catch (error) {
-        if (error instanceof SandboxStepError) throw new RestoreFailed(error.message, null);
-        throw error;
-      }
-      created = true;
-    }
-
-    const restoreCommand = `nemoclaw restore ${sandbox} --backup ${safety?.timestamp ?? backup.timestamp} --yes`;
-    const modifiedReactive = () => ({
-      ...reactive,
-      modified: { sandbox, backupPath: safety?.path ?? backup.path, restoreCommand },
-    });
-    try {
-      options.onStep?.("replacing state directories");
-      reactive = await restoreStateDirs(ctx, reactive, sandbox, backup, modifiedReactive);
-      options.onStep?.("verifying the restored state");
-      const verified = await verifyRestoredState(ctx, reactive, sandbox, backup.manifest);
-      if (!verified.ok) {
-        throw new SandboxStepError(
-          "verify",
-          `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.extra.length} extra files)`,
-        );
-      }
-    } catch (error) {
-      if (error instanceof SandboxStepError) {
-        throw new RestoreFailed(
-          `${error.message}${safety ? `; the previous state is preserved in ${safety.path}` : ""}`,
-          safety?.path ?? null,
-        );
-      }
-      throw error;
-    }
-    return {
-      preflight: report.preflight,
-      cancelled: false,
-      warnings,
-      result: {
-        sandbox,
-        gatewayName: options.gatewayName,
-        backup: { timestamp: backup.timestamp, path: backup.path, files: backup.manifest.files.length },
-        created,
-        safetyBackup: safety,
-        restoredDirs: backup.manifest.backedUpDirs,
-        removedDirs: backup.manifest.absentDirs,
-        verifiedFiles: backup.manifest.files.length,
-      },
-    };
+    const mode = modeFor(openOperations(ctx).get(sandbox), options.timestamp);
+    const under: Under = { ctx, report, options, sandbox, policy, step: (t) => options.onStep?.(t) };
+    const run = await restoreUnderLock(under, mode);
+    return { ...run, warnings: [...warnings, ...run.warnings] };
   } finally {
     lock.release();
   }

@@ -69,15 +69,34 @@ export async function waitForReady(ctx: Context, reactive: Reactive, name: strin
   }
 }
 
+/** Polls `sandbox get` until the sandbox is gone (a delete still under way), bounded like Ready. */
+export async function waitForGone(ctx: Context, reactive: Reactive, name: string): Promise<void> {
+  const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+  for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+    const presence = await sandboxPresence(reactive, name);
+    if (!presence.exists) return;
+    if (ctx.abort.signal.aborted)
+      throw new SandboxStepError("wait-deleted", `interrupted by ${ctx.abort.signal.reason}`);
+    if (Date.now() + delay > deadline) {
+      throw new SandboxStepError(
+        "wait-deleted",
+        `sandbox ${name} was still ${presence.phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
 /** `sandbox create --name … --from <image> --detach`, then wait for Ready. */
 export async function createSandbox(
   ctx: Context,
   reactive: Reactive,
   name: string,
   image: string,
+  track?: (pid: number) => void,
 ): Promise<void> {
   const { report } = reactive;
-  const result = await report.openshell.sandboxCreate(report.gatewayName, name, image);
+  const result = await report.openshell.sandboxCreate(report.gatewayName, name, image, track);
   checkStateQuery(result, { ...reactive, query: `sandbox create ${name}` });
   if (result.exitCode !== 0) {
     throw new SandboxStepError("create", `sandbox create failed: ${excerpt(result.stderr || result.stdout)}`);
@@ -113,6 +132,7 @@ export async function restoreStateDirs(
   name: string,
   backup: { path: string; manifest: BackupManifest },
   onMutated?: () => Reactive,
+  track?: (pid: number) => void,
 ): Promise<Reactive> {
   const { report } = reactive;
   let current = reactive;
@@ -122,7 +142,13 @@ export async function restoreStateDirs(
   for (const dir of [...backup.manifest.backedUpDirs, ...backup.manifest.absentDirs]) {
     mutated();
     await mustSucceed(current, "rm", `sandbox exec ${name} -- rm -rf ${dir}`, () =>
-      report.openshell.sandboxExec(report.gatewayName, name, ["rm", "-rf", dir], ctx.settings.probeTimeoutMs),
+      report.openshell.sandboxExec(
+        report.gatewayName,
+        name,
+        ["rm", "-rf", dir],
+        ctx.settings.probeTimeoutMs,
+        track,
+      ),
     );
   }
   for (const dir of backup.manifest.backedUpDirs) {
@@ -134,6 +160,7 @@ export async function restoreStateDirs(
         local,
         path.posix.dirname(dir),
         ctx.settings.transferTimeoutMs,
+        track,
       ),
     );
   }

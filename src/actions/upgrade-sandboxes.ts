@@ -1,28 +1,25 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
-import {
-  type Registry,
-  type RegistryEntry,
-  readRegistry,
-  updateRegistryEntry,
-} from "../adapters/registry.js";
+import { JournalHandle } from "../adapters/operations-journal.js";
+import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
+import { registryLockHolder } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
-import { PreflightRefusal } from "../domain/errors.js";
+import { EnvironmentError, PreflightRefusal, UsageError } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
-import { type Classification, classifySandbox } from "../domain/upgrade-classification.js";
-import { extractVersion, versionsEqual } from "../domain/versions.js";
+import {
+  type Classification,
+  classifySandbox,
+  classifyWithOperation,
+} from "../domain/upgrade-classification.js";
+import { extractVersion } from "../domain/versions.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
+import { type DriveResult, driveOperation } from "./operation-driver.js";
+import { modifiedReactive, type OpenOperation, openOperations, resumeOperation } from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
-import {
-  createSandbox,
-  listSandboxes,
-  restoreStateDirs,
-  SandboxStepError,
-  sandboxPresence,
-} from "./sandbox-state.js";
+import { listSandboxes } from "./sandbox-state.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
@@ -71,7 +68,12 @@ async function probeAgentVersion(
   return version ? { version } : { version: null, problem: "version probe printed no version" };
 }
 
-/** Classifies every registered sandbox (SPEC §8 step 3); Ready ones are probed concurrently. */
+/**
+ * Classifies every registered sandbox (docs/design.md, "upgrade-sandboxes"); Ready ones are
+ * probed concurrently. A sandbox with an open operations journal is `interrupted` (or
+ * `in-progress`) whatever its probe would say, and is not probed: its live state is partial.
+ * Journals of sandboxes that are no longer registered are reported too.
+ */
 export async function classifyRegistry(
   ctx: Context,
   report: PreflightReport,
@@ -79,11 +81,12 @@ export async function classifyRegistry(
   catalog: AgentCatalog,
   listed: Map<string, SandboxRow>,
   policy: { action: string; rerunCommand: string; strict: boolean },
+  ops: Map<string, OpenOperation> = new Map(),
 ): Promise<Classification[]> {
   const probes = new Map<string, { version: string | null; problem?: string }>();
   const toProbe = registry.names.filter((name) => {
     const agent = catalog[str(registry.entries[name]?.agent) ?? ""];
-    return isValidSandboxName(name) && agent && listed.get(name)?.phase === "Ready";
+    return isValidSandboxName(name) && agent && !ops.has(name) && listed.get(name)?.phase === "Ready";
   });
   await forEachLimited(
     toProbe,
@@ -94,12 +97,12 @@ export async function classifyRegistry(
       probes.set(name, await probeAgentVersion(ctx, report, policy, name, agent));
     },
   );
-  return registry.names.map((name) => {
+  const rows = registry.names.map((name) => {
     const valid = isValidSandboxName(name);
     const entry = registry.entries[name] as RegistryEntry;
     const agentName = str(entry.agent);
     const probe = probes.get(name);
-    return classifySandbox({
+    const c = classifySandbox({
       name: valid ? name : escapeForDisplay(name),
       valid,
       agent: agentName,
@@ -111,41 +114,63 @@ export async function classifyRegistry(
       probedVersion: probe?.version ?? null,
       ...(probe?.problem ? { probeProblem: probe.problem } : {}),
     });
+    const op = valid ? ops.get(name) : undefined;
+    return op ? classifyWithOperation(c, op) : c;
   });
+  for (const [name, op] of ops) {
+    if (registry.entries[name]) continue;
+    rows.push(
+      classifyWithOperation(
+        {
+          name,
+          status: "missing",
+          reason: "",
+          current: null,
+          expected: null,
+          phase: listed.get(name)?.phase ?? null,
+          versionSource: null,
+        },
+        { ...op, reason: `${op.reason} (no longer registered)` },
+      ),
+    );
+  }
+  return rows;
 }
 
 export interface CheckResult {
   gatewayName: string;
   sandboxes: Classification[];
-  counts: { current: number; stale: number; unknown: number; missing: number };
+  counts: { current: number; stale: number; unknown: number; missing: number; interrupted: number };
 }
 
 function countsOf(list: Classification[]): CheckResult["counts"] {
-  const counts = { current: 0, stale: 0, unknown: 0, missing: 0 };
+  const counts = { current: 0, stale: 0, unknown: 0, missing: 0, interrupted: 0 };
   for (const c of list) {
     if (c.status === "invalid") counts.unknown++;
+    else if (c.status === "in-progress") counts.interrupted++;
     else counts[c.status]++;
   }
   return counts;
 }
 
 /**
- * `upgrade-sandboxes --check` (SPEC §8 step 4): strictly read-only — no lock, no registry
- * write, no backup; it does not even create `rebuild-backups/` or `locks/`.
+ * `upgrade-sandboxes --check`: strictly read-only — no lock, no registry write, no backup, no
+ * journal change; it does not even create `rebuild-backups/`, `locks/` or `operations/`.
  */
 export async function checkUpgrades(
   ctx: Context,
   policy: UpgradePolicy,
 ): Promise<{ preflight: Preflight | null; result: CheckResult; warnings: string[] }> {
   const registry = readRegistry(ctx.settings.paths.registryFile);
+  const ops = openOperations(ctx);
   const empty = { gatewayName: policy.gatewayName, sandboxes: [], counts: countsOf([]) };
-  if (registry.names.length === 0) return { preflight: null, result: empty, warnings: [] };
+  if (registry.names.length === 0 && ops.size === 0) return { preflight: null, result: empty, warnings: [] };
   const actionPolicy = { action: CHECK_ACTION, rerunCommand: policy.rerunCommand, strict: policy.strict };
   const report = await runPreflight(ctx, policy.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, actionPolicy);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
   const listed = await listSandboxes(report, actionPolicy);
-  const sandboxes = await classifyRegistry(ctx, report, registry, catalog, listed, actionPolicy);
+  const sandboxes = await classifyRegistry(ctx, report, registry, catalog, listed, actionPolicy, ops);
   return {
     preflight: report.preflight,
     result: { gatewayName: policy.gatewayName, sandboxes, counts: countsOf(sandboxes) },
@@ -153,7 +178,7 @@ export async function checkUpgrades(
   };
 }
 
-export type RebuildStatus = "rebuilt" | "failed" | "skipped" | "current" | "declined";
+export type RebuildStatus = "rebuilt" | "restored" | "failed" | "skipped" | "current" | "declined";
 
 export interface RebuildOutcome {
   name: string;
@@ -164,6 +189,10 @@ export interface RebuildOutcome {
   backup?: { timestamp: string; path: string };
   /** For a failure after the delete: the command that brings the sandbox back. */
   recoveryCommand?: string;
+  /** Beside it: the command that finishes the journaled operation. */
+  finishCommand?: string;
+  /** Set when this run finished an operation a killed run had left (from its journal). */
+  resumed?: boolean;
   attempts?: number;
   durationMs: number;
 }
@@ -175,6 +204,8 @@ export type UpgradeEvent =
 
 export interface UpgradeOptions extends UpgradePolicy {
   concurrency: number;
+  /** Limit the run to these sandboxes (empty: all). */
+  names?: string[];
   /** Per-sandbox confirmation (TTY without --yes); absent means yes. */
   confirm?: (c: Classification) => Promise<boolean>;
   onEvent?: (event: UpgradeEvent) => void;
@@ -184,28 +215,87 @@ export interface UpgradeOptions extends UpgradePolicy {
 export interface UpgradeResult {
   gatewayName: string;
   sandboxes: RebuildOutcome[];
-  summary: { rebuilt: number; failed: number; skipped: number; current: number };
+  summary: { rebuilt: number; restored: number; failed: number; skipped: number; current: number };
   interrupted: "SIGINT" | "SIGTERM" | null;
 }
 
 export type UpgradeRun = BatchRun<UpgradeResult>;
 
-/** One stale Ready sandbox: backup → delete → create → Ready → restore → verify → registry. */
+interface RunState {
+  ctx: Context;
+  report: PreflightReport;
+  options: UpgradeOptions;
+  catalog: AgentCatalog;
+  clock: () => number;
+}
+
+/** The two recovery commands of a rebuild that did not finish (docs/design.md, "Recovery"). */
+function rebuildRecovery(name: string, backupTs: string) {
+  return {
+    recoveryCommand: `nemoclaw restore ${name} --backup ${backupTs} --create --yes`,
+    finishCommand: `nemoclaw upgrade-sandboxes --yes ${name}`,
+  };
+}
+
+/** A DriveResult of a rebuild journal as the run's outcome for that sandbox. */
+function rebuildOutcomeOf(
+  drive: DriveResult,
+  base: { name: string; from: string | null; to: string | null },
+  backup: { timestamp: string; path: string },
+  resumed: boolean,
+  elapsed: number,
+  image: string | null,
+): RebuildOutcome {
+  const common = { ...base, backup, durationMs: elapsed, ...(resumed ? { resumed: true } : {}) };
+  switch (drive.status) {
+    case "done":
+      return {
+        ...common,
+        status: "rebuilt",
+        reason: resumed
+          ? `finished the interrupted rebuild from ${image ?? "its image"}`
+          : `rebuilt from ${image}`,
+        attempts: drive.attempts,
+      };
+    case "abandoned":
+      return {
+        ...common,
+        status: "skipped",
+        reason: `the interrupted rebuild never deleted the sandbox; its journal was dropped (backup ${backup.timestamp} kept)`,
+      };
+    case "registry-failed":
+      return {
+        ...common,
+        status: "failed",
+        reason: `rebuilt; registry not updated: ${drive.why}; rerun \`nemoclaw upgrade-sandboxes --yes ${base.name}\` to retry the registry update only`,
+        finishCommand: `nemoclaw upgrade-sandboxes --yes ${base.name}`,
+      };
+    case "failed":
+      return {
+        ...common,
+        status: "failed",
+        reason: `rebuild failed after the delete: ${drive.why}; its state is preserved in ${backup.path}`,
+        ...rebuildRecovery(base.name, backup.timestamp),
+        attempts: drive.attempts,
+      };
+  }
+}
+
+/** One stale Ready sandbox: backup → journal → delete → create → restore → verify → registry. */
 async function rebuildOne(
-  ctx: Context,
-  report: PreflightReport,
-  options: UpgradeOptions,
+  run: RunState,
   c: Classification,
   agentType: string,
   agent: AgentSpec,
   emit: (step: string) => void,
 ): Promise<RebuildOutcome> {
-  const started = performance.now();
+  const { ctx, report, options } = run;
+  const started = run.clock();
   const name = c.name;
   const action = `rebuilding sandbox '${name}'`;
   const policy = { action, rerunCommand: options.rerunCommand, strict: options.strict };
   const base = { name, from: c.current, to: agent.expectedVersion };
-  const elapsed = () => Math.round(performance.now() - started);
+  const elapsed = () => Math.round(run.clock() - started);
 
   emit("backing up");
   let backup: SandboxBackup;
@@ -228,178 +318,276 @@ async function rebuildOne(
     };
   }
   const backupRef = { timestamp: backup.timestamp, path: backup.path };
-  const recoveryCommand = `nemoclaw restore ${name} --backup ${backup.timestamp} --create --yes`;
-  const modified = {
-    ...policy,
-    report,
-    modified: { sandbox: name, backupPath: backup.path, restoreCommand: recoveryCommand },
-  };
-
-  emit("deleting");
-  const deleted = await report.openshell.sandboxDelete(report.gatewayName, name);
-  checkStateQuery(deleted, { ...modified, query: `sandbox delete ${name}` });
-  if (deleted.exitCode !== 0) {
-    // Not deleted: nothing was lost and the old sandbox still runs.
+  if (ctx.abort.signal.aborted) {
     return {
       ...base,
-      status: "failed",
-      reason: `sandbox delete failed; the sandbox was not rebuilt: ${(deleted.stderr || deleted.stdout).trim().slice(0, 200)}`,
+      status: "skipped",
+      reason: "not rebuilt (run stopped after its backup)",
       backup: backupRef,
       durationMs: elapsed(),
     };
   }
-
-  let lastError = "";
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    try {
-      if (attempt > 1) {
-        emit("retrying");
-        // A half-made sandbox from the first attempt is replaced.
-        const presence = await sandboxPresence(modified, name);
-        if (presence.exists) {
-          const again = await report.openshell.sandboxDelete(report.gatewayName, name);
-          checkStateQuery(again, { ...modified, query: `sandbox delete ${name}` });
-        }
-      }
-      emit(`creating from ${agent.image}`);
-      await createSandbox(ctx, modified, name, agent.image);
-      emit("restoring state");
-      await restoreStateDirs(ctx, modified, name, backup);
-      emit("verifying agent version");
-      const probed = await probeAgentVersion(ctx, report, modified, name, agent);
-      if (!probed.version || !versionsEqual(probed.version, agent.expectedVersion)) {
-        throw new SandboxStepError(
-          "verify-version",
-          `agent version after rebuild is ${probed.version ?? "unknown"}${probed.problem ? ` (${probed.problem})` : ""}, expected ${agent.expectedVersion}`,
-        );
-      }
-      updateRegistryEntry(ctx.settings.paths.registryFile, name, {
-        agentVersion: probed.version,
-        nemoclawVersion: ctx.cliVersion,
-        imageTag: agent.image,
-      });
-      return {
-        ...base,
-        status: "rebuilt",
-        reason: `rebuilt from ${agent.image}`,
-        backup: backupRef,
-        attempts: attempt,
-        durationMs: elapsed(),
-      };
-    } catch (error) {
-      if (error instanceof PreflightRefusal) throw error;
-      lastError = (error as Error).message;
-      if (ctx.abort.signal.aborted) break;
-    }
+  // Written (fsynced) before the delete: from here on a killed run is finished by the next one.
+  const handle = JournalHandle.open(
+    ctx.settings.paths.stateRoot,
+    {
+      version: 1,
+      operation: "rebuild",
+      sandbox: name,
+      gateway: options.gatewayName,
+      backup: backup.timestamp,
+      safetyBackup: null,
+      image: agent.image,
+      finalPhase: "Ready",
+      phase: "deleting",
+      startedAt: ctx.now().toISOString(),
+      command: options.rerunCommand,
+    },
+    { now: ctx.now, procRoot: ctx.procRoot },
+  );
+  const { recoveryCommand } = rebuildRecovery(name, backup.timestamp);
+  const drive = await driveOperation(ctx, {
+    report,
+    handle,
+    backup: { ...backupRef, manifest: backup.manifest },
+    agent,
+    reactive: modifiedReactive(report, policy, name, backupRef, recoveryCommand),
+    resumed: false,
+    emit,
+  });
+  if (drive.status === "abandoned") {
+    return {
+      ...base,
+      status: "failed",
+      reason: "sandbox delete failed; the sandbox was not rebuilt",
+      backup: backupRef,
+      durationMs: elapsed(),
+    };
   }
-  return {
-    ...base,
-    status: "failed",
-    reason: `rebuild failed after the delete: ${lastError}; its state is preserved in ${backup.path}`,
-    backup: backupRef,
-    recoveryCommand,
-    attempts: 2,
-    durationMs: elapsed(),
-  };
+  return rebuildOutcomeOf(drive, base, backupRef, false, elapsed(), agent.image);
 }
 
 /**
- * SPEC §8 step 5: under the lock, with the registry re-read, rebuild each stale Ready sandbox.
- * Up-to-date sandboxes are untouched; not-Ready, unknown and missing ones are skipped with a
- * reason. A schema mismatch after a mutating step stops everything (exit 3).
+ * Finishes one interrupted operation found in the journals. null: the delete never happened,
+ * the journal was dropped and the sandbox is classified like any other.
+ */
+async function finishOne(
+  run: RunState,
+  op: OpenOperation,
+  emit: (step: string) => void,
+): Promise<RebuildOutcome | null> {
+  const started = run.clock();
+  const name = op.sandbox;
+  const journal = op.journal;
+  const base = { name, from: null, to: null };
+  const action = `${journal?.operation === "restore" ? "restoring" : "rebuilding"} sandbox '${name}'`;
+  const policy = { action, rerunCommand: run.options.rerunCommand, strict: run.options.strict };
+  const resumed = await resumeOperation(run.ctx, {
+    report: run.report,
+    op,
+    policy,
+    emit,
+    catalog: run.catalog,
+  });
+  const elapsed = Math.round(run.clock() - started);
+  if (resumed.status === "abandoned") return null;
+  if (resumed.status === "not-resumable" || resumed.status === "backup-unusable" || !journal) {
+    return {
+      ...base,
+      status: "failed",
+      reason: `unfinished operation not resumed: ${"why" in resumed ? resumed.why : op.reason}`,
+      durationMs: elapsed,
+    };
+  }
+  const backupRef = {
+    timestamp: journal.backup,
+    path: `${run.ctx.settings.paths.backupsRoot}/${name}/${journal.backup}`,
+  };
+  if (journal.operation === "restore") {
+    if (resumed.status === "done") {
+      return {
+        ...base,
+        status: "restored",
+        reason: `finished the interrupted restore of backup ${journal.backup}`,
+        backup: backupRef,
+        resumed: true,
+        durationMs: elapsed,
+      };
+    }
+    const finish = `nemoclaw restore ${name} --backup ${journal.backup} --yes`;
+    return {
+      ...base,
+      status: "failed",
+      reason: `interrupted restore not finished: ${"why" in resumed ? resumed.why : ""}; run \`${finish}\``,
+      backup: backupRef,
+      finishCommand: finish,
+      resumed: true,
+      durationMs: elapsed,
+    };
+  }
+  return rebuildOutcomeOf(resumed, base, backupRef, true, elapsed, journal.image);
+}
+
+/**
+ * `upgrade-sandboxes` without --check: under the lock, finish every interrupted operation first
+ * (from its journal), then rebuild each stale Ready sandbox. Up-to-date sandboxes are untouched;
+ * not-Ready, unknown and missing ones are skipped with a reason. A sandbox with an open journal
+ * is never backed up anew (that would capture partial state). A schema mismatch after a
+ * mutating step stops everything (exit 3).
  */
 export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): Promise<UpgradeRun> {
   const initial = readRegistry(ctx.settings.paths.registryFile);
   const result: UpgradeResult = {
     gatewayName: options.gatewayName,
     sandboxes: [],
-    summary: { rebuilt: 0, failed: 0, skipped: 0, current: 0 },
+    summary: { rebuilt: 0, restored: 0, failed: 0, skipped: 0, current: 0 },
     interrupted: null,
   };
-  if (initial.names.length === 0) return { preflight: null, result, warnings: [] };
+  const wanted = new Set(options.names ?? []);
+  const initialOps = openOperations(ctx);
+  for (const name of wanted) {
+    if (!initial.entries[name] && !initialOps.has(name)) {
+      throw new UsageError(
+        `sandbox ${name} is not registered and has no unfinished operation`,
+        "no_such_sandbox",
+      );
+    }
+  }
+  if (initial.names.length === 0 && initialOps.size === 0) return { preflight: null, result, warnings: [] };
   const checkPolicy = { action: CHECK_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
   const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, checkPolicy);
   options.onWarnings?.(warnings);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
+  const run: RunState = { ctx, report, options, catalog, clock: () => performance.now() };
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "upgrade-sandboxes" });
+  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
+    command: "upgrade-sandboxes",
+    procRoot: ctx.procRoot,
+    now: ctx.now,
+  });
   let refusal: PreflightRefusal | undefined;
-  try {
-    const registry = readRegistry(ctx.settings.paths.registryFile);
-    const listed = await listSandboxes(report, checkPolicy);
-    const classes = await classifyRegistry(ctx, report, registry, catalog, listed, checkPolicy);
-    options.onEvent?.({ type: "planned", names: classes.map((c) => c.name) });
-    const record = (outcome: RebuildOutcome) => {
-      result.sandboxes.push(outcome);
-      const key =
-        outcome.status === "declined" ? "skipped" : outcome.status === "rebuilt" ? "rebuilt" : outcome.status;
-      result.summary[key]++;
-      options.onEvent?.({ type: "finished", outcome });
-    };
-    const rebuild: Classification[] = [];
-    for (const c of classes) {
-      const base = { name: c.name, from: c.current, to: c.expected, durationMs: 0 };
-      if (c.status === "invalid") record({ ...base, status: "failed", reason: "invalid sandbox name" });
-      else if (c.status === "current") record({ ...base, status: "current", reason: "up to date" });
-      else if (c.status !== "stale")
-        record({ ...base, status: "skipped", reason: `${c.status}: ${c.reason}` });
-      else if (c.phase !== "Ready")
-        record({ ...base, status: "skipped", reason: `stale but ${c.phase}, not Ready` });
-      else rebuild.push(c);
+  const inScope = (name: string) => wanted.size === 0 || wanted.has(name);
+  const done = new Set<string>();
+  const record = (outcome: RebuildOutcome) => {
+    done.add(outcome.name);
+    result.sandboxes.push(outcome);
+    const key = outcome.status === "declined" ? "skipped" : outcome.status;
+    result.summary[key]++;
+    options.onEvent?.({ type: "finished", outcome });
+  };
+  const guard = async (name: string, fn: () => Promise<RebuildOutcome | null>) => {
+    try {
+      const outcome = await fn();
+      if (outcome) record(outcome);
+    } catch (error) {
+      if (!(error instanceof PreflightRefusal)) throw error;
+      refusal = error;
+      record({ name, status: "failed", reason: "schema mismatch", from: null, to: null, durationMs: 0 });
     }
+  };
+  try {
+    // Re-read under the lock: another command may have changed the registry or the journals.
+    const ops = [...openOperations(ctx).values()].filter((op) => inScope(op.sandbox));
+    options.onEvent?.({ type: "planned", names: ops.map((op) => op.sandbox) });
     await forEachLimited(
-      rebuild,
+      ops,
       options.concurrency,
       () => ctx.abort.signal.aborted || refusal !== undefined,
-      async (c) => {
-        if (options.confirm && !(await options.confirm(c))) {
-          record({
-            name: c.name,
-            status: "declined",
-            reason: "declined at the prompt",
-            from: c.current,
-            to: c.expected,
-            durationMs: 0,
-          });
-          return;
-        }
-        const agentType = str(registry.entries[c.name]?.agent) as string;
-        try {
-          record(
-            await rebuildOne(ctx, report, options, c, agentType, catalog[agentType] as AgentSpec, (step) =>
-              options.onEvent?.({ type: "step", name: c.name, step }),
-            ),
-          );
-        } catch (error) {
-          if (!(error instanceof PreflightRefusal)) throw error;
-          refusal = error;
-          record({
-            name: c.name,
-            status: "failed",
-            reason: "schema mismatch",
-            from: c.current,
-            to: c.expected,
-            durationMs: 0,
-          });
-        }
-      },
+      (op) =>
+        guard(op.sandbox, () =>
+          finishOne(run, op, (step) => options.onEvent?.({ type: "step", name: op.sandbox, step })),
+        ),
     );
-    const seen = new Set(result.sandboxes.map((s) => s.name));
-    for (const c of rebuild) {
-      if (!seen.has(c.name)) {
+    for (const op of ops) {
+      if (!done.has(op.sandbox) && (ctx.abort.signal.aborted || refusal !== undefined))
         record({
-          name: c.name,
+          name: op.sandbox,
           status: "skipped",
           reason: "not started (run stopped)",
-          from: c.current,
-          to: c.expected,
+          from: null,
+          to: null,
           durationMs: 0,
         });
-      }
     }
+    if (!ctx.abort.signal.aborted && refusal === undefined)
+      await rebuildStale(run, inScope, done, record, guard);
   } finally {
     lock.release();
   }
   return finishBatch(ctx, result, report, warnings, refusal);
+}
+
+async function rebuildStale(
+  run: RunState,
+  inScope: (name: string) => boolean,
+  done: ReadonlySet<string>,
+  record: (outcome: RebuildOutcome) => void,
+  guard: (name: string, fn: () => Promise<RebuildOutcome | null>) => Promise<void>,
+): Promise<void> {
+  const { ctx, report, options, catalog } = run;
+  const checkPolicy = { action: CHECK_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
+  const registry = readRegistry(ctx.settings.paths.registryFile);
+  const listed = await listSandboxes(report, checkPolicy);
+  const classes = (
+    await classifyRegistry(ctx, report, registry, catalog, listed, checkPolicy, openOperations(ctx))
+  ).filter((c) => inScope(c.name) && !done.has(c.name));
+  options.onEvent?.({ type: "planned", names: classes.map((c) => c.name) });
+  const rebuild: Classification[] = [];
+  for (const c of classes) {
+    const base = { name: c.name, from: c.current, to: c.expected, durationMs: 0 };
+    if (c.status === "invalid") record({ ...base, status: "failed", reason: "invalid sandbox name" });
+    else if (c.status === "current") record({ ...base, status: "current", reason: "up to date" });
+    else if (c.status === "interrupted" || c.status === "in-progress")
+      record({ ...base, status: "failed", reason: c.reason });
+    else if (c.status !== "stale") record({ ...base, status: "skipped", reason: `${c.status}: ${c.reason}` });
+    else if (c.phase !== "Ready")
+      record({ ...base, status: "skipped", reason: `stale but ${c.phase}, not Ready` });
+    else rebuild.push(c);
+  }
+  // NemoClaw's registry lock held by a live process: fail before anything destructive starts.
+  const lockDir = `${ctx.settings.paths.registryFile}.lock`;
+  const holder = rebuild.length ? registryLockHolder(lockDir, { procRoot: ctx.procRoot }) : null;
+  if (holder) {
+    throw new EnvironmentError(
+      "registry_locked",
+      `the sandbox registry lock ${lockDir} is held by ${holder.pid === null ? "another process" : `pid ${holder.pid}`}; no sandbox was rebuilt, rerun when it is released`,
+    );
+  }
+  await forEachLimited(
+    rebuild,
+    options.concurrency,
+    () => ctx.abort.signal.aborted,
+    async (c) => {
+      if (options.confirm && !(await options.confirm(c))) {
+        record({
+          name: c.name,
+          status: "declined",
+          reason: "declined at the prompt",
+          from: c.current,
+          to: c.expected,
+          durationMs: 0,
+        });
+        return;
+      }
+      const agentType = str(registry.entries[c.name]?.agent) as string;
+      await guard(c.name, () =>
+        rebuildOne(run, c, agentType, catalog[agentType] as AgentSpec, (step) =>
+          options.onEvent?.({ type: "step", name: c.name, step }),
+        ),
+      );
+    },
+  );
+  for (const c of rebuild) {
+    if (!done.has(c.name)) {
+      record({
+        name: c.name,
+        status: "skipped",
+        reason: "not started (run stopped)",
+        from: c.current,
+        to: c.expected,
+        durationMs: 0,
+      });
+    }
+  }
 }

@@ -12,6 +12,7 @@ import {
   type TreeComparison,
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
+import { selectPrunable } from "../domain/operation-journal.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
 import { HashPool } from "./hash-pool.js";
 
@@ -249,16 +250,27 @@ export async function verifyBackup(listing: BackupListing, pool?: HashPool): Pro
   };
 }
 
-/** After a successful backup: remove the sandbox's oldest complete backups beyond `keep`. */
-export function pruneBackups(backupsRoot: string, sandbox: string, keep: number): string[] {
+/**
+ * Retention after a successful backup: removes the sandbox's complete backups that
+ * `selectPrunable` gives up — never a pinned one (named by an open operations journal), never
+ * the newest backup that holds files, and empty backups never count toward `keep`.
+ */
+export function pruneBackups(
+  backupsRoot: string,
+  sandbox: string,
+  keep: number,
+  pinned: ReadonlySet<string> = new Set(),
+): string[] {
   const complete = listBackups(backupsRoot, sandbox).filter((b) => b.complete);
+  const doomed = new Set(selectPrunable(complete, keep, pinned));
   const removed: string[] = [];
-  for (const old of complete.slice(keep)) {
+  for (const old of complete) {
+    if (!doomed.has(old.timestamp)) continue;
     // Rename first: an interrupted removal then leaves staging (cleaned up later), never a
     // half-deleted directory that still looks like a complete backup.
-    const doomed = path.join(path.dirname(old.path), `.${old.timestamp}.partial`);
-    fs.renameSync(old.path, doomed);
-    fs.rmSync(doomed, { recursive: true, force: true });
+    const aside = path.join(path.dirname(old.path), `.${old.timestamp}.partial`);
+    fs.renameSync(old.path, aside);
+    fs.rmSync(aside, { recursive: true, force: true });
     removed.push(old.path);
   }
   if (removed.length) fsyncDir(sandboxDir(backupsRoot, sandbox));

@@ -10,6 +10,13 @@ export interface OpenShellCliOptions {
   signal?: AbortSignal;
 }
 
+export interface RunOverrides {
+  timeoutMs?: number;
+  onStderr?: (chunk: string) => void;
+  /** The child's pid once it runs (the operations journal records the step's process). */
+  onSpawn?: (pid: number) => void;
+}
+
 /**
  * The `openshell` calls nemoclaw makes, argv only (never a shell). Returns raw results: parsing
  * lives in openshell-output.ts and the schema-mismatch check in the domain, so every caller
@@ -22,12 +29,13 @@ export class OpenShellCli {
     return this.options.bin;
   }
 
-  run(args: readonly string[], overrides: { timeoutMs?: number; onStderr?: (chunk: string) => void } = {}) {
+  run(args: readonly string[], overrides: RunOverrides = {}) {
     return this.options.runner.run(this.options.bin, args, {
       env: this.options.env,
       timeoutMs: overrides.timeoutMs ?? this.options.timeoutMs,
       signal: this.options.signal,
       onStderr: overrides.onStderr,
+      onSpawn: overrides.onSpawn,
     });
   }
 
@@ -71,9 +79,11 @@ export class OpenShellCli {
     name: string,
     command: readonly string[],
     timeoutMs?: number,
+    onSpawn?: (pid: number) => void,
   ): Promise<RunResult> {
     return this.run(["-g", gateway, "sandbox", "exec", "-n", name, "--no-tty", "--", ...command], {
       timeoutMs,
+      onSpawn,
     });
   }
 
@@ -98,17 +108,26 @@ export class OpenShellCli {
     localDir: string,
     dest: string,
     timeoutMs: number,
+    onSpawn?: (pid: number) => void,
   ): Promise<RunResult> {
     return this.run(["-g", gateway, "sandbox", "upload", name, localDir, dest, "--no-git-ignore"], {
       timeoutMs,
+      onSpawn,
     });
   }
 
-  sandboxCreate(gateway: string, name: string, image: string): Promise<RunResult> {
-    return this.run(["-g", gateway, "sandbox", "create", "--name", name, "--from", image, "--detach"]);
+  sandboxCreate(
+    gateway: string,
+    name: string,
+    image: string,
+    onSpawn?: (pid: number) => void,
+  ): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "create", "--name", name, "--from", image, "--detach"], {
+      onSpawn,
+    });
   }
 
-  sandboxDelete(gateway: string, name: string): Promise<RunResult> {
-    return this.run(["-g", gateway, "sandbox", "delete", name]);
+  sandboxDelete(gateway: string, name: string, onSpawn?: (pid: number) => void): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "delete", name], { onSpawn });
   }
 }

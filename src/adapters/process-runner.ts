@@ -15,6 +15,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called with each stderr chunk as it arrives (transfer progress). */
   onStderr?: (chunk: string) => void;
+  /** Called once the child runs, with its pid (= its process group id): journals record it. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -142,7 +144,10 @@ export class ExecaProcessRunner implements ProcessRunner {
       windowsHide: true,
     });
     const pid = child.pid;
-    if (pid !== undefined) this.live.add(pid);
+    if (pid !== undefined) {
+      this.live.add(pid);
+      options.onSpawn?.(pid);
+    }
     child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => {
       err.push(chunk);

@@ -1,6 +1,8 @@
 import fs from "node:fs";
+import path from "node:path";
 import { EnvironmentError } from "../domain/errors.js";
 import { writeFileAtomic } from "./atomic-file.js";
+import { type RegistryLockOptions, withRegistryLock } from "./registry-lock.js";
 
 const REGISTRY_SIZE_LIMIT = 16 * 1024 * 1024;
 
@@ -77,25 +79,65 @@ export function readRegistry(file: string): Registry {
 }
 
 /**
- * Applies `patch` to one entry and writes the registry atomically (temp, fsync, rename, 0600).
- * The file is re-read right before writing so concurrent edits by other tools are not lost;
- * every other field and every unknown top-level key is kept as it was. Never writes when the
- * file fails to parse.
+ * Where a registry write lands: the file itself, or — when `sandboxes.json` is a symlink — its
+ * target, so the link stays a link (the temp file is created beside the target and renamed
+ * over it).
  */
-export function updateRegistryEntry(
+function writeTarget(file: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return file;
+  }
+  if (!st.isSymbolicLink()) return file;
+  try {
+    return fs.realpathSync(file);
+  } catch (error) {
+    throw unreadable(
+      file,
+      `its symlink target cannot be resolved (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
+/**
+ * Applies `patch` to one entry and writes the registry atomically (temp, fsync, rename, 0600),
+ * read-modify-write under NemoClaw's own registry lock (`sandboxes.json.lock/`), so the
+ * upstream tool and nemoclaw never overwrite each other's entries. Every other field and every
+ * unknown top-level key is kept as it was. Never writes when the file fails to parse.
+ */
+export async function updateRegistryEntry(
   file: string,
   name: string,
   patch: Record<string, unknown>,
-): RegistryEntry {
-  const text = readText(file);
-  if (text === null) throw unreadable(file, "it disappeared");
-  const { document } = parseRegistry(file, text);
-  const sandboxes = (document.sandboxes ?? {}) as Record<string, RegistryEntry>;
-  const current = sandboxes[name];
-  if (!current) throw unreadable(file, `entry ${JSON.stringify(name)} is no longer registered`);
-  const updated = { ...current, ...patch };
-  sandboxes[name] = updated;
-  document.sandboxes = sandboxes;
-  writeFileAtomic(file, `${JSON.stringify(document, null, 2)}\n`, 0o600);
-  return updated;
+  lockOptions: RegistryLockOptions = {},
+): Promise<RegistryEntry> {
+  return withRegistryLock(`${file}.lock`, lockOptions, () => {
+    const text = readText(file);
+    if (text === null) throw unreadable(file, "it disappeared");
+    const { document } = parseRegistry(file, text);
+    const sandboxes = (document.sandboxes ?? {}) as Record<string, RegistryEntry>;
+    const current = sandboxes[name];
+    if (!current) throw unreadable(file, `entry ${JSON.stringify(name)} is no longer registered`);
+    const updated = { ...current, ...patch };
+    sandboxes[name] = updated;
+    document.sandboxes = sandboxes;
+    const target = writeTarget(file);
+    try {
+      writeFileAtomic(target, `${JSON.stringify(document, null, 2)}\n`, 0o600);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new RegistryWriteError(`cannot write ${target} in ${path.dirname(target)}: ${code}`);
+    }
+    return updated;
+  });
+}
+
+/** The registry could not be written (full disk, read-only filesystem, lock held). */
+export class RegistryWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RegistryWriteError";
+  }
 }

@@ -16,12 +16,18 @@ export function requireConfirmationPath(yes: boolean, io: IOStreams, command: st
   }
 }
 
-/** Asks a yes/no question on the terminal (stderr); anything but y/yes is no. */
-export async function askYesNo(io: IOStreams, question: string): Promise<boolean> {
+/**
+ * Asks a yes/no question on the terminal (stderr); anything but y/yes is no, and so is an
+ * interrupt while it waits (`signal`).
+ */
+export async function askYesNo(io: IOStreams, question: string, signal?: AbortSignal): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: io.stderr, terminal: true });
   try {
-    const answer = await rl.question(`${question} [y/N] `);
+    const answer = await rl.question(`${question} [y/N] `, signal ? { signal } : {});
     return /^y(es)?$/i.test(answer.trim());
+  } catch (error) {
+    if (signal?.aborted) return false;
+    throw error;
   } finally {
     rl.close();
   }

@@ -1,16 +1,17 @@
 import { Args, Flags } from "@oclif/core";
 import { requireSandboxName } from "../actions/backups.js";
-import { chooseBackup, RestoreFailed, restoreSandbox } from "../actions/restore.js";
+import { RestoreFailed, restoreSandbox } from "../actions/restore.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
-import { renderRestoreResult } from "../output/backups-view.js";
+import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
 import { styleFor } from "../output/style.js";
 
 export default class Restore extends NemoclawCommand {
   static override commandId = "restore";
+  static override gracefulInterrupt = true;
   static override summary = "Restore a sandbox's state from a backup.";
   static override description =
     `Chooses the backup (latest complete, or --backup), runs the gateway schema preflight, re-verifies the backup against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required), takes the maintenance lock, and takes a safety backup of the sandbox's current state. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes. With --create, a sandbox that no longer exists is first created from the agent catalog's image.
@@ -54,7 +55,6 @@ ${exitCodesHelp()}`;
     const ctx = this.createContext(gatewayName);
     requireConfirmationPath(flags.yes, ctx.io, "restore");
     const style = styleFor(ctx.io.color);
-    const plan = chooseBackup(ctx, sandbox, flags.backup);
     const rerun = [
       "nemoclaw restore",
       sandbox,
@@ -62,18 +62,24 @@ ${exitCodesHelp()}`;
     ].join(" ");
     const quiet = this.wantsJson;
     try {
-      const run = await restoreSandbox(ctx, plan, {
+      const run = await restoreSandbox(ctx, sandbox, {
         gatewayName,
+        ...(flags.backup !== undefined ? { timestamp: flags.backup } : {}),
         create: flags.create,
         strict: ctx.settings.strictPreflight,
         rerunCommand: rerun,
         onStep: quiet ? undefined : (text) => ctx.io.stderr.write(`${style.dim("…")} ${text}\n`),
-        confirm: async (p, exists) => {
+        confirm: async (p, exists, finishing) => {
           if (flags.yes) return true;
-          const what = exists === false ? "create it and restore" : "replace its current state with";
+          const what = finishing
+            ? `finish the interrupted ${finishing.operation} (${finishing.phase}) from`
+            : exists === false
+              ? "create it and restore"
+              : "replace its current state with";
           return askYesNo(
             ctx.io,
             `Restore sandbox ${p.sandbox}: ${what} backup ${p.backup.timestamp} (${p.backup.fileCount} files)?`,
+            ctx.abort.signal,
           );
         },
       });
@@ -96,15 +102,19 @@ ${exitCodesHelp()}`;
         stderr: run.warnings,
       };
     } catch (error) {
-      if (error instanceof RestoreFailed && error.safetyBackup) {
-        // Say where the previous state is, in the JSON too.
+      if (error instanceof RestoreFailed && (error.safetyBackup || error.recovery.length)) {
+        // The state is partial: say where the previous state is and how to get back, in the JSON too.
         return {
-          exitCode: ExitCode.Failed,
-          preflight: null,
-          result: { sandbox, safetyBackup: error.safetyBackup },
+          exitCode: error.exitCode,
+          preflight: error.preflight,
+          result: { sandbox, safetyBackup: error.safetyBackup, recovery: error.recovery },
           warnings: [],
-          error: { code: error.code, message: error.message },
-          stderr: [`${style.red("Error:")} ${error.message}`],
+          error: {
+            code: error.code,
+            message: error.message,
+            ...(error.diagnostic.length ? { diagnostic: error.diagnostic } : {}),
+          },
+          stderr: renderRestoreFailure(error, style),
         };
       }
       throw error;

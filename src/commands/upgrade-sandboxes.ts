@@ -1,4 +1,5 @@
-import { Flags } from "@oclif/core";
+import { Args, Flags } from "@oclif/core";
+import { requireSandboxName } from "../actions/backups.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
@@ -21,7 +22,7 @@ export default class UpgradeSandboxes extends NemoclawCommand {
 
 --check prints the table and writes nothing at all (no lock, no registry change, no backup): exit 1 when anything is stale, unknown or missing, 0 with "All sandboxes are up to date.". An unreachable gateway is exit 4 and never advice to delete anything.
 
-Without --check, each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox.
+Without --check, every operation a killed run left unfinished (its journal in <state root>/operations/) is finished first, from the step it had reached; a sandbox with an unfinished operation is reported as interrupted by --check (exit 1) and is never backed up anew. Then each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox.
 
 ${exitCodesHelp()}`;
   static override examples = [
@@ -37,7 +38,19 @@ ${exitCodesHelp()}`;
       description: "Unattended rebuild from an installer script",
       command: "<%= config.bin %> <%= command.id %> --yes",
     },
+    {
+      description: "Finish the interrupted rebuild of alpha only (after a killed run)",
+      command: "<%= config.bin %> <%= command.id %> --yes alpha",
+    },
   ];
+  static override strict = false;
+  static override args = {
+    sandbox: Args.string({
+      description:
+        "Limit the run to these sandboxes (repeatable; interrupted operations of others are left alone).",
+      required: false,
+    }),
+  };
   static override flags = {
     check: Flags.boolean({
       description: "Only report; write nothing. Exit 1 when any sandbox is stale, unknown or missing.",
@@ -64,7 +77,8 @@ ${exitCodesHelp()}`;
   };
 
   protected async execute(): Promise<Outcome> {
-    const { flags } = await this.parse(UpgradeSandboxes);
+    const { flags, argv } = await this.parse(UpgradeSandboxes);
+    const names = (argv as string[]).map((name) => requireSandboxName(name));
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
     const yes = flags.yes || flags.auto;
@@ -108,6 +122,7 @@ ${exitCodesHelp()}`;
     const interactive = !yes;
     const run = await upgradeSandboxes(ctx, {
       ...policy,
+      names,
       concurrency: interactive ? 1 : flags.concurrency,
       ...(interactive
         ? {

@@ -1,7 +1,18 @@
 import { compareVersions } from "./versions.js";
 
-/** SPEC §8 step 3. `invalid` is a registry entry whose name may not be used at all. */
-export type UpgradeStatus = "current" | "stale" | "unknown" | "missing" | "invalid";
+/**
+ * docs/design.md, "upgrade-sandboxes". `invalid` is a registry entry whose name may not be used
+ * at all; `interrupted` / `in-progress` come from an open operations journal, whose sandbox's
+ * live state cannot be trusted (never `current`).
+ */
+export type UpgradeStatus =
+  | "current"
+  | "stale"
+  | "unknown"
+  | "missing"
+  | "invalid"
+  | "interrupted"
+  | "in-progress";
 
 export interface ClassificationInput {
   /** The registry key, already validated (`valid`). */
@@ -87,6 +98,19 @@ export function classifySandbox(input: ClassificationInput): Classification {
     };
   }
   return { ...withVersion, status: "current", reason: "up to date" };
+}
+
+/** An open journal overrides whatever the live probe said: the state is partial until finished. */
+export function classifyWithOperation(
+  c: Classification,
+  op: { state: "interrupted" | "in-progress" | "unreadable"; reason: string },
+): Classification {
+  return {
+    ...c,
+    status: op.state === "in-progress" ? "in-progress" : "interrupted",
+    reason: op.reason,
+    versionSource: c.versionSource,
+  };
 }
 
 /** `--check` exits 1 when anything needs attention: stale, unknown, missing (or invalid). */

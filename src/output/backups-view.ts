@@ -49,10 +49,34 @@ export function renderRestoreResult(r: RestoreResult, style: Style): string[] {
   ];
   if (r.restoredDirs.length) lines.push(`  Restored: ${r.restoredDirs.join(", ")}`);
   if (r.removedDirs.length) lines.push(`  Removed (absent in the backup): ${r.removedDirs.join(", ")}`);
+  if (r.resumed)
+    lines.push(`  Finished the interrupted ${r.resumed.operation} (it had stopped at: ${r.resumed.phase}).`);
   lines.push(
     r.safetyBackup
       ? `  Safety backup of the previous state: ${r.safetyBackup.path}`
       : "  No safety backup: the sandbox did not exist before.",
   );
+  return lines;
+}
+
+/**
+ * A restore that stopped after changing the sandbox: the error, the safety backup's full path
+ * and each recovery command on a line of its own (scripts and tired operators copy them).
+ */
+export function renderRestoreFailure(
+  e: { message: string; diagnostic: string[]; safetyBackup: { path: string } | null; recovery: string[] },
+  style: Style,
+): string[] {
+  const lines = e.diagnostic.length
+    ? e.diagnostic.map((line, i) => (i === 0 ? style.red(line) : line))
+    : [`${style.red("Error:")} ${e.message}`];
+  if (e.safetyBackup) lines.push(`Safety backup of the state before this restore: ${e.safetyBackup.path}`);
+  const [first, second] = e.recovery;
+  if (e.recovery.length === 2 && first && second) {
+    lines.push("To bring back the state from before this restore, run:", `  ${first}`);
+    lines.push("To retry the restore, run:", `  ${second}`);
+  } else if (first) {
+    lines.push("To finish the restore, run:", `  ${first}`);
+  }
   return lines;
 }

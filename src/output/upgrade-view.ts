@@ -25,19 +25,21 @@ export function renderCheckTable(result: CheckResult, style: Style): string[] {
   }
   const lines = table(rows);
   lines[0] = style.bold(lines[0] as string);
-  const { stale, unknown, missing } = result.counts;
+  const { stale, unknown, missing, interrupted } = result.counts;
   lines.push("");
+  if (stale + unknown + missing + interrupted === 0) {
+    lines.push("All sandboxes are up to date.");
+    return lines;
+  }
   lines.push(
-    stale + unknown + missing === 0
-      ? "All sandboxes are up to date."
-      : `${stale} stale, ${unknown} unknown, ${missing} missing. Run \`nemoclaw upgrade-sandboxes\` to rebuild stale sandboxes (their state is backed up and restored).`,
+    `${stale} stale, ${unknown} unknown, ${missing} missing, ${interrupted} interrupted. Run \`nemoclaw upgrade-sandboxes --yes\` to finish interrupted operations and rebuild stale sandboxes (their state is backed up and restored).`,
   );
   return lines;
 }
 
 function outcomeLine(o: RebuildOutcome, style: Style): string {
   const mark =
-    o.status === "rebuilt"
+    o.status === "rebuilt" || o.status === "restored"
       ? style.green("✓")
       : o.status === "failed"
         ? style.red("✗")
@@ -56,7 +58,7 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
       const o = event.outcome;
       view.update(
         o.name,
-        o.status === "rebuilt" || o.status === "current"
+        o.status === "rebuilt" || o.status === "restored" || o.status === "current"
           ? "ok"
           : o.status === "failed"
             ? "failed"
@@ -74,12 +76,15 @@ export function renderUpgradeSummary(result: UpgradeResult, style: Style): strin
     if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
     // On a line of its own, so an operator (or a script) can copy it as is.
     if (o.recoveryCommand) lines.push(o.recoveryCommand);
+    if (o.finishCommand) lines.push(o.finishCommand);
   }
   if (result.interrupted)
     lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));
-  const { rebuilt, failed, skipped, current } = result.summary;
+  const { rebuilt, restored, failed, skipped, current } = result.summary;
   lines.push(
-    `Upgrade summary: ${rebuilt} rebuilt, ${failed} failed, ${skipped} skipped, ${current} up to date`,
+    `Upgrade summary: ${rebuilt} rebuilt, ${failed} failed, ${skipped} skipped, ${current} up to date${
+      restored ? `, ${restored} interrupted restore(s) finished` : ""
+    }`,
   );
   return lines;
 }

@@ -204,8 +204,9 @@ state_hash() {
 @test "a schema mismatch after the delete: exit 3 with the modified-sandbox wording and the restore command" {
   stale_sandbox beta
   sandbox_with_state alpha
-  # list, two version probes, beta's backup download and its delete get through; create does not
-  simctl set schemaMismatchAfterCalls=5
+  # list, two version probes, beta's backup download, the get before the delete, the delete, the
+  # get that sees it gone and the get before the create get through; the create does not
+  simctl set schemaMismatchAfterCalls=8
   run_split upgrade-sandboxes --yes
   [ "$status" -eq 3 ]
   [[ "$err" == *"OpenShell gateway/schema mismatch was detected while rebuilding sandbox 'beta'."* ]]

@@ -1,8 +1,20 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readRegistry, updateRegistryEntry } from "../../src/adapters/registry.js";
+import { RegistryLockHeld } from "../../src/adapters/registry-lock.js";
 import { EnvironmentError } from "../../src/domain/errors.js";
 
 describe("registry", () => {
@@ -31,7 +43,7 @@ describe("registry", () => {
     },
   );
 
-  it("updates one entry atomically and keeps every other field and unknown top-level keys", () => {
+  it("updates one entry atomically and keeps every other field and unknown top-level keys", async () => {
     const doc = {
       defaultSandbox: "alpha",
       schemaRevision: 7,
@@ -48,7 +60,7 @@ describe("registry", () => {
       futureKey: { nested: [1, 2, 3] },
     };
     const f = file(JSON.stringify(doc));
-    updateRegistryEntry(f, "alpha", {
+    await updateRegistryEntry(f, "alpha", {
       agentVersion: "2026.7.1",
       nemoclawVersion: "0.1.0",
       imageTag: "img:2026.7.1",
@@ -69,10 +81,105 @@ describe("registry", () => {
     expect(statSync(f).mode & 0o777).toBe(0o600);
   });
 
-  it("never writes when the file no longer parses", () => {
+  it("never writes when the file no longer parses, and leaves no registry lock behind", async () => {
     const f = file('{"sandboxes": {"alpha": {}}}');
     writeFileSync(f, "{broken");
-    expect(() => updateRegistryEntry(f, "alpha", { agentVersion: "1" })).toThrow(EnvironmentError);
+    await expect(updateRegistryEntry(f, "alpha", { agentVersion: "1" })).rejects.toThrow(EnvironmentError);
     expect(readFileSync(f, "utf8")).toBe("{broken");
+    expect(existsSync(`${f}.lock`)).toBe(false);
+  });
+
+  it("writes through a symlinked registry: the target is replaced, the link stays a link", async () => {
+    const f = file();
+    const target = path.join(path.dirname(f), "real-registry.json");
+    writeFileSync(target, JSON.stringify({ sandboxes: { alpha: { agent: "openclaw" } } }), { mode: 0o600 });
+    symlinkSync(target, f);
+    await updateRegistryEntry(f, "alpha", { agentVersion: "2" });
+    expect(lstatSync(f).isSymbolicLink()).toBe(true);
+    expect(JSON.parse(readFileSync(target, "utf8")).sandboxes.alpha).toEqual({
+      agent: "openclaw",
+      agentVersion: "2",
+    });
+    // The lock sits beside the link (where NemoClaw looks), not beside the target.
+    expect(existsSync(`${f}.lock`)).toBe(false);
+  });
+
+  describe("NemoClaw's registry lock (sandboxes.json.lock/)", () => {
+    const registry = () => file(JSON.stringify({ sandboxes: { alpha: { agent: "openclaw" } } }));
+    const holdLock = (f: string, owner: string, processStart?: string) => {
+      mkdirSync(`${f}.lock`);
+      writeFileSync(path.join(`${f}.lock`, "owner"), owner);
+      if (processStart !== undefined) writeFileSync(path.join(`${f}.lock`, "process-start"), processStart);
+    };
+
+    it("waits for a live owner, then fails the step without writing (bounded)", async () => {
+      const f = registry();
+      holdLock(f, `${process.ppid}\n`);
+      const started = Date.now();
+      await expect(
+        updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 300, retryMs: 50 }),
+      ).rejects.toThrow(RegistryLockHeld);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBeUndefined();
+      expect(existsSync(`${f}.lock`)).toBe(true); // never broken while its owner lives
+    });
+
+    it("proceeds as soon as a live owner releases it", async () => {
+      const f = registry();
+      holdLock(f, `${process.ppid}\n`);
+      setTimeout(() => rmSync(`${f}.lock`, { recursive: true, force: true }), 150);
+      await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 3000, retryMs: 20 });
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+    });
+
+    it("breaks a lock whose owner is dead", async () => {
+      const f = registry();
+      holdLock(f, "4194000\n");
+      await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 200 });
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+      expect(existsSync(`${f}.lock`)).toBe(false);
+    });
+
+    it("breaks a lock whose pid was reused (recorded start tick differs)", async () => {
+      const f = registry();
+      holdLock(
+        f,
+        `${process.ppid}\n`,
+        `${process.ppid} ${readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()} 1\n`,
+      );
+      await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 200 });
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+    });
+
+    it("breaks a lock without a readable owner only after 10 s (measured from its mtime)", async () => {
+      const f = registry();
+      mkdirSync(`${f}.lock`);
+      await expect(
+        updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 150, retryMs: 50 }),
+      ).rejects.toThrow(RegistryLockHeld);
+      const old = new Date(Date.now() - 11_000);
+      utimesSync(`${f}.lock`, old, old);
+      await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 150 });
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+    });
+
+    it("holds the lock while writing: owner and process-start name this process (0600)", async () => {
+      const f = registry();
+      let seen: { owner: string; start: string; mode: number } | null = null;
+      const { withRegistryLock } = await import("../../src/adapters/registry-lock.js");
+      await withRegistryLock(`${f}.lock`, {}, () => {
+        seen = {
+          owner: readFileSync(path.join(`${f}.lock`, "owner"), "utf8"),
+          start: readFileSync(path.join(`${f}.lock`, "process-start"), "utf8"),
+          mode: statSync(path.join(`${f}.lock`, "owner")).mode & 0o777,
+        };
+      });
+      expect(seen).not.toBeNull();
+      const s = seen as unknown as { owner: string; start: string; mode: number };
+      expect(s.owner).toBe(`${process.pid}\n`);
+      expect(s.start).toMatch(new RegExp(`^${process.pid} [0-9a-f-]+ \\d+\\n$`));
+      expect(s.mode).toBe(0o600);
+      expect(existsSync(`${f}.lock`)).toBe(false);
+    });
   });
 });

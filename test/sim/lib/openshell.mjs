@@ -472,6 +472,12 @@ async function sandboxCreate(globals, args) {
   if (readSandbox(paths, flags.name)) {
     return fail(grpcStatus("AlreadyExists", `sandbox ${flags.name} already exists`));
   }
+  // The gateway's CreateSandbox call takes this long (pulling the image): a caller killed now
+  // leaves an orphaned create that still makes the sandbox unless it is killed too.
+  await sleep(config.createDelayMs);
+  if (readSandbox(paths, flags.name)) {
+    return fail(grpcStatus("AlreadyExists", `sandbox ${flags.name} already exists`));
+  }
   if (createShouldFail()) {
     return fail(
       grpcStatus(
@@ -506,6 +512,8 @@ async function sandboxDelete(globals, args) {
   const [name] = positionals;
   const refused = await connectForRpc(globals, "DeleteSandbox", "DeleteSandboxResponse.deleted");
   if (refused !== null) return refused;
+  if (!readSandbox(paths, name)) return notFound(name);
+  await sleep(config.deleteDelayMs);
   if (!readSandbox(paths, name)) return notFound(name);
   removeSandbox(paths, name);
   out(`${green("✓")} Deleted sandbox ${name}\n`);
@@ -600,6 +608,7 @@ async function sandboxUpload(globals, args) {
     throw e;
   }
   await sleep(config.transferDelayMs);
+  await sleep(config.uploadDelayMs);
   const sandboxDest = `${normaliseSandboxPath(dest).replace(/\/$/, "")}/${path.basename(local)}`;
   try {
     await fsp.mkdir(destDir, { recursive: true });

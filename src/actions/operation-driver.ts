@@ -1,0 +1,290 @@
+import type { AgentSpec } from "../adapters/agent-catalog.js";
+import type { JournalHandle } from "../adapters/operations-journal.js";
+import { RegistryWriteError, updateRegistryEntry } from "../adapters/registry.js";
+import { RegistryLockHeld } from "../adapters/registry-lock.js";
+import type { Context } from "../context.js";
+import type { BackupManifest } from "../domain/backup-manifest.js";
+import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
+import { decideResume } from "../domain/operation-journal.js";
+import { extractVersion, versionsEqual } from "../domain/versions.js";
+import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
+import {
+  createSandbox,
+  restoreStateDirs,
+  SandboxStepError,
+  sandboxPresence,
+  verifyRestoredState,
+  waitForGone,
+  waitForReady,
+} from "./sandbox-state.js";
+
+type Reactive = Omit<ReactiveContext, "query">;
+
+/**
+ * Drives one journaled operation (a rebuild or a restore) from the phase its journal names to
+ * the end. Every step is idempotent and decided by looking at the sandbox, so the same code
+ * runs a fresh operation and finishes one a killed run left behind (docs/design.md, "Resume").
+ */
+export interface DriveRequest {
+  report: PreflightReport;
+  handle: JournalHandle;
+  /** The verified backup whose state must end up in the sandbox. */
+  backup: { timestamp: string; path: string; manifest: BackupManifest };
+  /** The catalog agent of the backup (version check of a rebuild); may be absent for a restore. */
+  agent: AgentSpec | undefined;
+  /** Reactive diagnostics with the "sandbox was modified" wording. */
+  reactive: Reactive;
+  /** A journal found on disk (vs. one this run just wrote). */
+  resumed: boolean;
+  emit: (step: string) => void;
+}
+
+export type DriveResult =
+  | { status: "done"; attempts: number; agentVersion: string | null }
+  /** Phase `deleting` found the old sandbox untouched: the journal is dropped. */
+  | { status: "abandoned"; why: string }
+  /** State restored and verified; only the registry update failed (journal kept at `registering`). */
+  | { status: "registry-failed"; why: string }
+  /** Failed (or interrupted) somewhere after the delete; the journal is kept. */
+  | { status: "failed"; why: string; attempts: number };
+
+function presenceOrThrow(req: DriveRequest) {
+  return sandboxPresence(req.reactive, req.handle.journal.sandbox);
+}
+
+const track = (req: DriveRequest) => (pid: number) => req.handle.trackChild(pid);
+
+async function deleteSandbox(ctx: Context, req: DriveRequest): Promise<void> {
+  const { report } = req;
+  const name = req.handle.journal.sandbox;
+  const result = await report.openshell.sandboxDelete(report.gatewayName, name, track(req));
+  const failure = checkStateQuery(result, { ...req.reactive, query: `sandbox delete ${name}` });
+  if (result.exitCode !== 0 && failure?.kind !== "not_found") {
+    const after = await presenceOrThrow(req);
+    if (after.exists && after.phase !== "Deleting") {
+      throw new SandboxStepError(
+        "delete",
+        `sandbox delete failed: ${(failure?.excerpt ?? result.stderr).trim().slice(0, 200) || `exit ${result.exitCode}`}`,
+      );
+    }
+  }
+  await waitForGone(ctx, req.reactive, name);
+}
+
+/** Phase `deleting`: issue the delete (fresh run) or find out whether it happened (resume). */
+async function stepDelete(ctx: Context, req: DriveRequest): Promise<"abandon" | "go-on"> {
+  const seen = await presenceOrThrow(req);
+  if (seen.exists && seen.phase !== "Deleting") {
+    if (req.resumed) return "abandon";
+    req.emit("deleting");
+    await deleteSandbox(ctx, req);
+  } else if (seen.exists) {
+    await waitForGone(ctx, req.reactive, req.handle.journal.sandbox);
+  }
+  req.handle.advance("creating");
+  return "go-on";
+}
+
+async function create(ctx: Context, req: DriveRequest): Promise<void> {
+  const { image, sandbox } = req.handle.journal;
+  if (!image) {
+    throw new SandboxStepError(
+      "create",
+      `sandbox ${sandbox} does not exist and the operation names no image`,
+    );
+  }
+  req.emit(`creating from ${image}`);
+  await createSandbox(ctx, req.reactive, sandbox, image, track(req));
+}
+
+/**
+ * Makes sure the sandbox the state goes into exists and is Ready. `fresh` (a retry) replaces
+ * whatever a failed attempt left: that sandbox holds no user state.
+ */
+async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolean): Promise<void> {
+  const name = req.handle.journal.sandbox;
+  const seen = await presenceOrThrow(req);
+  if (fresh && seen.exists) {
+    await deleteSandbox(ctx, req);
+    await create(ctx, req);
+    return;
+  }
+  switch (decideResume(req.handle.journal.phase, seen)) {
+    case "continue":
+      return;
+    case "wait-ready":
+      req.emit("waiting for the sandbox to be Ready");
+      await waitForReady(ctx, req.reactive, name);
+      return;
+    case "wait-deleted":
+      await waitForGone(ctx, req.reactive, name);
+      await create(ctx, req);
+      return;
+    case "create":
+      await create(ctx, req);
+      return;
+    case "recreate":
+      await deleteSandbox(ctx, req);
+      await create(ctx, req);
+      return;
+    case "start":
+      throw new SandboxStepError("start", `sandbox ${name} is Stopped; start it and rerun`);
+    case "abandon":
+      throw new SandboxStepError("create", `sandbox ${name} is in an unexpected state`);
+  }
+}
+
+async function probeVersion(ctx: Context, req: DriveRequest, agent: AgentSpec): Promise<string> {
+  const { report } = req;
+  const name = req.handle.journal.sandbox;
+  const result = await report.openshell.sandboxExec(
+    report.gatewayName,
+    name,
+    agent.versionCommand,
+    ctx.settings.probeTimeoutMs,
+  );
+  const failure = checkStateQuery(result, {
+    ...req.reactive,
+    query: `sandbox exec ${name} -- ${agent.versionCommand.join(" ")}`,
+  });
+  const version = result.exitCode === 0 ? extractVersion(result.stdout) : null;
+  if (!version || !versionsEqual(version, agent.expectedVersion)) {
+    throw new SandboxStepError(
+      "verify-version",
+      `agent version after rebuild is ${version ?? "unknown"}${
+        failure ? ` (${failure.excerpt})` : result.exitCode !== 0 ? ` (exit ${result.exitCode})` : ""
+      }, expected ${agent.expectedVersion}`,
+    );
+  }
+  return version;
+}
+
+/** Phases `creating` → `restoring` → `verifying`, once (the caller retries a rebuild once). */
+async function stepsToVerified(ctx: Context, req: DriveRequest, fresh: boolean): Promise<string | null> {
+  const { handle } = req;
+  const name = handle.journal.sandbox;
+  const rebuild = handle.journal.operation === "rebuild";
+  if (handle.journal.phase === "creating") {
+    await ensureReadySandbox(ctx, req, fresh);
+    handle.advance("restoring");
+  }
+  if (handle.journal.phase === "restoring") {
+    await ensureReadySandbox(ctx, req, false);
+    req.emit("restoring state");
+    await restoreStateDirs(ctx, req.reactive, name, req.backup, undefined, track(req));
+    handle.advance("verifying");
+  }
+  let version: string | null = null;
+  if (handle.journal.phase === "verifying") {
+    await ensureReadySandbox(ctx, req, false);
+    req.emit("verifying the restored state");
+    const verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    if (!verified.ok) {
+      throw new SandboxStepError(
+        "verify",
+        `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.extra.length} extra files)`,
+      );
+    }
+    if (rebuild && req.agent) {
+      req.emit("verifying agent version");
+      version = await probeVersion(ctx, req, req.agent);
+    }
+    if (rebuild) handle.advance("registering");
+  }
+  return version;
+}
+
+function stepFailure(error: unknown): string | null {
+  if (error instanceof SandboxStepError) return error.message;
+  // After the delete an unreachable gateway is this operation's failure (exit 1), never exit 4:
+  // the sandbox's state is now partial and the journal says how to finish.
+  if (error instanceof EnvironmentError) return error.message;
+  return null;
+}
+
+async function stepRegister(ctx: Context, req: DriveRequest, version: string | null): Promise<string | null> {
+  const { journal } = req.handle;
+  const agent = req.agent;
+  let agentVersion = version;
+  if (agentVersion === null && agent) agentVersion = await probeVersion(ctx, req, agent);
+  try {
+    await updateRegistryEntry(
+      ctx.settings.paths.registryFile,
+      journal.sandbox,
+      {
+        ...(agentVersion ? { agentVersion } : {}),
+        nemoclawVersion: ctx.cliVersion,
+        ...(journal.image ? { imageTag: journal.image } : {}),
+      },
+      { procRoot: ctx.procRoot },
+    );
+    return null;
+  } catch (error) {
+    if (error instanceof RegistryLockHeld || error instanceof RegistryWriteError) return error.message;
+    if (error instanceof EnvironmentError) return error.message;
+    return `registry write failed: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Runs the operation from its journal's phase to the end and closes the journal on success.
+ * Throws PreflightRefusal on a schema mismatch (the journal stays); everything else comes back
+ * as a DriveResult.
+ */
+export async function driveOperation(ctx: Context, req: DriveRequest): Promise<DriveResult> {
+  const { handle } = req;
+  try {
+    if (handle.journal.phase === "deleting" && (await stepDelete(ctx, req)) === "abandon") {
+      handle.close("abandoned-no-delete");
+      return { status: "abandoned", why: "the sandbox was never deleted" };
+    }
+  } catch (error) {
+    if (error instanceof PreflightRefusal) throw error;
+    const why = stepFailure(error);
+    if (why === null) throw error;
+    // The delete did not happen (or we cannot tell yet): keep the journal, it decides next time.
+    return { status: "failed", why, attempts: 1 };
+  }
+  const attemptsAllowed = handle.journal.operation === "rebuild" ? 2 : 1;
+  let version: string | null = null;
+  let attempts = 0;
+  let lastError = "";
+  let verified = handle.journal.phase === "registering";
+  while (!verified && attempts < attemptsAllowed && !ctx.abort.signal.aborted) {
+    attempts++;
+    try {
+      if (attempts > 1) {
+        req.emit("retrying");
+        handle.advance("creating");
+      }
+      version = await stepsToVerified(ctx, req, attempts > 1);
+      verified = true;
+    } catch (error) {
+      if (error instanceof PreflightRefusal) throw error;
+      const why = stepFailure(error);
+      if (why === null) throw error;
+      lastError = why;
+    }
+  }
+  if (!verified) {
+    return {
+      status: "failed",
+      why: ctx.abort.signal.aborted ? `interrupted by ${ctx.abort.signal.reason}` : lastError,
+      attempts: Math.max(attempts, 1),
+    };
+  }
+  if (handle.journal.phase === "registering") {
+    let why: string | null;
+    try {
+      req.emit("updating the registry");
+      why = await stepRegister(ctx, req, version);
+    } catch (error) {
+      if (error instanceof PreflightRefusal) throw error;
+      why = stepFailure(error);
+      if (why === null) throw error;
+    }
+    if (why !== null) return { status: "registry-failed", why };
+  }
+  handle.close(req.resumed ? "resumed-and-completed" : "completed");
+  return { status: "done", attempts: Math.max(attempts, 1), agentVersion: version };
+}
