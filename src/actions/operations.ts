@@ -74,7 +74,7 @@ export function describeOperation(found: FoundJournal, procRoot: string): OpenOp
     sandbox: found.sandbox,
     state: "interrupted",
     journal,
-    reason: `${describeInterruption(journal)}; run \`${command}\` to finish it`,
+    reason: `${describeInterruption(journal)}; its state is kept in backup ${journal.backup}; run \`${command}\` to finish it`,
     command,
     file: found.file,
   };
