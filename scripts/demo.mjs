@@ -3,9 +3,10 @@
 // a drifted gateway is refused, repaired, then every sandbox is backed up, verified and the
 // stale one rebuilt with its state. Exits 0 only if every step behaved as expected; always
 // stops its processes and removes its temp directory.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { SimHost } from "./sim-host.mjs";
+import { CLI, SimHost } from "./sim-host.mjs";
 
 const CURRENT = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1";
 const PREVIOUS = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0";
@@ -41,6 +42,34 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
     cleanup();
     process.exit(signal === "SIGINT" ? 130 : 143);
   });
+}
+
+/**
+ * Runs nemoclaw ARGS as the leader of its own process group and SIGKILLs the whole group as
+ * soon as the operations journal of `sandbox` names `phase` (bounded: 60 s).
+ */
+async function killDuringPhase(args, sandbox, phase) {
+  const journal = path.join(host.dir, "home/.nemoclaw/operations", `${sandbox}.json`);
+  const child = spawn(process.execPath, [CLI, ...args], { env: host.env, detached: true, stdio: "ignore" });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const deadline = Date.now() + 60_000;
+  let seen = null;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      seen = JSON.parse(readFileSync(journal, "utf8")).phase;
+    } catch {
+      seen = null;
+    }
+    if (seen === phase) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  await exited;
+  return seen;
 }
 
 const expectText = (text) => (r) => (`${r.stdout}${r.stderr}`.includes(text) ? null : `missing "${text}"`);
@@ -99,8 +128,25 @@ try {
   say("# 4. Which sandboxes run stale images? (read-only; exit 1 = work to do)");
   step(["upgrade-sandboxes", "--check"], 1, expectText("1 stale, 0 unknown, 0 missing"));
 
-  say("# 5. Rebuild the stale sandbox, keeping its state.");
-  step(["upgrade-sandboxes", "--yes"], 0, expectText("gamma: rebuilt"));
+  say(
+    [
+      "# 5. Rebuild the stale sandbox, keeping its state — and the host dies half way:",
+      "#    the run is killed with SIGKILL (its whole process group) after gamma was deleted and",
+      "#    recreated, while its state is being restored.",
+    ].join("\n"),
+  );
+  host.simctl("set", "uploadDelayMs=5000");
+  process.stdout.write(
+    "\n$ nemoclaw upgrade-sandboxes --yes      # killed with SIGKILL while restoring gamma\n",
+  );
+  const killedAt = await killDuringPhase(["upgrade-sandboxes", "--yes"], "gamma", "restoring");
+  process.stdout.write(`[killed at phase: ${killedAt ?? "never reached"}]\n`);
+  if (killedAt !== "restoring") failures += 1;
+  host.simctl("set", "uploadDelayMs=0");
+
+  say("# 6. The next run knows: gamma is interrupted (never 'current'), and says how to finish it.");
+  step(["upgrade-sandboxes", "--check"], 1, expectText("rebuild interrupted while restoring state"));
+  step(["upgrade-sandboxes", "--yes"], 0, expectText("gamma: rebuilt — finished the interrupted rebuild"));
   step(["upgrade-sandboxes", "--check"], 0, expectText("All sandboxes are up to date."));
 } catch (error) {
   console.error(`demo failed: ${error.message}`);

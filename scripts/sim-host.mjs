@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SIMCTL = path.join(REPO, "test/sim/simctl.mjs");
-const CLI = path.join(REPO, "bin/run.js");
+export const CLI = path.join(REPO, "bin/run.js");
 
 export class SimHost {
   constructor(prefix = "nemoclaw-sim-") {

@@ -3,6 +3,8 @@ import { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
+import { pinnedBy } from "../domain/operation-journal.js";
+import { openOperations } from "./operations.js";
 
 export interface BackupSummary {
   sandbox: string;
@@ -13,6 +15,8 @@ export interface BackupSummary {
   size: number;
   fileCount: number;
   agentVersion: string | null;
+  /** Named by an open operations journal: no retention removes it (docs/design.md, "Pins"). */
+  pinned?: true;
 }
 
 export interface BackupVerification extends BackupSummary {
@@ -41,10 +45,17 @@ export function requireSandboxName(name: string): string {
   return name;
 }
 
-/** `backups list`: every backup (newest first per sandbox), corrupt ones flagged; never staging. */
+/**
+ * `backups list`: every backup (newest first per sandbox), corrupt ones flagged, those an open
+ * operations journal names marked `pinned`; never staging.
+ */
 export function listBackupSummaries(ctx: Context, sandbox?: string): BackupSummary[] {
   if (sandbox !== undefined) requireSandboxName(sandbox);
-  return listBackups(ctx.settings.paths.backupsRoot, sandbox).map(summarize);
+  const ops = openOperations(ctx);
+  return listBackups(ctx.settings.paths.backupsRoot, sandbox).map((b) => {
+    const pins = ops.get(b.sandbox)?.journal;
+    return pins && pinnedBy(pins).includes(b.timestamp) ? { ...summarize(b), pinned: true } : summarize(b);
+  });
 }
 
 /**

@@ -14,7 +14,7 @@ export function renderBackupList(backups: BackupSummary[], root: string, style: 
     }
     lines.push(
       b.complete
-        ? `  ${b.timestamp}  ${formatBytes(b.size).padStart(10)}  ${String(b.fileCount).padStart(6)} files  agent ${b.agentVersion ?? "unknown"}`
+        ? `  ${b.timestamp}  ${formatBytes(b.size).padStart(10)}  ${String(b.fileCount).padStart(6)} files  agent ${b.agentVersion ?? "unknown"}${b.pinned ? `  ${style.yellow("pinned")} (an unfinished operation needs it)` : ""}`
         : `  ${b.timestamp}  ${style.red("CORRUPT")}: ${b.corrupt}`,
     );
   }

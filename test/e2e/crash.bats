@@ -75,6 +75,8 @@ assert_recovers_rebuild() {
   [[ "$out" == *"beta"*"interrupted"* ]]
   [[ "$out" == *"nemoclaw upgrade-sandboxes --yes beta"* ]]
   [[ "$out" != *"All sandboxes are up to date."* ]]
+  run_split backups list --json
+  [[ "$out" == *'"pinned":true'* ]]
   backups_before="$(backups_of beta)"
   run_split backup-all --keep 1
   [ "$status" -eq 0 ]

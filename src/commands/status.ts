@@ -1,0 +1,88 @@
+import { Flags } from "@oclif/core";
+import { hostStatus, needsAction } from "../actions/status.js";
+import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { exitCodesHelp } from "../cli/help-text.js";
+import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { parseDuration } from "../domain/duration.js";
+import { UsageError } from "../domain/errors.js";
+import { ExitCode } from "../domain/exit-codes.js";
+import { renderStatus } from "../output/status-view.js";
+import { styleFor } from "../output/style.js";
+
+export default class Status extends NemoclawCommand {
+  static override commandId = "status";
+  static override summary = "Is this host safe to upgrade, and is every sandbox's state backed up?";
+  static override description =
+    `Read-only (no lock, no writes, no gateway selection): runs the gateway schema preflight, then — only when it does not refuse — one \`openshell sandbox list\` and the agent version probes of \`upgrade-sandboxes --check\`, concurrently and bounded. One row per registered sandbox: phase, agent version → expected, status (current, stale, unknown, missing, interrupted, in-progress), the newest complete backup and its age (flagged when older than --max-age, \`never\` when there is none), pinned backups and any unfinished rebuild or restore with the command that finishes it. Ends with the counts and, when anything needs action, the commands to run.
+
+When the preflight refuses (drift, schema mismatch) the rows come from the registry and the backups (exit 3); when the gateway is unreachable likewise (exit 4). Exit 1 when anything needs action; 3 wins over 4, 4 over 1.
+
+${exitCodesHelp()}`;
+  static override examples = [
+    {
+      description: "Before an upgrade: one answer for the whole host",
+      command: "<%= config.bin %> <%= command.id %>",
+    },
+    {
+      description: "Fleet summary per host (one JSON document), backups may be a week old",
+      command: "<%= config.bin %> <%= command.id %> --json --max-age 7d",
+    },
+  ];
+  static override flags = {
+    json: jsonFlag,
+    "max-age": Flags.string({
+      description: "Flag backups older than this (s, m, h or d: 90m, 24h, 7d).",
+      default: "24h",
+      helpValue: "DURATION",
+    }),
+    strict: Flags.boolean({
+      description: "Treat an unknown preflight verdict as a refusal (exit 3).",
+      default: false,
+    }),
+    gateway: gatewayFlag,
+  };
+
+  protected async execute(): Promise<Outcome> {
+    const { flags } = await this.parse(Status);
+    const maxAgeSeconds = parseDuration(flags["max-age"]);
+    if (maxAgeSeconds === null) {
+      throw new UsageError(
+        `invalid --max-age ${JSON.stringify(flags["max-age"])}: use a number with s, m, h or d (90m, 24h, 7d)`,
+      );
+    }
+    const gatewayName = resolveGatewayName(flags.gateway);
+    const ctx = this.createContext(gatewayName);
+    const strict = flags.strict || ctx.settings.strictPreflight;
+    const gatewayArg = flags.gateway ? ` --gateway ${gatewayName}` : "";
+    const run = await hostStatus(ctx, {
+      gatewayName,
+      strict,
+      rerunCommand: `nemoclaw status${gatewayArg}`,
+      maxAgeSeconds,
+      gatewayFlag: gatewayArg,
+    });
+    const exitCode = run.refusal
+      ? ExitCode.Refused
+      : run.unreachable
+        ? ExitCode.Environment
+        : needsAction(run.result)
+          ? ExitCode.Failed
+          : ExitCode.Ok;
+    const error = run.refusal
+      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
+      : run.unreachable
+        ? { code: run.unreachable.code, message: run.unreachable.message }
+        : exitCode === ExitCode.Failed
+          ? { code: "action_needed", message: run.result.actions.join("; ") || "something needs action" }
+          : undefined;
+    return {
+      exitCode,
+      preflight: run.preflight,
+      result: run.result,
+      warnings: run.warnings,
+      ...(error ? { error } : {}),
+      stdout: renderStatus(run.result, run.preflight, styleFor(ctx.io.stdoutColor)),
+      stderr: run.warnings,
+    };
+  }
+}
