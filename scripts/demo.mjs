@@ -110,6 +110,9 @@ try {
     ].join("\n"),
   );
 
+  say("# 0. The first question before an upgrade: is this host safe, and is everything backed up?");
+  step(["status"], 3, expectText("Gateway preflight: drift"));
+
   say("# 1. Before touching anything: is the gateway in sync with the CLI?");
   step(
     ["gateway", "preflight"],
@@ -148,6 +151,10 @@ try {
   step(["upgrade-sandboxes", "--check"], 1, expectText("rebuild interrupted while restoring state"));
   step(["upgrade-sandboxes", "--yes"], 0, expectText("gamma: rebuilt — finished the interrupted rebuild"));
   step(["upgrade-sandboxes", "--check"], 0, expectText("All sandboxes are up to date."));
+
+  say("# 7. And the same question at the end: all green.");
+  step(["backup-all", "--keep", "2"], 0, expectText("Backup summary: 3 backed up"));
+  step(["status"], 0, expectText("Nothing needs action"));
 } catch (error) {
   console.error(`demo failed: ${error.message}`);
   failures += 1;
