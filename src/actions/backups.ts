@@ -1,10 +1,22 @@
-import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
+import fs from "node:fs";
+import {
+  type BackupListing,
+  bytesFreedByRemoving,
+  cleanStaging,
+  diskUsage,
+  listBackups,
+  prunableBackups,
+  removeBackup,
+  verifyBackup,
+} from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
+import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { pinnedBy } from "../domain/operation-journal.js";
-import { openOperations } from "./operations.js";
+import { openOperations, pinnedBackups } from "./operations.js";
+import { cleanRestoreScratch } from "./sandbox-state.js";
 
 export interface BackupSummary {
   sandbox: string;
@@ -97,4 +109,113 @@ export async function verifyBackups(
     await pool.close();
   }
   return results;
+}
+
+export interface PruneSandboxResult {
+  sandbox: string;
+  removed: { timestamp: string; path: string }[];
+  kept: number;
+  pinned: string[];
+  /** Timestamp directories without a valid manifest: reported, never deleted. */
+  corrupt: string[];
+  /** Bytes removing these backups frees (a file still linked from a kept backup frees nothing). */
+  bytesFreed: number;
+  /** Set when nothing of this sandbox may be pruned (an unreadable operations journal). */
+  skipped?: string;
+}
+
+export interface PruneResult {
+  backupsRoot: string;
+  keep: number;
+  dryRun: boolean;
+  sandboxes: PruneSandboxResult[];
+  removed: number;
+  bytesFreed: number;
+}
+
+function backupSandboxNames(ctx: Context): string[] {
+  try {
+    return fs
+      .readdirSync(ctx.settings.paths.backupsRoot, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && isValidSandboxName(e.name))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function pruneOne(
+  ctx: Context,
+  sandbox: string,
+  keep: number,
+  dryRun: boolean,
+  ops: ReturnType<typeof openOperations>,
+): PruneSandboxResult {
+  const root = ctx.settings.paths.backupsRoot;
+  const all = listBackups(root, sandbox);
+  const corrupt = all.filter((b) => !b.complete).map((b) => b.timestamp);
+  const pinned = pinnedBackups(ops, sandbox);
+  const base = { sandbox, corrupt, pinned: pinned ? [...pinned] : [], bytesFreed: 0 };
+  if (pinned === null) {
+    const reason = ops.get(sandbox)?.reason ?? "unreadable operations journal";
+    return { ...base, removed: [], kept: all.length - corrupt.length, skipped: `nothing pruned: ${reason}` };
+  }
+  const doomed = prunableBackups(root, sandbox, keep, pinned);
+  const bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
+  if (!dryRun) for (const b of doomed) removeBackup(b);
+  return {
+    ...base,
+    removed: doomed.map((b) => ({ timestamp: b.timestamp, path: b.path })),
+    kept: all.length - corrupt.length - doomed.length,
+    bytesFreed,
+  };
+}
+
+/**
+ * `backups prune`: the retention of `backup-all --keep`, for cron. Honours the pins of the
+ * operations journal and never removes the newest backup that holds files; corrupt timestamp
+ * directories are reported, never deleted. Takes the maintenance lock (and cleans dead runs'
+ * scratch) unless `dryRun`.
+ */
+export function pruneAll(
+  ctx: Context,
+  options: { sandbox?: string; keep: number; dryRun: boolean },
+): PruneResult {
+  if (options.sandbox !== undefined) requireSandboxName(options.sandbox);
+  const run = () => {
+    const ops = openOperations(ctx);
+    const names = options.sandbox !== undefined ? [options.sandbox] : backupSandboxNames(ctx);
+    const sandboxes = names.map((name) => pruneOne(ctx, name, options.keep, options.dryRun, ops));
+    return {
+      backupsRoot: ctx.settings.paths.backupsRoot,
+      keep: options.keep,
+      dryRun: options.dryRun,
+      sandboxes,
+      removed: sandboxes.reduce((n, s) => n + s.removed.length, 0),
+      bytesFreed: sandboxes.reduce((n, s) => n + s.bytesFreed, 0),
+    };
+  };
+  if (options.dryRun) return run();
+  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
+    command: "backups prune",
+    procRoot: ctx.procRoot,
+    now: ctx.now,
+  });
+  try {
+    cleanStaging(ctx.settings.paths.backupsRoot);
+    cleanRestoreScratch(ctx);
+    return run();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Bytes each sandbox's backups occupy on disk (hard links counted once). */
+export function diskUsageBySandbox(backups: BackupSummary[]): Record<string, number> {
+  const dirs = new Map<string, string[]>();
+  for (const b of backups) dirs.set(b.sandbox, [...(dirs.get(b.sandbox) ?? []), b.path]);
+  const usage: Record<string, number> = {};
+  for (const [sandbox, paths] of dirs) usage[sandbox] = diskUsage(paths);
+  return usage;
 }

@@ -250,6 +250,29 @@ export async function verifyBackup(listing: BackupListing, pool?: HashPool): Pro
   };
 }
 
+/** What retention would remove for one sandbox: complete backups `selectPrunable` gives up. */
+export function prunableBackups(
+  backupsRoot: string,
+  sandbox: string,
+  keep: number,
+  pinned: ReadonlySet<string> = new Set(),
+): BackupListing[] {
+  const complete = listBackups(backupsRoot, sandbox).filter((b) => b.complete);
+  const doomed = new Set(selectPrunable(complete, keep, pinned));
+  return complete.filter((b) => doomed.has(b.timestamp));
+}
+
+/**
+ * Removes one complete backup. Rename first: an interrupted removal then leaves staging
+ * (cleaned up later), never a half-deleted directory that still looks like a complete backup.
+ */
+export function removeBackup(backup: BackupListing): void {
+  const aside = path.join(path.dirname(backup.path), `.${backup.timestamp}.partial`);
+  fs.renameSync(backup.path, aside);
+  fsyncDir(path.dirname(backup.path));
+  fs.rmSync(aside, { recursive: true, force: true });
+}
+
 /**
  * Retention after a successful backup: removes the sandbox's complete backups that
  * `selectPrunable` gives up — never a pinned one (named by an open operations journal), never
@@ -261,18 +284,62 @@ export function pruneBackups(
   keep: number,
   pinned: ReadonlySet<string> = new Set(),
 ): string[] {
-  const complete = listBackups(backupsRoot, sandbox).filter((b) => b.complete);
-  const doomed = new Set(selectPrunable(complete, keep, pinned));
   const removed: string[] = [];
-  for (const old of complete) {
-    if (!doomed.has(old.timestamp)) continue;
-    // Rename first: an interrupted removal then leaves staging (cleaned up later), never a
-    // half-deleted directory that still looks like a complete backup.
-    const aside = path.join(path.dirname(old.path), `.${old.timestamp}.partial`);
-    fs.renameSync(old.path, aside);
-    fs.rmSync(aside, { recursive: true, force: true });
+  for (const old of prunableBackups(backupsRoot, sandbox, keep, pinned)) {
+    removeBackup(old);
     removed.push(old.path);
   }
-  if (removed.length) fsyncDir(sandboxDir(backupsRoot, sandbox));
   return removed;
+}
+
+/** Every regular file under `root` (never following symlinks): its inode key, link count, disk bytes. */
+function inodesUnder(root: string, into: Map<string, { nlink: number; bytes: number; seen: number }>): void {
+  const stack = [root];
+  while (stack.length) {
+    const dir = stack.pop() as string;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        stack.push(p);
+        continue;
+      }
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        continue;
+      }
+      const key = `${st.dev}:${st.ino}`;
+      const known = into.get(key);
+      if (known) known.seen++;
+      else into.set(key, { nlink: st.nlink, bytes: st.blocks * 512, seen: 1 });
+    }
+  }
+}
+
+/** Bytes the given backup directories occupy on disk, a file hard-linked between them counted once. */
+export function diskUsage(dirs: readonly string[]): number {
+  const inodes = new Map<string, { nlink: number; bytes: number; seen: number }>();
+  for (const dir of dirs) inodesUnder(dir, inodes);
+  let total = 0;
+  for (const { bytes } of inodes.values()) total += bytes;
+  return total;
+}
+
+/**
+ * Bytes that removing `dirs` would free: a file counts only when every one of its links lies
+ * inside them (a file still linked from a kept backup frees nothing).
+ */
+export function bytesFreedByRemoving(dirs: readonly string[]): number {
+  const inodes = new Map<string, { nlink: number; bytes: number; seen: number }>();
+  for (const dir of dirs) inodesUnder(dir, inodes);
+  let total = 0;
+  for (const { nlink, bytes, seen } of inodes.values()) if (seen >= nlink) total += bytes;
+  return total;
 }

@@ -1,16 +1,24 @@
-import type { BackupSummary, BackupVerification } from "../actions/backups.js";
+import type { BackupSummary, BackupVerification, PruneResult } from "../actions/backups.js";
 import type { RestoreResult } from "../actions/restore.js";
 import { formatBytes } from "./live-view.js";
 import type { Style } from "./style.js";
 
-export function renderBackupList(backups: BackupSummary[], root: string, style: Style): string[] {
+export function renderBackupList(
+  backups: BackupSummary[],
+  root: string,
+  style: Style,
+  diskBytes: Record<string, number> = {},
+): string[] {
   if (backups.length === 0) return [`No backups in ${root}.`];
-  const lines: string[] = [];
+  const lines: string[] = [`Backups in ${root}:`];
   let current = "";
   for (const b of backups) {
     if (b.sandbox !== current) {
       current = b.sandbox;
-      lines.push(style.bold(b.sandbox));
+      const disk = diskBytes[b.sandbox];
+      lines.push(
+        `${style.bold(b.sandbox)}${disk !== undefined ? style.dim(`  ${formatBytes(disk)} on disk (hard links counted once)`) : ""}`,
+      );
     }
     lines.push(
       b.complete
@@ -78,5 +86,23 @@ export function renderRestoreFailure(
   } else if (first) {
     lines.push("To finish the restore, run:", `  ${first}`);
   }
+  return lines;
+}
+
+/** `backups prune`: each backup removed (or that would be), then what it freed. */
+export function renderPrune(r: PruneResult, style: Style): string[] {
+  const verb = r.dryRun ? "would remove" : "removed";
+  const lines: string[] = [];
+  for (const s of r.sandboxes) {
+    for (const b of s.removed) lines.push(`${style.yellow("-")} ${s.sandbox} ${b.timestamp}: ${verb}`);
+    for (const ts of s.corrupt)
+      lines.push(`${style.red("!")} ${s.sandbox} ${ts}: CORRUPT, left in place (inspect it)`);
+    if (s.pinned.length)
+      lines.push(`  ${s.sandbox}: pinned by an unfinished operation: ${s.pinned.join(", ")}`);
+    if (s.skipped) lines.push(`${style.yellow("!")} ${s.sandbox}: ${s.skipped}`);
+  }
+  lines.push(
+    `Prune summary (keep ${r.keep}): ${r.removed} backup(s) ${verb}, ${formatBytes(r.bytesFreed)} ${r.dryRun ? "would be " : ""}freed.`,
+  );
   return lines;
 }

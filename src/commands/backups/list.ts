@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import { listBackupSummaries } from "../../actions/backups.js";
+import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
 import { jsonFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
@@ -11,7 +11,7 @@ export default class BackupsList extends NemoclawCommand {
   static override commandId = "backups list";
   static override summary = "List sandbox backups.";
   static override description =
-    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version. A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock.
+    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version, and per sandbox the bytes its backups occupy on disk (a file hard-linked between backups counted once). A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock.
 
 ${exitCodesHelp()}`;
   static override examples = [
@@ -30,12 +30,18 @@ ${exitCodesHelp()}`;
     const { flags } = await this.parse(BackupsList);
     const ctx = this.createContext();
     const backups = listBackupSummaries(ctx, flags.sandbox);
+    const diskBytes = diskUsageBySandbox(backups);
     return {
       exitCode: ExitCode.Ok,
       preflight: null,
-      result: { backupsRoot: ctx.settings.paths.backupsRoot, backups },
+      result: { backupsRoot: ctx.settings.paths.backupsRoot, backups, diskBytes },
       warnings: [],
-      stdout: renderBackupList(backups, ctx.settings.paths.backupsRoot, styleFor(ctx.io.stdoutColor)),
+      stdout: renderBackupList(
+        backups,
+        ctx.settings.paths.backupsRoot,
+        styleFor(ctx.io.stdoutColor),
+        diskBytes,
+      ),
     };
   }
 }
