@@ -124,6 +124,14 @@ async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolea
       await create(ctx, req);
       return;
     case "recreate":
+      // A rebuild's new sandbox holds no user state; a restore's sandbox is the user's own
+      // (anything outside the state dirs would be lost): never delete that one automatically.
+      if (req.handle.journal.operation === "restore" && req.handle.journal.phase !== "creating") {
+        throw new SandboxStepError(
+          "ready",
+          `sandbox ${name} is in phase Error; repair or delete it, then rerun (its state is in backup ${req.backup.timestamp})`,
+        );
+      }
       await deleteSandbox(ctx, req);
       await create(ctx, req);
       return;
@@ -202,7 +210,11 @@ function stepFailure(error: unknown): string | null {
   return null;
 }
 
-async function stepRegister(ctx: Context, req: DriveRequest, version: string | null): Promise<string | null> {
+async function stepRegister(
+  ctx: Context,
+  req: DriveRequest,
+  version: string | null,
+): Promise<{ why: string | null; version: string | null }> {
   const { journal } = req.handle;
   const agent = req.agent;
   let agentVersion = version;
@@ -218,11 +230,15 @@ async function stepRegister(ctx: Context, req: DriveRequest, version: string | n
       },
       { procRoot: ctx.procRoot },
     );
-    return null;
+    return { why: null, version: agentVersion };
   } catch (error) {
-    if (error instanceof RegistryLockHeld || error instanceof RegistryWriteError) return error.message;
-    if (error instanceof EnvironmentError) return error.message;
-    return `registry write failed: ${(error as Error).message}`;
+    if (
+      error instanceof RegistryLockHeld ||
+      error instanceof RegistryWriteError ||
+      error instanceof EnvironmentError
+    )
+      return { why: error.message, version: agentVersion };
+    return { why: `registry write failed: ${(error as Error).message}`, version: agentVersion };
   }
 }
 
@@ -242,7 +258,12 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
     if (error instanceof PreflightRefusal) throw error;
     const why = stepFailure(error);
     if (why === null) throw error;
-    // The delete did not happen (or we cannot tell yet): keep the journal, it decides next time.
+    if (error instanceof SandboxStepError && error.step === "delete") {
+      // Seen still there and not Deleting: the delete did not happen, nothing was lost.
+      handle.close("abandoned-no-delete");
+      return { status: "abandoned", why };
+    }
+    // We cannot tell yet whether it happened: keep the journal, the next run looks again.
     return { status: "failed", why, attempts: 1 };
   }
   const attemptsAllowed = handle.journal.operation === "rebuild" ? 2 : 1;
@@ -277,7 +298,7 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
     let why: string | null;
     try {
       req.emit("updating the registry");
-      why = await stepRegister(ctx, req, version);
+      ({ why, version } = await stepRegister(ctx, req, version));
     } catch (error) {
       if (error instanceof PreflightRefusal) throw error;
       why = stepFailure(error);

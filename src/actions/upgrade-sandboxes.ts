@@ -359,7 +359,7 @@ async function rebuildOne(
     return {
       ...base,
       status: "failed",
-      reason: "sandbox delete failed; the sandbox was not rebuilt",
+      reason: `the sandbox was not rebuilt (nothing was deleted): ${drive.why}`,
       backup: backupRef,
       durationMs: elapsed(),
     };

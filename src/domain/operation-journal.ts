@@ -150,20 +150,27 @@ export function selectPrunable(
   keep: number,
   pinned: ReadonlySet<string>,
 ): string[] {
-  const remove: string[] = [];
+  const unpinned = backupsNewestFirst.filter((b) => !pinned.has(b.timestamp));
+  const kept = new Set<number>();
   let withFiles = 0;
-  let empty = 0;
-  for (const b of backupsNewestFirst) {
-    if (pinned.has(b.timestamp)) continue;
-    if (b.fileCount > 0) {
+  let oldestKept = -1; // position (newest first) of the oldest kept backup with files
+  unpinned.forEach((b, i) => {
+    if (b.fileCount > 0 && withFiles < keep) {
       withFiles++;
-      if (withFiles > keep) remove.push(b.timestamp);
-    } else {
-      empty++;
-      if (empty > keep || withFiles >= keep) remove.push(b.timestamp);
+      kept.add(i);
+      oldestKept = i;
     }
-  }
-  return remove;
+  });
+  let empties = 0;
+  unpinned.forEach((b, i) => {
+    // An empty backup survives only while newer than the oldest kept backup with files (or
+    // when there is none at all), and at most `keep` of them.
+    if (b.fileCount === 0 && (oldestKept === -1 || i < oldestKept) && empties < keep) {
+      empties++;
+      kept.add(i);
+    }
+  });
+  return unpinned.filter((_, i) => !kept.has(i)).map((b) => b.timestamp);
 }
 
 /** What `sandbox get` showed when an operation is resumed. */
