@@ -11,7 +11,7 @@ import {
   PreflightRefusal,
   UsageError,
 } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
+import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { OperationJournal } from "../domain/operation-journal.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import { type DriveResult, driveOperation } from "./operation-driver.js";
@@ -285,7 +285,7 @@ function failureAfterDelete(
   return new RestoreFailed(`${why}${kept}`, safety, recovery, {
     ...(interrupted
       ? {
-          exitCode: interrupted === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated,
+          exitCode: exitCodeForSignal(interrupted),
           code: "interrupted",
         }
       : {}),

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { hasControlChars } from "../domain/names.js";
 import type { BinarySource } from "../domain/preflight-types.js";
 import {
   DEFAULT_PROC_ROOT,
@@ -47,11 +48,6 @@ export function isExecutableFile(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-function hasControlChars(s: string): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  return /[\u0000-\u001f\u007f]/.test(s);
 }
 
 function homeBinDir(home: string | undefined): string | null {

@@ -85,7 +85,7 @@ export function resolveHostSettings(
       ".local/state/nemoclaw",
       gatewayPort === DEFAULT_PORT ? "openshell-docker-gateway" : `openshell-docker-gateway-${gatewayPort}`,
     );
-  const gatewayName = gatewayFlag ?? (env.NEMOCLAW_GATEWAY || "nemoclaw");
+  const gatewayName = gatewayFlag ?? defaultGatewayName(env);
   const catalogFile =
     absoluteOrThrow(env, "NEMOCLAW_AGENT_CATALOG") ?? path.join(packageRoot, "catalog/agents.json");
   const locksDir = path.join(stateRoot, "locks");
@@ -114,4 +114,9 @@ export function resolveHostSettings(
     openshellBinOverride: env.NEMOCLAW_OPENSHELL_BIN || undefined,
     gatewayBinOverride: env.NEMOCLAW_OPENSHELL_GATEWAY_BIN || undefined,
   };
+}
+
+/** The gateway name without --gateway: `NEMOCLAW_GATEWAY`, else `nemoclaw`. */
+export function defaultGatewayName(env: NodeJS.ProcessEnv): string {
+  return env.NEMOCLAW_GATEWAY || "nemoclaw";
 }

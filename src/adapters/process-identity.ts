@@ -1,5 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
+import { hasControlChars } from "../domain/names.js";
+import { errnoCode } from "./errno.js";
 
 /**
  * Process liveness and identity from /proc (SPEC §5 item 5a, §10).
@@ -80,11 +82,6 @@ type StatRead = { kind: "ok"; stat: ProcStat } | { kind: "missing" } | { kind: "
 
 const MISSING_CODES = new Set(["ENOENT", "ESRCH", "ENOTDIR"]);
 
-function errorCode(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === "string" ? code : "error";
-}
-
 /** Reads at most `maxBytes` from a file whose size the kernel reports as 0 (/proc files). */
 function readPrefix(file: string, maxBytes: number): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -108,7 +105,7 @@ function readStat(pid: number, procRoot: string): StatRead {
     // latin1 keeps every byte of a non-UTF-8 comm as one char, so `)` positions stay exact.
     text = readPrefix(path.join(procRoot, String(pid), "stat"), 4096).toString("latin1");
   } catch (error) {
-    const code = errorCode(error);
+    const code = errnoCode(error);
     if (MISSING_CODES.has(code)) return { kind: "missing" };
     return { kind: "unreadable", reason: `cannot read /proc/${pid}/stat: ${code}` };
   }
@@ -202,11 +199,6 @@ function sameInode(a: string, b: string): boolean {
   }
 }
 
-function hasControlChars(s: string): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  return /[\u0000-\u001f\u007f]/.test(s);
-}
-
 /**
  * A path for a one-line reason: as is when printable, else JSON-escaped, so a file name carrying a
  * newline or a terminal escape sequence cannot forge lines in diagnostics.
@@ -269,7 +261,7 @@ export function processIsBinary(
     // The kernel owns /proc/<pid> by the process's effective uid.
     owner = fs.statSync(pidDir).uid;
   } catch (error) {
-    return { match: false, code: "unreadable", reason: `cannot inspect /proc/${pid}: ${errorCode(error)}` };
+    return { match: false, code: "unreadable", reason: `cannot inspect /proc/${pid}: ${errnoCode(error)}` };
   }
   if (uid === undefined || owner !== uid) {
     return {
@@ -286,7 +278,7 @@ export function processIsBinary(
   try {
     exeTarget = fs.readlinkSync(path.join(pidDir, "exe"));
   } catch (error) {
-    exeError = errorCode(error);
+    exeError = errnoCode(error);
   }
   if (
     exeTarget !== undefined &&

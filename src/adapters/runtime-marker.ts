@@ -1,6 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
+import { hasControlChars } from "../domain/names.js";
 import { fsyncDir, writeFileAtomic as writeAtomic } from "./atomic-file.js";
+import { errnoCode } from "./errno.js";
 import { isPlausiblePid } from "./process-identity.js";
 
 /**
@@ -62,11 +64,6 @@ function show(value: unknown): string {
     text = String(value);
   }
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function hasControlChars(s: string): boolean {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  return /[\u0000-\u001f\u007f]/.test(s);
 }
 
 /** Basename as found, without `path.basename`'s forgiveness of a trailing slash. */
@@ -186,11 +183,6 @@ export function markerDirDistrust(facts: TrustFacts, uid: number): string | null
   return null;
 }
 
-function errorCode(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === "string" ? code : "error";
-}
-
 function currentUid(): number | undefined {
   return typeof process.getuid === "function" ? process.getuid() : undefined;
 }
@@ -216,7 +208,7 @@ export function readRuntimeMarker(markerPath: string, options: ReadMarkerOptions
   try {
     dirStat = fs.lstatSync(dir);
   } catch (error) {
-    const code = errorCode(error);
+    const code = errnoCode(error);
     if (code === "ENOENT" || code === "ENOTDIR") return { status: "absent" };
     return { status: "untrusted", reason: `cannot inspect marker directory: ${code}` };
   }
@@ -228,7 +220,7 @@ export function readRuntimeMarker(markerPath: string, options: ReadMarkerOptions
     // O_NONBLOCK: a FIFO planted at the marker path must not hang the preflight on open.
     fd = fs.openSync(markerPath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (error) {
-    const code = errorCode(error);
+    const code = errnoCode(error);
     if (code === "ENOENT") return { status: "absent" };
     if (code === "ELOOP") return { status: "untrusted", reason: "marker is a symlink" };
     return { status: "untrusted", reason: `cannot open marker: ${code}` };
@@ -250,7 +242,7 @@ export function readRuntimeMarker(markerPath: string, options: ReadMarkerOptions
     }
     raw = buf.subarray(0, total);
   } catch (error) {
-    return { status: "untrusted", reason: `cannot read marker: ${errorCode(error)}` };
+    return { status: "untrusted", reason: `cannot read marker: ${errnoCode(error)}` };
   } finally {
     fs.closeSync(fd);
   }
@@ -332,7 +324,7 @@ export function removeRuntimeMarker(dir: string): void {
       fs.unlinkSync(path.join(dir, name));
       removed = true;
     } catch (error) {
-      if (errorCode(error) !== "ENOENT" && errorCode(error) !== "ENOTDIR") throw error;
+      if (errnoCode(error) !== "ENOENT" && errnoCode(error) !== "ENOTDIR") throw error;
     }
   }
   if (removed) fsyncDir(dir);

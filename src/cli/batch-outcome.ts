@@ -1,6 +1,6 @@
 import type { InterruptSignal } from "../context.js";
 import type { PreflightRefusal } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
+import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 
 /**
  * Exit code and error of a per-sandbox batch (backup-all, upgrade-sandboxes) that got as far as
@@ -20,7 +20,7 @@ export function batchOutcome(
   }
   if (interrupted) {
     return {
-      exitCode: interrupted === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated,
+      exitCode: exitCodeForSignal(interrupted),
       error: { code: "interrupted", message: `interrupted by ${interrupted}` },
     };
   }

@@ -1,4 +1,5 @@
 import { Flags } from "@oclif/core";
+import { defaultGatewayName } from "../adapters/host-paths.js";
 import { UsageError } from "../domain/errors.js";
 import { isValidGatewayName } from "../domain/names.js";
 
@@ -15,7 +16,7 @@ export const gatewayFlag = Flags.string({
 
 /** --gateway, else NEMOCLAW_GATEWAY, else `nemoclaw`; refused unless it is a plain gateway name. */
 export function resolveGatewayName(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const name = flag ?? (env.NEMOCLAW_GATEWAY || "nemoclaw");
+  const name = flag ?? defaultGatewayName(env);
   if (!isValidGatewayName(name)) {
     throw new UsageError(
       `invalid gateway name ${JSON.stringify(name)} (letters, digits, '.', '_', '-'; at most 63)`,

@@ -2,10 +2,10 @@ import { Command, Errors } from "@oclif/core";
 import { SettingError } from "../adapters/host-paths.js";
 import { type Context, createContext } from "../context.js";
 import { errorCodeFor, exitCodeFor, NemoclawError, PreflightRefusal, UsageError } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
+import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import { type JsonEnvelope, renderJson } from "../output/envelope.js";
-import { styleFor } from "../output/style.js";
+import { colourFirstLine, styleFor } from "../output/style.js";
 
 /** What a command produced: fed to both the JSON envelope and the human renderer. */
 export interface Outcome {
@@ -78,7 +78,7 @@ export abstract class NemoclawCommand extends Command {
    * means a terminal's Ctrl-C does not reach them: we must kill them ourselves.
    */
   private interrupt(signal: "SIGINT" | "SIGTERM"): void {
-    const code = signal === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated;
+    const code = exitCodeForSignal(signal);
     const ctx = this.context;
     const graceful = (this.constructor as typeof NemoclawCommand).gracefulInterrupt;
     if (ctx && graceful && !ctx.abort.signal.aborted) {
@@ -111,7 +111,7 @@ export abstract class NemoclawCommand extends Command {
         result: null,
         warnings: [],
         error: { code: normalized.code, message, diagnostic: normalized.diagnostic },
-        stderr: normalized.diagnostic.map((line, i) => (i === 0 ? style.red(line) : line)),
+        stderr: colourFirstLine(normalized.diagnostic, style.red),
       };
     }
     const hint = normalized instanceof UsageError ? ` (see \`nemoclaw ${this.commandId} --help\`)` : "";

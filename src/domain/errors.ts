@@ -1,4 +1,4 @@
-import { ExitCode } from "./exit-codes.js";
+import { ExitCode, exitCodeForSignal } from "./exit-codes.js";
 import type { Preflight } from "./preflight-types.js";
 
 /**
@@ -56,7 +56,7 @@ export class InterruptedError extends NemoclawError {
   constructor(readonly signal: "SIGINT" | "SIGTERM") {
     super(`interrupted by ${signal}`);
     this.name = "InterruptedError";
-    this.exitCode = signal === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated;
+    this.exitCode = exitCodeForSignal(signal);
   }
 }
 

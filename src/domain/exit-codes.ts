@@ -30,3 +30,8 @@ export const EXIT_CODE_HELP: ReadonlyArray<[ExitCode, string]> = [
   [ExitCode.Interrupted, "interrupted by SIGINT (after cleanup and the summary)"],
   [ExitCode.Terminated, "interrupted by SIGTERM (after cleanup and the summary)"],
 ];
+
+/** 130 for SIGINT, 143 for SIGTERM: the one mapping from an interrupting signal to an exit code. */
+export function exitCodeForSignal(signal: "SIGINT" | "SIGTERM"): ExitCode {
+  return signal === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated;
+}

@@ -19,3 +19,12 @@ export function isValidGatewayName(name: unknown): name is string {
 export function escapeForDisplay(name: string): string {
   return JSON.stringify(name).slice(1, -1);
 }
+
+/**
+ * True when `s` holds a C0 control character or DEL: such a string (a path, a name) could forge
+ * lines or terminal escapes in diagnostics, so callers refuse or escape it.
+ */
+export function hasControlChars(s: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  return /[\u0000-\u001f\u007f]/.test(s);
+}

@@ -1,7 +1,7 @@
 import type { BackupSummary, BackupVerification, PruneResult } from "../actions/backups.js";
 import type { RestoreResult } from "../actions/restore.js";
 import { formatBytes } from "./live-view.js";
-import type { Style } from "./style.js";
+import { colourFirstLine, type Style } from "./style.js";
 
 export function renderBackupList(
   backups: BackupSummary[],
@@ -76,7 +76,7 @@ export function renderRestoreFailure(
   style: Style,
 ): string[] {
   const lines = e.diagnostic.length
-    ? e.diagnostic.map((line, i) => (i === 0 ? style.red(line) : line))
+    ? colourFirstLine(e.diagnostic, style.red)
     : [`${style.red("Error:")} ${e.message}`];
   if (e.safetyBackup) lines.push(`Safety backup of the state before this restore: ${e.safetyBackup.path}`);
   const [first, second] = e.recovery;

@@ -23,3 +23,8 @@ const PLAIN: Style = { bold: identity, dim: identity, red: identity, green: iden
 export function styleFor(color: boolean): Style {
   return color ? COLOURED : PLAIN;
 }
+
+/** A diagnostic block with its first line (the headline) coloured. */
+export function colourFirstLine(lines: readonly string[], colour: (text: string) => string): string[] {
+  return lines.map((line, i) => (i === 0 ? colour(line) : line));
+}

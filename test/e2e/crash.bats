@@ -76,7 +76,7 @@ assert_recovers_rebuild() {
   [[ "$out" == *"nemoclaw upgrade-sandboxes --yes beta"* ]]
   [[ "$out" != *"All sandboxes are up to date."* ]]
   run_split backups list --json
-  [[ "$out" == *'"pinned":true'* ]]
+  [[ "$out" == *'"pinned": true'* ]]
   backups_before="$(backups_of beta)"
   run_split backup-all --keep 1
   [ "$status" -eq 0 ]

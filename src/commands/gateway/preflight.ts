@@ -6,7 +6,7 @@ import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { PreflightRefusal } from "../../domain/errors.js";
 import { ExitCode } from "../../domain/exit-codes.js";
 import { renderPreflightSummary } from "../../output/preflight-view.js";
-import { styleFor } from "../../output/style.js";
+import { colourFirstLine, styleFor } from "../../output/style.js";
 
 export default class GatewayPreflight extends NemoclawCommand {
   static override commandId = "gateway preflight";
@@ -65,7 +65,7 @@ ${exitCodesHelp()}`;
         result: { gatewayName, verdict, proceed: true, strict, diagnostic: warnings },
         warnings,
         stdout: renderPreflightSummary(report, styleFor(ctx.io.stdoutColor)),
-        stderr: warnings.map((line, i) => (i === 0 ? style.yellow(line) : line)),
+        stderr: colourFirstLine(warnings, style.yellow),
       };
     } catch (error) {
       if (!(error instanceof PreflightRefusal)) throw error;
@@ -81,7 +81,7 @@ ${exitCodesHelp()}`;
         },
         warnings: [],
         error: { code: error.code, message: error.message, diagnostic: error.diagnostic },
-        stderr: error.diagnostic.map((line, i) => (i === 0 ? style.red(line) : line)),
+        stderr: colourFirstLine(error.diagnostic, style.red),
       };
     }
   }
