@@ -1,10 +1,11 @@
 import os from "node:os";
 import type { Writable } from "node:stream";
 import { type HostSettings, resolveHostSettings } from "./adapters/host-paths.js";
-import { ExecaProcessRunner, pinnedProbeEnv } from "./adapters/process-runner.js";
+import { ExecaProcessRunner, type ManagedProcessRunner, pinnedProbeEnv } from "./adapters/process-runner.js";
 
 /** Where output goes and how it may look (the GitHub CLI's IOStreams idea). */
 export interface IOStreams {
+  stdin: NodeJS.ReadableStream;
   stdout: Writable;
   stderr: Writable;
   stdoutIsTTY: boolean;
@@ -28,7 +29,7 @@ export interface Context {
   packageRoot: string;
   env: NodeJS.ProcessEnv;
   settings: HostSettings;
-  runner: ExecaProcessRunner;
+  runner: ManagedProcessRunner;
   /** The environment every OpenShell/Docker probe runs with (SPEC §5). */
   probeEnv: Record<string, string>;
   procRoot: string;
@@ -50,6 +51,7 @@ export function processIOStreams(env: NodeJS.ProcessEnv): IOStreams {
   const stderrIsTTY = Boolean(process.stderr.isTTY);
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== "";
   return {
+    stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     stdoutIsTTY,

@@ -39,6 +39,11 @@ export interface ProcessRunner {
   run(file: string, args: readonly string[], options: RunOptions): Promise<RunResult>;
 }
 
+/** A runner that also knows its live children, so an interrupt can kill every process group. */
+export interface ManagedProcessRunner extends ProcessRunner {
+  killAll(signal?: NodeJS.Signals): void;
+}
+
 /**
  * The environment probes run with: the caller's environment minus every `OPENSHELL_*` variable,
  * which could silently point a probe at a different gateway (SPEC §5). `DOCKER_*` is kept: it is
@@ -99,7 +104,7 @@ const loadExeca = () => {
   return execaModule;
 };
 
-export class ExecaProcessRunner implements ProcessRunner {
+export class ExecaProcessRunner implements ManagedProcessRunner {
   private readonly live = new Set<number>();
 
   killAll(signal: NodeJS.Signals = "SIGKILL"): void {

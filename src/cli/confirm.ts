@@ -21,7 +21,7 @@ export function requireConfirmationPath(yes: boolean, io: IOStreams, command: st
  * interrupt while it waits (`signal`).
  */
 export async function askYesNo(io: IOStreams, question: string, signal?: AbortSignal): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: io.stderr, terminal: true });
+  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true });
   try {
     const answer = await rl.question(`${question} [y/N] `, signal ? { signal } : {});
     return /^y(es)?$/i.test(answer.trim());

@@ -14,6 +14,12 @@ export const gatewayFlag = Flags.string({
   helpValue: "NAME",
 });
 
+/** Whether `--json` was asked for (before a `--` end of options): decides the one output form. */
+export function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}
+
 /** --gateway, else NEMOCLAW_GATEWAY, else `nemoclaw`; refused unless it is a plain gateway name. */
 export function resolveGatewayName(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const name = flag ?? defaultGatewayName(env);

@@ -1,6 +1,8 @@
 import { flush, run } from "@oclif/core";
+import { processIOStreams } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderJson } from "../output/envelope.js";
+import { jsonRequested } from "./flags.js";
 
 /**
  * Runs the oclif CLI. Failures inside a command are rendered by NemoclawCommand; what reaches
@@ -14,11 +16,11 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
   } catch (error) {
     const exit = (error as { oclif?: { exit?: number } }).oclif?.exit;
     if (exit === 0) return;
-    if (process.env.DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    const io = processIOStreams(process.env);
+    if (process.env.DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
     const message = error instanceof Error ? error.message : String(error);
-    const end = argv.indexOf("--");
-    if ((end === -1 ? argv : argv.slice(0, end)).includes("--json")) {
-      process.stdout.write(
+    if (jsonRequested(argv)) {
+      io.stdout.write(
         renderJson({
           ok: false,
           command: "nemoclaw",
@@ -30,7 +32,7 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
         }),
       );
     } else {
-      process.stderr.write(`Error: ${message.split("\n")[0]} (see \`nemoclaw --help\`)\n`);
+      io.stderr.write(`Error: ${message.split("\n")[0]} (see \`nemoclaw --help\`)\n`);
     }
     process.exitCode = ExitCode.Usage;
   }

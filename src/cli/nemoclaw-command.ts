@@ -1,11 +1,12 @@
 import { Command, Errors } from "@oclif/core";
 import { SettingError } from "../adapters/host-paths.js";
-import { type Context, createContext } from "../context.js";
+import { type Context, createContext, type IOStreams, processIOStreams } from "../context.js";
 import { errorCodeFor, exitCodeFor, NemoclawError, PreflightRefusal, UsageError } from "../domain/errors.js";
 import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import { type JsonEnvelope, renderJson } from "../output/envelope.js";
 import { colourFirstLine, styleFor } from "../output/style.js";
+import { jsonRequested } from "./flags.js";
 
 /** What a command produced: fed to both the JSON envelope and the human renderer. */
 export interface Outcome {
@@ -35,8 +36,12 @@ export abstract class NemoclawCommand extends Command {
   }
 
   protected get wantsJson(): boolean {
-    const end = this.argv.indexOf("--");
-    return (end === -1 ? this.argv : this.argv.slice(0, end)).includes("--json");
+    return jsonRequested(this.argv);
+  }
+
+  /** The one writer: the context's streams once it exists, the process's until then. */
+  private get io(): IOStreams {
+    return this.context?.io ?? processIOStreams(process.env);
   }
 
   /**
@@ -100,8 +105,8 @@ export abstract class NemoclawCommand extends Command {
 
   private failureOutcome(error: unknown): Outcome {
     const normalized = normalizeError(error);
-    if (process.env.DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    const style = styleFor(Boolean(process.stderr.isTTY) && !process.env.NO_COLOR);
+    if (process.env.DEBUG && error instanceof Error && error.stack) this.io.stderr.write(`${error.stack}\n`);
+    const style = styleFor(this.io.color);
     const exitCode = exitCodeFor(normalized);
     const message = normalized instanceof Error ? normalized.message : String(normalized);
     if (normalized instanceof PreflightRefusal) {
@@ -136,11 +141,11 @@ export abstract class NemoclawCommand extends Command {
         warnings: outcome.warnings,
         ...(outcome.error ? { error: outcome.error } : {}),
       };
-      process.stdout.write(renderJson(envelope));
+      this.io.stdout.write(renderJson(envelope));
       return;
     }
-    if (outcome.stdout?.length) process.stdout.write(`${outcome.stdout.join("\n")}\n`);
-    if (outcome.stderr?.length) process.stderr.write(`${outcome.stderr.join("\n")}\n`);
+    if (outcome.stdout?.length) this.io.stdout.write(`${outcome.stdout.join("\n")}\n`);
+    if (outcome.stderr?.length) this.io.stderr.write(`${outcome.stderr.join("\n")}\n`);
   }
 }
 

@@ -8,7 +8,7 @@ import type { PreflightReport } from "../../../src/actions/preflight.js";
 import { type HostPaths, type HostSettings, resolveHostSettings } from "../../../src/adapters/host-paths.js";
 import { OpenShellCli } from "../../../src/adapters/openshell-cli.js";
 import type {
-  ExecaProcessRunner,
+  ManagedProcessRunner,
   ProcessRunner,
   RunOptions,
   RunResult,
@@ -100,8 +100,14 @@ export function fail(stderr: string, code = 1): StubAnswer {
   return { exitCode: code, stderr };
 }
 
-export class StubRunner implements ProcessRunner {
+export class StubRunner implements ManagedProcessRunner {
   readonly calls: StubCall[] = [];
+  /** Signals an interrupt asked `killAll` to send (nothing real runs under a stub). */
+  readonly killed: NodeJS.Signals[] = [];
+
+  killAll(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.killed.push(signal);
+  }
   /** Calls that no registration answered (each also made its run reject). */
   readonly unmatched: StubCall[] = [];
   private readonly registrations: Registration[] = [];
@@ -191,7 +197,7 @@ export const FIXED_NOW = new Date("2026-11-29T12:00:00.000Z");
  */
 export function fakeContext(
   tmpRoot: string,
-  runner: ProcessRunner,
+  runner: ManagedProcessRunner,
   overrides: FakeContextOverrides = {},
 ): FakeContext {
   const { settings: settingOverrides, gatewayName: gatewayOverride, ...rest } = overrides;
@@ -214,12 +220,12 @@ export function fakeContext(
     packageRoot: REPO_ROOT,
     env,
     settings,
-    // Context names the concrete runner; the actions only ever call `run`.
-    runner: runner as unknown as ExecaProcessRunner,
+    runner,
     probeEnv: {},
     procRoot: "/proc",
     now: () => FIXED_NOW,
     io: {
+      stdin: new PassThrough(),
       stdout: sink(),
       stderr: sink(),
       stdoutIsTTY: false,
