@@ -128,7 +128,7 @@ def nemoclaw_host_report(runs):
         ("status", "status"),
     ):
         code = cmds[name]["exit"]
-        if code in (0, 1):
+        if code in (0, 1) or cmds[name]["meaning"] == "skipped":  # skipped: --check mode
             continue
         key = (cmds[name]["meaning"], cmds[name]["error"])
         problems.setdefault(key, []).append(label)
