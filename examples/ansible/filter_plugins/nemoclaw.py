@@ -65,7 +65,9 @@ def nemoclaw_command(registered):
     doc, problem = _document(registered)
     if doc is None:
         return {"exit": None, "meaning": problem, "error": "", "doc": None}
-    code = doc.get("exitCode")
+    # The process's exit code and the document's exitCode are the same by contract; the process's
+    # wins if they ever differ (e.g. a run killed after it printed).
+    code = registered.get("rc") if isinstance(registered.get("rc"), int) else doc.get("exitCode")
     return {"exit": code, "meaning": EXIT_MEANING.get(code, "exit %s" % code), "error": _error(doc), "doc": doc}
 
 
