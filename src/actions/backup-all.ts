@@ -4,6 +4,7 @@ import { HashPool } from "../adapters/hash-pool.js";
 import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
+import type { SkippedEntry } from "../domain/backup-manifest.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
@@ -23,6 +24,8 @@ export interface SandboxBackupOutcome {
   bytes?: number;
   files?: number;
   absentDirs?: string[];
+  /** Special files found and not stored (SPEC §13); each also gave a warning. */
+  skippedFiles?: SkippedEntry[];
   pruned?: string[];
   durationMs: number;
 }
@@ -196,6 +199,7 @@ async function backupRegistered(
             hashPool,
             runStopped: stopped,
           });
+          if (backup.warnings.length) options.onWarnings?.(backup.warnings);
           const pruned = options.keep ? pruneBackups(backupsRoot, name, options.keep) : [];
           record({
             name,
@@ -205,6 +209,7 @@ async function backupRegistered(
             bytes: backup.bytes,
             files: backup.manifest.files.length,
             absentDirs: backup.manifest.absentDirs,
+            ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
             ...(pruned.length ? { pruned } : {}),
             durationMs: elapsed(),
           });

@@ -19,7 +19,11 @@ export interface BackupVerification extends BackupSummary {
   ok: boolean;
   missing: string[];
   changed: string[];
+  /** Same content, other `0777` bits than the manifest records (SPEC §13). */
+  modeChanged: string[];
   extra: string[];
+  /** The backup was removed (a prune) while it was being verified. */
+  vanished?: boolean;
   checkedFiles: number;
 }
 
@@ -76,8 +80,10 @@ export async function verifyBackups(
         ...summarize(listing),
         ok: v.ok,
         ...(v.corrupt ? { corrupt: v.corrupt } : {}),
+        ...(v.vanished ? { vanished: true } : {}),
         missing: v.missing,
         changed: v.changed,
+        modeChanged: v.modeChanged,
         extra: v.extra,
         checkedFiles: v.checkedFiles,
       });

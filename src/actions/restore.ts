@@ -44,6 +44,8 @@ export interface RestoreResult {
   restoredDirs: string[];
   removedDirs: string[];
   verifiedFiles: number;
+  /** Files whose mode the upload changed (umask) and that were chmod-ed back (SPEC §13). */
+  repairedModes: number;
 }
 
 export interface RestoreOptions {
@@ -108,7 +110,9 @@ export async function restoreSandbox(
   const check = await verifyBackup(backup);
   if (!check.ok) {
     throw new RestoreFailed(
-      `backup ${backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.extra.length} extra files); refusing to restore it`,
+      check.corrupt
+        ? `backup ${backup.path} is corrupt (${check.corrupt}); refusing to restore it`
+        : `backup ${backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.modeChanged.length} with another mode, ${check.extra.length} extra files); refusing to restore it`,
       null,
     );
   }
@@ -182,15 +186,17 @@ export async function restoreSandbox(
       ...reactive,
       modified: { sandbox, backupPath: safety?.path ?? backup.path, restoreCommand },
     });
+    let repairedModes = 0;
     try {
       options.onStep?.("replacing state directories");
       reactive = await restoreStateDirs(ctx, reactive, sandbox, backup, modifiedReactive);
       options.onStep?.("verifying the restored state");
       const verified = await verifyRestoredState(ctx, reactive, sandbox, backup.manifest);
+      repairedModes = verified.repairedModes;
       if (!verified.ok) {
         throw new SandboxStepError(
           "verify",
-          `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.extra.length} extra files)`,
+          `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.modeChanged.length} with another mode, ${verified.extra.length} extra files)`,
         );
       }
     } catch (error) {
@@ -215,6 +221,7 @@ export async function restoreSandbox(
         restoredDirs: backup.manifest.backedUpDirs,
         removedDirs: backup.manifest.absentDirs,
         verifiedFiles: backup.manifest.files.length,
+        repairedModes,
       },
     };
   } finally {

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 /** fsync a directory so a rename or unlink inside it survives a crash. */
-export function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string | Buffer): void {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     fs.fsyncSync(fd);

@@ -29,6 +29,10 @@ export function renderVerification(results: BackupVerification[], style: Style):
       lines.push(`${style.green("✓")} ${r.sandbox} ${r.timestamp}: ${r.checkedFiles} files intact`);
       continue;
     }
+    if (r.vanished) {
+      lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: VANISHED (${r.corrupt})`);
+      continue;
+    }
     if (r.corrupt) {
       lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: CORRUPT (${r.corrupt})`);
       continue;
@@ -36,6 +40,7 @@ export function renderVerification(results: BackupVerification[], style: Style):
     lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: mismatch`);
     for (const p of r.missing) lines.push(`    missing: ${p}`);
     for (const p of r.changed) lines.push(`    changed: ${p}`);
+    for (const p of r.modeChanged) lines.push(`    mode:    ${p}`);
     for (const p of r.extra) lines.push(`    extra:   ${p}`);
   }
   const failed = results.filter((r) => !r.ok).length;
@@ -49,6 +54,7 @@ export function renderRestoreResult(r: RestoreResult, style: Style): string[] {
   ];
   if (r.restoredDirs.length) lines.push(`  Restored: ${r.restoredDirs.join(", ")}`);
   if (r.removedDirs.length) lines.push(`  Removed (absent in the backup): ${r.removedDirs.join(", ")}`);
+  if (r.repairedModes > 0) lines.push(`  Modes set back after upload (umask): ${r.repairedModes} files`);
   lines.push(
     r.safetyBackup
       ? `  Safety backup of the previous state: ${r.safetyBackup.path}`
