@@ -1,7 +1,6 @@
 import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
+import { pruneBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import type { SkippedEntry } from "../domain/backup-manifest.js";
@@ -9,6 +8,7 @@ import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
 import { listSandboxes } from "./sandbox-state.js";
@@ -115,7 +115,7 @@ async function backupRegistered(
   options.onWarnings?.(warnings);
   const catalog: AgentCatalog = readAgentCatalog(ctx.settings.paths.catalogFile);
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "backup-all" });
+  const { lock, cleaned } = takeMaintenanceLock(ctx, "backup-all");
   let refusal: PreflightRefusal | undefined;
   // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for its
   // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
@@ -123,7 +123,7 @@ async function backupRegistered(
   const transferSlots = new Slots(options.concurrency);
   const stopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
-    result.cleanedStaging = cleanStaging(backupsRoot);
+    result.cleanedStaging = cleaned;
     const listed = await listSandboxes(report, policy);
     options.onEvent?.({
       type: "planned",

@@ -1,15 +1,14 @@
 import { readAgentCatalog } from "../adapters/agent-catalog.js";
 import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
 import { EnvironmentError, NemoclawError, UsageError } from "../domain/errors.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
 import {
-  cleanRestoreScratch,
   createSandbox,
   restoreStateDirs,
   SandboxStepError,
@@ -125,9 +124,8 @@ export async function restoreSandbox(
     return { preflight: report.preflight, result: null, cancelled: true, warnings };
   }
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "restore" });
+  const { lock } = takeMaintenanceLock(ctx, "restore");
   try {
-    cleanRestoreScratch(ctx);
     // Re-read under the lock: another command may have changed the sandbox meanwhile.
     const presence = await sandboxPresence(reactive, sandbox);
     let created = false;

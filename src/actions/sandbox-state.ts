@@ -156,11 +156,6 @@ export function restoreScratchRoot(ctx: Context): string {
   return path.join(ctx.settings.paths.stateRoot, "restore-verify");
 }
 
-/** Scratch left by a killed restore. Call only while holding the maintenance lock. */
-export function cleanRestoreScratch(ctx: Context): void {
-  fs.rmSync(restoreScratchRoot(ctx), { recursive: true, force: true });
-}
-
 /** Bytes of chmod operands per `sandbox exec`, far below any ARG_MAX. */
 const CHMOD_ARGV_BYTES = 64 * 1024;
 

@@ -1,5 +1,4 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import {
   type Registry,
   type RegistryEntry,
@@ -14,6 +13,7 @@ import { type Classification, classifySandbox } from "../domain/upgrade-classifi
 import { extractVersion, versionsEqual } from "../domain/versions.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
 import {
@@ -227,6 +227,7 @@ async function rebuildOne(
       durationMs: elapsed(),
     };
   }
+  if (backup.warnings.length) options.onWarnings?.(backup.warnings);
   const backupRef = { timestamp: backup.timestamp, path: backup.path };
   const recoveryCommand = `nemoclaw restore ${name} --backup ${backup.timestamp} --create --yes`;
   const modified = {
@@ -323,7 +324,7 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
   options.onWarnings?.(warnings);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "upgrade-sandboxes" });
+  const { lock } = takeMaintenanceLock(ctx, "upgrade-sandboxes");
   let refusal: PreflightRefusal | undefined;
   try {
     const registry = readRegistry(ctx.settings.paths.registryFile);
