@@ -10,8 +10,10 @@ import {
   backupTimestamp,
   displayPath,
   entryBytes,
+  isSafeRelativePath,
   type SkippedEntry,
 } from "../domain/backup-manifest.js";
+import { stripAnsi } from "../domain/schema-mismatch.js";
 import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
@@ -73,6 +75,21 @@ export class SandboxBackupError extends Error {
 }
 
 const PATH_NOT_FOUND = /sandbox path not found/i;
+const SOCKET_IGNORED = /^tar: (.+): socket ignored$/;
+
+/**
+ * Sockets a tar-based download dropped: tar says `tar: <path>: socket ignored` on stderr. They
+ * are listed in the manifest like the special files found in staging, so none goes unmentioned.
+ */
+function socketsDropped(base: string, stderr: string): SkippedEntry[] {
+  const found: SkippedEntry[] = [];
+  for (const line of stripAnsi(stderr).split("\n")) {
+    const m = SOCKET_IGNORED.exec(line.trim());
+    const rel = m?.[1]?.replace(/^\.\//, "");
+    if (rel && isSafeRelativePath(rel)) found.push({ path: `${base}/${rel}`, type: "socket" });
+  }
+  return found;
+}
 
 /**
  * Bytes written to the filesystem holding `dir` since `baseline` — what a download has put into
@@ -121,6 +138,8 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     staging = dir;
     const backedUpDirs: string[] = [];
     const absentDirs: string[] = [];
+    // Special files the transfer itself left out (a tar stream drops sockets, with a warning).
+    const droppedByTransfer: SkippedEntry[] = [];
     for (const stateDir of agent.stateDirs) {
       if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
       const dest = path.join(dir, path.posix.basename(stateDir));
@@ -141,6 +160,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
       if (result.exitCode === 0) {
         backedUpDirs.push(stateDir);
+        droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
         continue;
       }
       if (result.timedOut) {
@@ -198,7 +218,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       backedUpDirs,
       absentDirs,
       files,
-      skipped,
+      skipped: [...droppedByTransfer, ...skipped],
       complete: true,
       nemoclawVersion: ctx.cliVersion,
     };
@@ -219,7 +239,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       path: final,
       manifest,
       bytes: files.reduce((sum, f) => sum + f.size, 0),
-      warnings: skipped.map((entry) => skippedWarning(name, entry)),
+      warnings: manifest.skipped?.map((entry) => skippedWarning(name, entry)) ?? [],
     };
   } finally {
     releaseSlot?.();
