@@ -19,7 +19,7 @@ import {
   type TreeComparison,
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
-import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
+import { fsyncDir, writeDurableTemp, writingTo } from "./atomic-file.js";
 import { HashPool } from "./hash-pool.js";
 
 /** Files of one tree waiting in (or running on) the hash pool at once. */
@@ -48,42 +48,8 @@ export interface VerifyResult extends TreeComparison {
   checkedFiles: number;
 }
 
-/**
- * A write to the backup store failed (full disk, read-only filesystem, quota): the message
- * names the file or directory, which Node's own `ENOSPC: no space left on device, write` does not.
- */
-export class StoreWriteError extends Error {
-  constructor(
-    readonly target: string,
-    readonly code: string | undefined,
-    cause: Error,
-  ) {
-    super(`cannot write ${target}: ${describeErrno(cause)}`);
-    this.name = "StoreWriteError";
-  }
-}
-
-function describeErrno(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const text: Record<string, string> = {
-    ENOSPC: "no space left on device",
-    EDQUOT: "disk quota exceeded",
-    EROFS: "read-only file system",
-    EACCES: "permission denied",
-    EIO: "input/output error",
-  };
-  return code ? `${text[code] ?? error.message} (${code})` : error.message;
-}
-
-/** Runs a write to `target`, naming `target` in any error it throws. */
-export function writingTo<T>(target: string, write: () => T): T {
-  try {
-    return write();
-  } catch (error) {
-    if (error instanceof StoreWriteError || !(error as NodeJS.ErrnoException).code) throw error;
-    throw new StoreWriteError(target, (error as NodeJS.ErrnoException).code, error as Error);
-  }
-}
+/** A write to the backup store failed; the message names the file or directory. */
+export { WriteError as StoreWriteError, writingTo } from "./atomic-file.js";
 
 function sandboxDir(backupsRoot: string, sandbox: string): string {
   if (!isValidSandboxName(sandbox))
