@@ -156,6 +156,7 @@ export async function restoreSandbox(
         throw new RestoreFailed(`safety backup failed: ${error.message}; nothing was changed`, null);
       });
       safety = { timestamp: taken.timestamp, path: taken.path };
+      warnings.push(...taken.warnings);
     } else {
       if (!options.create) {
         throw new RestoreFailed(

@@ -117,6 +117,11 @@ mode_of() {
   run_split backup-all
   [ "$status" -eq 0 ]
   [[ "$err" == *"FIFO .openclaw/agent.pipe was not backed up"* ]]
+  # The safety backup of a restore warns the same way; the restored state holds no FIFO.
+  run_split restore alpha --yes
+  [ "$status" -eq 0 ]
+  [[ "$err" == *"FIFO .openclaw/agent.pipe was not backed up"* ]]
+  [ ! -e "$live/agent.pipe" ]
 }
 
 @test "hard links: stored as two separate files that verify and restore" {
