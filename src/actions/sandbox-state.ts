@@ -7,6 +7,7 @@ import {
   type BackupManifest,
   compareTrees,
   differenceCount,
+  entryBytes,
   type ManifestFile,
   modeRepairs,
   type TreeComparison,
@@ -156,6 +157,17 @@ export function restoreScratchRoot(ctx: Context): string {
   return path.join(ctx.settings.paths.stateRoot, "restore-verify");
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** An entry's path as an argument: its exact bytes as text, or null when they are not UTF-8. */
+function argvText(f: ManifestFile): string | null {
+  try {
+    return UTF8.decode(entryBytes(f));
+  } catch {
+    return null;
+  }
+}
+
 /** Bytes of chmod operands per `sandbox exec`, far below any ARG_MAX. */
 const CHMOD_ARGV_BYTES = 64 * 1024;
 
@@ -172,11 +184,12 @@ export function chmodCommands(manifest: BackupManifest, repairs: Map<string, Man
     let argv = ["chmod", mode];
     let bytes = 0;
     for (const f of files) {
-      if (f.path === undefined) continue;
-      const slash = f.path.indexOf("/");
-      const dir = dirByBase.get(f.path.slice(0, slash));
+      const rel = argvText(f);
+      if (rel === null) continue;
+      const slash = rel.indexOf("/");
+      const dir = dirByBase.get(rel.slice(0, slash));
       if (!dir) continue;
-      const target = `${dir}/${f.path.slice(slash + 1)}`;
+      const target = `${dir}/${rel.slice(slash + 1)}`;
       if (bytes + target.length > CHMOD_ARGV_BYTES && argv.length > 2) {
         commands.push(argv);
         argv = ["chmod", mode];

@@ -84,15 +84,22 @@ export function isSandboxStateDir(dir: unknown): dir is string {
     .every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a name starting with U+FEFF keeps it (the decoder would strip it otherwise).
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** The relative path of a tree entry from its exact bytes: `path` when valid UTF-8, else `pathB64`. */
+/**
+ * The relative path of a tree entry from its exact bytes: `path` when valid UTF-8, else
+ * `pathB64`. A name with a backslash also goes to `pathB64`: `path` never holds one (readers
+ * refuse it), yet on Linux it is an ordinary character of a file name.
+ */
 export function entryPath(bytes: Uint8Array): { path: string } | { pathB64: string } {
   try {
-    return { path: UTF8.decode(bytes) };
+    const text = UTF8.decode(bytes);
+    if (!text.includes("\\")) return { path: text };
   } catch {
-    return { pathB64: Buffer.from(bytes).toString("base64") };
+    // not UTF-8: exact bytes below
   }
+  return { pathB64: Buffer.from(bytes).toString("base64") };
 }
 
 /** The exact bytes of an entry's relative path. */
@@ -128,9 +135,9 @@ export function formatMode(mode: number): string {
 const MODE = /^0[0-7]{3}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** Same rules as isSafeRelativePath, on exact bytes (a `pathB64` entry). */
+/** isSafeRelativePath's rules on exact bytes (a `pathB64` entry), a backslash allowed. */
 function isSafeRelativeBytes(bytes: Buffer): boolean {
-  if (bytes.length === 0 || bytes[0] === 0x2f || bytes.includes(0) || bytes.includes(0x5c)) return false;
+  if (bytes.length === 0 || bytes[0] === 0x2f || bytes.includes(0)) return false;
   return bytes
     .toString("latin1")
     .split("/")

@@ -346,6 +346,16 @@ describe("backup fidelity (SPEC §13)", () => {
     expect(displayPath(entry)).toBe(".o/\\xffA");
   });
 
+  it("entryPath keeps a leading BOM and records a backslash name as bytes, which the parser accepts", () => {
+    const bom = Buffer.from("\uFEFFnotes", "utf8");
+    expect(entryBytes(entryPath(bom))).toEqual(bom);
+    const slashy = Buffer.from(".openclaw/a\\b");
+    const entry = entryPath(slashy);
+    expect(entry).toEqual({ pathB64: slashy.toString("base64") });
+    const files = [{ ...entry, size: 1, sha256: SHA_A, mode: "0644" }];
+    expect(parseManifest(JSON.stringify(manifest({ files }))).ok).toBe(true);
+  });
+
   it("formatMode keeps only the 0777 bits (setuid, setgid and sticky are not promised)", () => {
     expect(formatMode(0o100644)).toBe("0644");
     expect(formatMode(0o4755)).toBe("0755");

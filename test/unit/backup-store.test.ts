@@ -561,6 +561,17 @@ describe("backup-store", () => {
       expect(files.every((f) => (f.path === undefined) !== (f.pathB64 === undefined))).toBe(true);
     });
 
+    it("hashes names with a leading BOM or a backslash under their exact bytes", async () => {
+      const root = tempDir();
+      put(root, "d/\uFEFFbom", "b");
+      put(root, "d/back\\slash", "s");
+      const files = await hashTree(root);
+      expect(files.find((f) => f.path === "d/\uFEFFbom")?.sha256).toBe(sha("b"));
+      expect(files.find((f) => f.pathB64 === Buffer.from("d/back\\slash").toString("base64"))?.sha256).toBe(
+        sha("s"),
+      );
+    });
+
     it("a backup with odd names, modes and special files verifies intact, and a chmod fails it", async () => {
       const root = tempDir();
       const staging = createStaging(root, "alpha", TS[0] as string);
