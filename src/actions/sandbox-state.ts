@@ -203,6 +203,42 @@ export function chmodCommands(manifest: BackupManifest, repairs: Map<string, Man
   return commands;
 }
 
+/** Permission bits a sandbox user's umask 022 (OpenShell's default) removes on upload. */
+const UMASK_022_BITS = 0o022;
+
+/**
+ * After an upload without a verifying re-download (the rebuild of upgrade-sandboxes): sets back
+ * the recorded mode of every file whose group/other write bits the sandbox user's umask 022
+ * removed, with one `chmod` per mode. Returns how many files it asked to change.
+ */
+export async function reapplyUmaskedModes(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  manifest: BackupManifest,
+): Promise<number> {
+  const { report } = reactive;
+  const byMode = new Map<string, ManifestFile[]>();
+  for (const f of manifest.files) {
+    if (f.mode === undefined || f.symlink !== undefined) continue;
+    if ((Number.parseInt(f.mode, 8) & UMASK_022_BITS) === 0) continue;
+    const group = byMode.get(f.mode);
+    if (group) group.push(f);
+    else byMode.set(f.mode, [f]);
+  }
+  let changed = 0;
+  for (const argv of chmodCommands(manifest, byMode)) {
+    await mustSucceed(
+      reactive,
+      "restore-modes",
+      `sandbox exec ${name} -- chmod ${argv[1]} (${argv.length - 2} files)`,
+      () => report.openshell.sandboxExec(report.gatewayName, name, argv, ctx.settings.probeTimeoutMs),
+    );
+    changed += argv.length - 2;
+  }
+  return changed;
+}
+
 /**
  * Proves a restore: downloads every backed-up dir again into a scratch directory under the
  * state root and compares hashes and modes with the manifest. An upload applies the sandbox

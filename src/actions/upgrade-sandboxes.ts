@@ -19,6 +19,7 @@ import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
 import {
   createSandbox,
   listSandboxes,
+  reapplyUmaskedModes,
   restoreStateDirs,
   SandboxStepError,
   sandboxPresence,
@@ -266,6 +267,8 @@ async function rebuildOne(
       await createSandbox(ctx, modified, name, agent.image);
       emit("restoring state");
       await restoreStateDirs(ctx, modified, name, backup);
+      // The upload ran under the sandbox user's umask: put back modes it narrowed (SPEC §13).
+      await reapplyUmaskedModes(ctx, modified, name, backup.manifest);
       emit("verifying agent version");
       const probed = await probeAgentVersion(ctx, report, modified, name, agent);
       if (!probed.version || !versionsEqual(probed.version, agent.expectedVersion)) {

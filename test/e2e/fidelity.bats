@@ -260,3 +260,21 @@ mode_of() {
   [ "$status" -eq 1 ]
   [[ "$out" == *"cannot write $BACKUPS/alpha"* ]]
 }
+
+@test "upgrade-sandboxes: the rebuilt sandbox gets back the modes the upload's umask narrowed" {
+  simctl add-sandbox beta --phase Ready --agent openclaw \
+    --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register beta openclaw 2026.6.0
+  live="$(state_dir_of beta)"
+  echo shared >"$live/shared" && chmod 666 "$live/shared"
+  echo private >"$live/private" && chmod 600 "$live/private"
+  : >"$HOST/state/calls.log"
+  run_split upgrade-sandboxes --yes
+  [ "$status" -eq 0 ]
+  live="$(state_dir_of beta)"
+  [ "$(mode_of "$live/shared")" = 666 ]
+  [ "$(mode_of "$live/private")" = 600 ]
+  # One chmod, for the one mode the umask narrows, naming only that file.
+  [ "$(grep -c '"chmod"' "$HOST/state/calls.log")" -eq 1 ]
+  grep '"chmod"' "$HOST/state/calls.log" | grep -q '"chmod","0666","/sandbox/.openclaw/shared"\]'
+}
