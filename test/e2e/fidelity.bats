@@ -278,3 +278,35 @@ mode_of() {
   [ "$(grep -c '"chmod"' "$HOST/state/calls.log")" -eq 1 ]
   grep '"chmod"' "$HOST/state/calls.log" | grep -q '"chmod","0666","/sandbox/.openclaw/shared"\]'
 }
+
+@test "backups verify racing a prune: the backup that vanished is reported, not an internal error" {
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  newer="$(backups_of alpha | sort | tail -1)"
+  older="$(backups_of alpha | sort | head -1)"
+  [ "$newer" != "$older" ]
+  # Keeps the verify busy on the newer backup (sparse: no disk space) while the older one goes.
+  truncate -s 3G "$BACKUPS/alpha/$newer/.openclaw/big"
+  "$NODE" "$REPO/bin/run.js" backups verify alpha --json >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+  pid=$!
+  # Once it is hashing the big file it has listed both backups: remove the older one, as a prune does.
+  seen=0
+  for _ in $(seq 500); do
+    if ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$newer/.openclaw/big"; then seen=1; break; fi
+    sleep 0.01
+  done
+  mv "$BACKUPS/alpha/$older" "$BACKUPS/alpha/.$older.partial"
+  rm -rf "$BACKUPS/alpha/.$older.partial"
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$seen" -eq 1 ]
+  out="$(cat "$BATS_TEST_TMPDIR/out")"
+  [ "$rc" -eq 1 ]
+  assert_valid_json
+  [ "$(json_get error.code)" != internal ]
+  [ "$(json_get result.backups.1.timestamp)" = "$older" ]
+  [ "$(json_get result.backups.1.vanished)" = true ]
+  [[ "$(json_get result.backups.1.corrupt)" == *"vanished during verification"* ]]
+}
