@@ -7,6 +7,7 @@
 //     the simulator answers at native speed there (knobs fastQueries/fastTransfer), since each
 //     Node simulator process costs more CPU than a native openshell call.
 //  4. upgrade-sandboxes --check over 50/100/200 Ready sandboxes (goal < 5 s for 200).
+//  5. backup-all human output vs --json over a 15,000-entry registry (goal ≤ 2×).
 // `npm run bench -- backup` runs one suite.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -311,8 +312,63 @@ function benchCheck() {
   }
 }
 
+/**
+ * Rendering cost: backup-all over a 15,000-entry registry the gateway does not list (every
+ * sandbox is skipped at once, so the run is all bookkeeping and output), human output vs
+ * `--json`. Human output must stay linear in rows: goal ≤ 2× the JSON run.
+ */
+function benchRows() {
+  const ENTRIES = 15_000;
+  const RUNS = 3;
+  const host = healthyHost("nemoclaw-bench-rows-");
+  try {
+    const home = path.join(host.dir, "home");
+    mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
+    const registry = { sandboxes: {} };
+    for (let i = 0; i < ENTRIES; i++) {
+      const name = `row-${i}`;
+      registry.sandboxes[name] = {
+        name,
+        agent: "openclaw",
+        agentVersion: "2026.7.1",
+        nemoclawVersion: "0.1.0",
+      };
+    }
+    writeFileSync(path.join(home, ".nemoclaw/sandboxes.json"), JSON.stringify(registry));
+    host.simctl("set", "fastQueries=true");
+    // Output goes to /dev/null: the cost measured is producing it, not a pipe reader's.
+    const run = (args) =>
+      timeRun(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", ...args], host.env);
+    run(["--json"]); // record the simulator's answers, warm the file cache
+    const json = [];
+    const human = [];
+    for (let i = 0; i < RUNS; i++) {
+      json.push(run(["--json"]));
+      human.push(run([]));
+    }
+    const jsonMs = median(json);
+    const humanMs = median(human);
+    const ratio = humanMs / jsonMs;
+    console.log(`backup-all over a ${ENTRIES}-entry registry, every sandbox skipped (median of ${RUNS})`);
+    console.log(`  --json:                   ${fmt(jsonMs)}`);
+    console.log(`  human output:             ${fmt(humanMs)}`);
+    console.log(
+      `  ratio ${ratio.toFixed(2)}× (goal ≤ 2×; quadratic rendering was 12.9×)  ${ratio <= 2 ? "OK" : "MISSED"}`,
+    );
+    return ratio <= 2;
+  } finally {
+    host.dispose();
+  }
+}
+
 const only = process.argv[2];
-const suites = { preflight: benchPreflight, startup: benchStartup, backup: benchBackup, check: benchCheck };
+const suites = {
+  preflight: benchPreflight,
+  startup: benchStartup,
+  backup: benchBackup,
+  check: benchCheck,
+  rows: benchRows,
+};
 const results = [];
 for (const [name, run] of Object.entries(suites)) {
   if (!only || name === only) results.push(await run());

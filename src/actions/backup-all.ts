@@ -1,13 +1,14 @@
 import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { cleanStaging, pruneBackups } from "../adapters/backup-store.js";
+import { pruneBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
+import type { SkippedEntry } from "../domain/backup-manifest.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { type OpenOperation, openOperations, pinnedBackups } from "./operations.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
@@ -24,6 +25,8 @@ export interface SandboxBackupOutcome {
   bytes?: number;
   files?: number;
   absentDirs?: string[];
+  /** Special files found and not stored (SPEC §13); each also gave a warning. */
+  skippedFiles?: SkippedEntry[];
   pruned?: string[];
   durationMs: number;
 }
@@ -113,11 +116,7 @@ async function backupRegistered(
   options.onWarnings?.(warnings);
   const catalog: AgentCatalog = readAgentCatalog(ctx.settings.paths.catalogFile);
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
-    command: "backup-all",
-    procRoot: ctx.procRoot,
-    now: ctx.now,
-  });
+  const { lock, cleaned } = takeMaintenanceLock(ctx, "backup-all");
   let refusal: PreflightRefusal | undefined;
   // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for its
   // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
@@ -125,7 +124,7 @@ async function backupRegistered(
   const transferSlots = new Slots(options.concurrency);
   const stopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
-    result.cleanedStaging = cleanStaging(backupsRoot);
+    result.cleanedStaging = cleaned;
     // Read under the lock: no rebuild or restore can open or close a journal meanwhile.
     const ops = openOperations(ctx);
     const listed = await listSandboxes(report, policy);
@@ -211,6 +210,7 @@ async function backupRegistered(
             hashPool,
             runStopped: stopped,
           });
+          if (backup.warnings.length) options.onWarnings?.(backup.warnings);
           const pinned = pinnedBackups(ops, name);
           const pruned = options.keep && pinned ? pruneBackups(backupsRoot, name, options.keep, pinned) : [];
           record({
@@ -221,6 +221,7 @@ async function backupRegistered(
             bytes: backup.bytes,
             files: backup.manifest.files.length,
             absentDirs: backup.manifest.absentDirs,
+            ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
             ...(pruned.length ? { pruned } : {}),
             durationMs: elapsed(),
           });

@@ -10,13 +10,12 @@ import {
   verifyBackup,
 } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { pinnedBy } from "../domain/operation-journal.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { openOperations, pinnedBackups } from "./operations.js";
-import { cleanRestoreScratch } from "./sandbox-state.js";
 
 export interface BackupSummary {
   sandbox: string;
@@ -35,7 +34,11 @@ export interface BackupVerification extends BackupSummary {
   ok: boolean;
   missing: string[];
   changed: string[];
+  /** Same content, other `0777` bits than the manifest records (SPEC §13). */
+  modeChanged: string[];
   extra: string[];
+  /** The backup was removed (a prune) while it was being verified. */
+  vanished?: boolean;
   checkedFiles: number;
 }
 
@@ -99,8 +102,10 @@ export async function verifyBackups(
         ...summarize(listing),
         ok: v.ok,
         ...(v.corrupt ? { corrupt: v.corrupt } : {}),
+        ...(v.vanished ? { vanished: true } : {}),
         missing: v.missing,
         changed: v.changed,
+        modeChanged: v.modeChanged,
         extra: v.extra,
         checkedFiles: v.checkedFiles,
       });
@@ -197,14 +202,8 @@ export function pruneAll(
     };
   };
   if (options.dryRun) return run();
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
-    command: "backups prune",
-    procRoot: ctx.procRoot,
-    now: ctx.now,
-  });
+  const { lock } = takeMaintenanceLock(ctx, "backups prune");
   try {
-    cleanStaging(ctx.settings.paths.backupsRoot);
-    cleanRestoreScratch(ctx);
     return run();
   } finally {
     lock.release();

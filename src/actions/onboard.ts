@@ -12,7 +12,6 @@ import {
   type StopSignal,
   stopGatewayProcess,
 } from "../adapters/gateway-process.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { OpenShellCli } from "../adapters/openshell-cli.js";
 import { parseGatewayInfo, parseStatus, parseVersionOutput } from "../adapters/openshell-output.js";
 import { checkPortFree, findPortHolder, type PortHolder } from "../adapters/port-probe.js";
@@ -50,6 +49,7 @@ import { binaryMismatchLines } from "../domain/onboard-diagnostics.js";
 import type { Evidence, GatewayStatus, Preflight } from "../domain/preflight-types.js";
 import { foldExcerpt, stripAnsi } from "../domain/schema-mismatch.js";
 import { versionsEqual } from "../domain/versions.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 
 /**
  * `nemoclaw onboard [--resume]` (SPEC §9): (re)start the host-process gateway with the installed
@@ -199,11 +199,7 @@ interface Installed {
 export async function runOnboard(ctx: Context, options: OnboardOptions): Promise<OnboardReport> {
   const installed = await checkInstalledVersions(ctx, options);
   throwIfInterrupted(options.signal);
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
-    command: "onboard",
-    procRoot: ctx.procRoot,
-    now: ctx.now,
-  });
+  const { lock } = takeMaintenanceLock(ctx, "onboard");
   try {
     return await onboardUnderLock(ctx, options, installed);
   } finally {

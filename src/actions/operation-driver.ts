@@ -40,7 +40,7 @@ export interface DriveRequest {
 }
 
 export type DriveResult =
-  | { status: "done"; attempts: number; agentVersion: string | null }
+  | { status: "done"; attempts: number; agentVersion: string | null; repairedModes: number }
   /** Phase `deleting` found the old sandbox untouched: the journal is dropped. */
   | { status: "abandoned"; why: string }
   /** State restored and verified; only the registry update failed (journal kept at `registering`). */
@@ -168,7 +168,11 @@ async function probeVersion(ctx: Context, req: DriveRequest, agent: AgentSpec): 
 }
 
 /** Phases `creating` → `restoring` → `verifying`, once (the caller retries a rebuild once). */
-async function stepsToVerified(ctx: Context, req: DriveRequest, fresh: boolean): Promise<string | null> {
+async function stepsToVerified(
+  ctx: Context,
+  req: DriveRequest,
+  fresh: boolean,
+): Promise<{ version: string | null; repairedModes: number }> {
   const { handle } = req;
   const name = handle.journal.sandbox;
   const rebuild = handle.journal.operation === "rebuild";
@@ -183,14 +187,16 @@ async function stepsToVerified(ctx: Context, req: DriveRequest, fresh: boolean):
     handle.advance("verifying");
   }
   let version: string | null = null;
+  let repairedModes = 0;
   if (handle.journal.phase === "verifying") {
     await ensureReadySandbox(ctx, req, false);
     req.emit("verifying the restored state");
     const verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    repairedModes = verified.repairedModes;
     if (!verified.ok) {
       throw new SandboxStepError(
         "verify",
-        `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.extra.length} extra files)`,
+        `restored state differs from the backup (${verified.missing.length} missing, ${verified.changed.length} changed, ${verified.modeChanged.length} with another mode, ${verified.extra.length} extra files)`,
       );
     }
     if (rebuild && req.agent) {
@@ -199,7 +205,7 @@ async function stepsToVerified(ctx: Context, req: DriveRequest, fresh: boolean):
     }
     if (rebuild) handle.advance("registering");
   }
-  return version;
+  return { version, repairedModes };
 }
 
 function stepFailure(error: unknown): string | null {
@@ -268,6 +274,7 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
   }
   const attemptsAllowed = handle.journal.operation === "rebuild" ? 2 : 1;
   let version: string | null = null;
+  let repairedModes = 0;
   let attempts = 0;
   let lastError = "";
   let verified = handle.journal.phase === "registering";
@@ -278,7 +285,7 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
         req.emit("retrying");
         handle.advance("creating");
       }
-      version = await stepsToVerified(ctx, req, attempts > 1);
+      ({ version, repairedModes } = await stepsToVerified(ctx, req, attempts > 1));
       verified = true;
     } catch (error) {
       if (error instanceof PreflightRefusal) throw error;
@@ -307,5 +314,5 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
     if (why !== null) return { status: "registry-failed", why };
   }
   handle.close(req.resumed ? "resumed-and-completed" : "completed");
-  return { status: "done", attempts: Math.max(attempts, 1), agentVersion: version };
+  return { status: "done", attempts: Math.max(attempts, 1), agentVersion: version, repairedModes };
 }

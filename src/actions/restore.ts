@@ -1,6 +1,5 @@
 import { type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { JournalHandle, stopOrphanChild } from "../adapters/operations-journal.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
@@ -14,11 +13,12 @@ import {
 import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { OperationJournal } from "../domain/operation-journal.js";
 import type { Preflight } from "../domain/preflight-types.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { type DriveResult, driveOperation } from "./operation-driver.js";
 import { modifiedReactive, type OpenOperation, openOperations, recordReplaced } from "./operations.js";
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
-import { cleanRestoreScratch, type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
+import { type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 
 export interface SafetyBackupRef {
   timestamp: string;
@@ -66,6 +66,8 @@ export interface RestoreResult {
   restoredDirs: string[];
   removedDirs: string[];
   verifiedFiles: number;
+  /** Files whose mode the upload changed (umask) and that were chmod-ed back. */
+  repairedModes: number;
   /** Commands that undo or redo this restore; empty on success. */
   recovery: string[];
   /** Set when this restore finished an operation a killed run had left (its journal). */
@@ -141,6 +143,8 @@ interface Under {
   sandbox: string;
   policy: { action: string; rerunCommand: string; strict: boolean };
   step: (text: string) => void;
+  /** Warnings gathered on the way (a safety backup's skipped special files …). */
+  warnings: string[];
 }
 
 /** The two recovery commands after the first destructive step (docs/design.md, "Recovery"). */
@@ -168,7 +172,9 @@ async function verifiedPlan(under: Under, timestamp: string | undefined): Promis
   const check = await verifyBackup(plan.backup);
   if (!check.ok) {
     throw nothingChanged(
-      `backup ${plan.backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.extra.length} extra files); refusing to restore it`,
+      check.corrupt
+        ? `backup ${plan.backup.path} is corrupt (${check.corrupt}); refusing to restore it`
+        : `backup ${plan.backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.modeChanged.length} with another mode, ${check.extra.length} extra files); refusing to restore it`,
     );
   }
   return plan;
@@ -208,6 +214,7 @@ async function openFresh(
       throw nothingChanged(`safety backup failed: ${error.message}`);
     });
     safety = { timestamp: taken.timestamp, path: taken.path };
+    under.warnings.push(...taken.warnings);
   } else if (!options.create) {
     throw new RestoreFailed(
       `sandbox ${sandbox} does not exist; rerun with --create to create it from the catalog image`,
@@ -370,6 +377,7 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
       restoredDirs: manifest.backedUpDirs,
       removedDirs: manifest.absentDirs,
       verifiedFiles: manifest.files.length,
+      repairedModes: drive.repairedModes,
       recovery: [],
       resumed: finishing ? { operation: finishing.operation, phase: finishing.phase } : null,
     },
@@ -410,17 +418,20 @@ export async function restoreSandbox(
   const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
   if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
   const { warnings } = enforcePreflight(report, policy);
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
-    command: "restore",
-    procRoot: ctx.procRoot,
-    now: ctx.now,
-  });
+  const { lock } = takeMaintenanceLock(ctx, "restore");
   try {
-    cleanRestoreScratch(ctx);
     const mode = modeFor(openOperations(ctx).get(sandbox), options.timestamp);
-    const under: Under = { ctx, report, options, sandbox, policy, step: (t) => options.onStep?.(t) };
+    const under: Under = {
+      ctx,
+      report,
+      options,
+      sandbox,
+      policy,
+      step: (t) => options.onStep?.(t),
+      warnings: [],
+    };
     const run = await restoreUnderLock(under, mode);
-    return { ...run, warnings: [...warnings, ...run.warnings] };
+    return { ...run, warnings: [...warnings, ...under.warnings, ...run.warnings] };
   } finally {
     lock.release();
   }

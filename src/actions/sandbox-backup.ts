@@ -1,10 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { AgentSpec } from "../adapters/agent-catalog.js";
+import { fsyncDir } from "../adapters/atomic-file.js";
 import { createStaging, hashTree, sealBackup } from "../adapters/backup-store.js";
 import type { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
-import { type BackupManifest, backupTimestamp } from "../domain/backup-manifest.js";
+import {
+  type BackupManifest,
+  backupTimestamp,
+  displayPath,
+  entryBytes,
+  isSafeRelativePath,
+  type SkippedEntry,
+} from "../domain/backup-manifest.js";
+import { stripAnsi } from "../domain/schema-mismatch.js";
 import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
@@ -37,6 +46,20 @@ export interface SandboxBackup {
   path: string;
   manifest: BackupManifest;
   bytes: number;
+  /** One line per special file not stored (SPEC §13): the caller reports them as warnings. */
+  warnings: string[];
+}
+
+/** The warning for a special file found in a sandbox's state and not stored. */
+export function skippedWarning(sandbox: string, entry: SkippedEntry): string {
+  const what = {
+    fifo: "FIFO",
+    socket: "socket",
+    "block-device": "block device",
+    "char-device": "character device",
+    unknown: "special file",
+  }[entry.type];
+  return `sandbox ${sandbox}: ${what} ${displayPath(entry)} was not backed up (backups hold regular files and symlinks only)`;
 }
 
 /** A backup of one sandbox failed; no complete-looking directory was left behind. */
@@ -52,31 +75,38 @@ export class SandboxBackupError extends Error {
 }
 
 const PATH_NOT_FOUND = /sandbox path not found/i;
+const SOCKET_IGNORED = /^tar: (.+): socket ignored$/;
 
-function dirSize(dir: string): number {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const current = stack.pop() as string;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(current, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(current, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += fs.statSync(p).size;
-        } catch {
-          // vanished
-        }
-      }
-    }
+/**
+ * Sockets a tar-based download dropped: tar says `tar: <path>: socket ignored` on stderr. They
+ * are listed in the manifest like the special files found in staging, so none goes unmentioned.
+ */
+function socketsDropped(base: string, stderr: string): SkippedEntry[] {
+  const found: SkippedEntry[] = [];
+  for (const line of stripAnsi(stderr).split("\n")) {
+    const m = SOCKET_IGNORED.exec(line.trim());
+    const rel = m?.[1]?.replace(/^\.\//, "");
+    if (rel && isSafeRelativePath(rel)) found.push({ path: `${base}/${rel}`, type: "socket" });
   }
-  return total;
+  return found;
+}
+
+/**
+ * Bytes written to the filesystem holding `dir` since `baseline` — what a download has put into
+ * staging, give or take other writers. One `statfs` per sample: walking the staging tree every
+ * half second would cost time proportional to the files already downloaded, on every sample.
+ */
+function writtenSince(dir: string): () => number {
+  const used = () => {
+    try {
+      const s = fs.statfsSync(dir);
+      return (s.blocks - s.bfree) * s.bsize;
+    } catch {
+      return 0;
+    }
+  };
+  const baseline = used();
+  return () => Math.max(0, used() - baseline);
 }
 
 /**
@@ -108,12 +138,15 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     staging = dir;
     const backedUpDirs: string[] = [];
     const absentDirs: string[] = [];
+    // Special files the transfer itself left out (a tar stream drops sockets, with a warning).
+    const droppedByTransfer: SkippedEntry[] = [];
     for (const stateDir of agent.stateDirs) {
       if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
       const dest = path.join(dir, path.posix.basename(stateDir));
       request.onProgress?.({ phase: "downloading", bytes: 0 });
       if (request.onProgress) {
-        sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: dirSize(dir) }), 500);
+        const written = writtenSince(dir);
+        sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: written() }), 500);
         sampler.unref();
       }
       const result = await request.reactive.report.openshell.sandboxDownload(
@@ -127,6 +160,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
       if (result.exitCode === 0) {
         backedUpDirs.push(stateDir);
+        droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
         continue;
       }
       if (result.timedOut) {
@@ -159,8 +193,10 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     releaseSlot?.();
     if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
     let hashed = 0;
+    const skipped: SkippedEntry[] = [];
     const files = await hashTree(dir, {
       sync: true,
+      skipped,
       pool: request.hashPool,
       onBytes: (n) => {
         hashed += n;
@@ -182,13 +218,29 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       backedUpDirs,
       absentDirs,
       files,
+      skipped: [...droppedByTransfer, ...skipped],
       complete: true,
       nemoclawVersion: ctx.cliVersion,
     };
+    // Special files are listed, never stored: remove them from staging so the sealed backup
+    // holds exactly what its manifest lists (and a later verify finds no "extra" files).
+    const emptied = new Set<string>();
+    for (const entry of skipped) {
+      const at = Buffer.concat([Buffer.from(`${dir}/`), entryBytes(entry)]);
+      fs.rmSync(at, { force: true });
+      emptied.add(path.dirname(at.toString("latin1")));
+    }
+    for (const parent of emptied) fsyncDir(Buffer.from(parent, "latin1"));
     request.onProgress?.({ phase: "sealing", bytes: hashed });
     const final = sealBackup(dir, manifest);
     sealed = true;
-    return { timestamp, path: final, manifest, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+    return {
+      timestamp,
+      path: final,
+      manifest,
+      bytes: files.reduce((sum, f) => sum + f.size, 0),
+      warnings: manifest.skipped?.map((entry) => skippedWarning(name, entry)) ?? [],
+    };
   } finally {
     releaseSlot?.();
     clearInterval(sampler);

@@ -1,9 +1,17 @@
 import fs from "node:fs";
 import path from "node:path";
-import { hashTree } from "../adapters/backup-store.js";
+import { hashTree, uploadSource } from "../adapters/backup-store.js";
 import { OutputFormatError, parseSandboxGet, parseSandboxList } from "../adapters/openshell-output.js";
 import type { Context } from "../context.js";
-import { type BackupManifest, compareTrees, type TreeComparison } from "../domain/backup-manifest.js";
+import {
+  type BackupManifest,
+  compareTrees,
+  differenceCount,
+  entryBytes,
+  type ManifestFile,
+  modeRepairs,
+  type TreeComparison,
+} from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
@@ -152,7 +160,12 @@ export async function restoreStateDirs(
     );
   }
   for (const dir of backup.manifest.backedUpDirs) {
-    const local = path.join(backup.path, path.posix.basename(dir));
+    let local: string;
+    try {
+      local = uploadSource(backup.path, dir);
+    } catch (error) {
+      throw new SandboxStepError("upload", (error as Error).message);
+    }
     await mustSucceed(current, "upload", `sandbox upload ${name} ${dir}`, () =>
       report.openshell.sandboxUpload(
         report.gatewayName,
@@ -171,21 +184,126 @@ export function restoreScratchRoot(ctx: Context): string {
   return path.join(ctx.settings.paths.stateRoot, "restore-verify");
 }
 
-/** Scratch left by a killed restore. Call only while holding the maintenance lock. */
-export function cleanRestoreScratch(ctx: Context): void {
-  fs.rmSync(restoreScratchRoot(ctx), { recursive: true, force: true });
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** An entry's path as an argument: its exact bytes as text, or null when they are not UTF-8. */
+function argvText(f: ManifestFile): string | null {
+  try {
+    return UTF8.decode(entryBytes(f));
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes of chmod operands per `sandbox exec`, far below any ARG_MAX. */
+const CHMOD_ARGV_BYTES = 64 * 1024;
+
+/**
+ * The `chmod` commands that give restored files back their recorded modes: one per mode (files
+ * grouped by mode), split only if the operand list would get very long. Paths are absolute
+ * sandbox paths built from the manifest's own state dirs; a name that is not valid UTF-8
+ * cannot be passed as an argument and is left out (it stays reported as a mode mismatch).
+ */
+export function chmodCommands(manifest: BackupManifest, repairs: Map<string, ManifestFile[]>): string[][] {
+  const dirByBase = new Map(manifest.backedUpDirs.map((d) => [path.posix.basename(d), d]));
+  const commands: string[][] = [];
+  for (const [mode, files] of repairs) {
+    let argv = ["chmod", mode];
+    let bytes = 0;
+    for (const f of files) {
+      const rel = argvText(f);
+      if (rel === null) continue;
+      const slash = rel.indexOf("/");
+      const dir = dirByBase.get(rel.slice(0, slash));
+      if (!dir) continue;
+      const target = `${dir}/${rel.slice(slash + 1)}`;
+      if (bytes + target.length > CHMOD_ARGV_BYTES && argv.length > 2) {
+        commands.push(argv);
+        argv = ["chmod", mode];
+        bytes = 0;
+      }
+      argv.push(target);
+      bytes += target.length + 1;
+    }
+    if (argv.length > 2) commands.push(argv);
+  }
+  return commands;
+}
+
+/** Permission bits a sandbox user's umask 022 (OpenShell's default) removes on upload. */
+const UMASK_022_BITS = 0o022;
+
+/**
+ * After an upload without a verifying re-download (the rebuild of upgrade-sandboxes): sets back
+ * the recorded mode of every file whose group/other write bits the sandbox user's umask 022
+ * removed, with one `chmod` per mode. Returns how many files it asked to change.
+ */
+export async function reapplyUmaskedModes(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  manifest: BackupManifest,
+): Promise<number> {
+  const { report } = reactive;
+  const byMode = new Map<string, ManifestFile[]>();
+  for (const f of manifest.files) {
+    if (f.mode === undefined || f.symlink !== undefined) continue;
+    if ((Number.parseInt(f.mode, 8) & UMASK_022_BITS) === 0) continue;
+    const group = byMode.get(f.mode);
+    if (group) group.push(f);
+    else byMode.set(f.mode, [f]);
+  }
+  let changed = 0;
+  for (const argv of chmodCommands(manifest, byMode)) {
+    await mustSucceed(
+      reactive,
+      "restore-modes",
+      `sandbox exec ${name} -- chmod ${argv[1]} (${argv.length - 2} files)`,
+      () => report.openshell.sandboxExec(report.gatewayName, name, argv, ctx.settings.probeTimeoutMs),
+    );
+    changed += argv.length - 2;
+  }
+  return changed;
 }
 
 /**
  * Proves a restore: downloads every backed-up dir again into a scratch directory under the
- * state root and compares hashes with the manifest. The scratch directory is always removed.
+ * state root and compares hashes and modes with the manifest. An upload applies the sandbox
+ * user's umask, so modes that differ while the content matches are repaired with `chmod`
+ * (never through a shell) and the state is downloaded and compared once more. The scratch
+ * directory is always removed.
  */
 export async function verifyRestoredState(
   ctx: Context,
   reactive: Reactive,
   name: string,
   manifest: BackupManifest,
-): Promise<TreeComparison & { ok: boolean }> {
+): Promise<TreeComparison & { ok: boolean; repairedModes: number }> {
+  const { report } = reactive;
+  let comparison = await downloadAndCompare(ctx, reactive, name, manifest);
+  let repairedModes = 0;
+  if (comparison.repairs.size > 0) {
+    for (const argv of chmodCommands(manifest, comparison.repairs)) {
+      await mustSucceed(
+        reactive,
+        "verify",
+        `sandbox exec ${name} -- chmod ${argv[1]} (${argv.length - 2} files)`,
+        () => report.openshell.sandboxExec(report.gatewayName, name, argv, ctx.settings.probeTimeoutMs),
+      );
+      repairedModes += argv.length - 2;
+    }
+    comparison = await downloadAndCompare(ctx, reactive, name, manifest);
+  }
+  const { repairs: _, ...rest } = comparison;
+  return { ...rest, ok: differenceCount(rest) === 0, repairedModes };
+}
+
+async function downloadAndCompare(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  manifest: BackupManifest,
+): Promise<TreeComparison & { repairs: Map<string, ManifestFile[]> }> {
   const { report } = reactive;
   const scratchRoot = restoreScratchRoot(ctx);
   fs.mkdirSync(scratchRoot, { recursive: true, mode: 0o700 });
@@ -202,12 +320,9 @@ export async function verifyRestoredState(
         ),
       );
     }
-    const actual = await hashTree(scratch);
-    const comparison = compareTrees(manifest.files, actual);
-    return {
-      ...comparison,
-      ok: comparison.missing.length + comparison.changed.length + comparison.extra.length === 0,
-    };
+    // Special files in the sandbox are not part of a backup: never a difference.
+    const actual = await hashTree(scratch, { skipped: [] });
+    return { ...compareTrees(manifest.files, actual), repairs: modeRepairs(manifest.files, actual) };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,5 +1,4 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { MaintenanceLock } from "../adapters/maintenance-lock.js";
 import { JournalHandle } from "../adapters/operations-journal.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import { registryLockHolder } from "../adapters/registry-lock.js";
@@ -15,6 +14,7 @@ import {
 import { extractVersion } from "../domain/versions.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
+import { takeMaintenanceLock } from "./maintenance.js";
 import { type DriveResult, driveOperation } from "./operation-driver.js";
 import { modifiedReactive, type OpenOperation, openOperations, resumeOperation } from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
@@ -317,6 +317,8 @@ async function rebuildOne(
       durationMs: elapsed(),
     };
   }
+  if (backup.warnings.length) options.onWarnings?.(backup.warnings);
+  if (backup.warnings.length) options.onWarnings?.(backup.warnings);
   const backupRef = { timestamp: backup.timestamp, path: backup.path };
   if (ctx.abort.signal.aborted) {
     return {
@@ -461,11 +463,7 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
   const run: RunState = { ctx, report, options, catalog, clock: () => performance.now() };
 
-  const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, {
-    command: "upgrade-sandboxes",
-    procRoot: ctx.procRoot,
-    now: ctx.now,
-  });
+  const { lock } = takeMaintenanceLock(ctx, "upgrade-sandboxes");
   let refusal: PreflightRefusal | undefined;
   const inScope = (name: string) => wanted.size === 0 || wanted.has(name);
   const done = new Set<string>();

@@ -5,15 +5,22 @@ import path from "node:path";
 import {
   type BackupManifest,
   compareTrees,
+  differenceCount,
+  displayPath,
+  entryBytes,
+  entryPath,
+  formatMode,
   isBackupTimestamp,
   MANIFEST_FILE,
   type ManifestFile,
   parseManifest,
+  type SkippedEntry,
+  type SkippedType,
   type TreeComparison,
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
-import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
+import { fsyncDir, writeDurableTemp, writingTo } from "./atomic-file.js";
 import { HashPool } from "./hash-pool.js";
 
 /** Files of one tree waiting in (or running on) the hash pool at once. */
@@ -37,8 +44,13 @@ export interface VerifyResult extends TreeComparison {
   ok: boolean;
   /** Set when the manifest itself is missing or broken. */
   corrupt?: string;
+  /** Set when the backup directory disappeared while it was being checked (a prune ran). */
+  vanished?: boolean;
   checkedFiles: number;
 }
+
+/** A write to the backup store failed; the message names the file or directory. */
+export { WriteError as StoreWriteError, writingTo } from "./atomic-file.js";
 
 function sandboxDir(backupsRoot: string, sandbox: string): string {
   if (!isValidSandboxName(sandbox))
@@ -49,9 +61,9 @@ function sandboxDir(backupsRoot: string, sandbox: string): string {
 /** `<backups>/<sandbox>/.<timestamp>.partial`, created 0700 (parents too). */
 export function createStaging(backupsRoot: string, sandbox: string, timestamp: string): string {
   const dir = sandboxDir(backupsRoot, sandbox);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writingTo(dir, () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }));
   const staging = path.join(dir, `.${timestamp}.partial`);
-  fs.mkdirSync(staging, { mode: 0o700 });
+  writingTo(staging, () => fs.mkdirSync(staging, { mode: 0o700 }));
   return staging;
 }
 
@@ -63,39 +75,64 @@ export interface HashTreeOptions {
   exclude?: ReadonlySet<string>;
   /** Workers to hash on; without one, a pool is started for this tree and stopped after. */
   pool?: HashPool;
+  /**
+   * Collects special files (FIFO, socket, device), which are listed, never hashed or stored.
+   * Without it a special file is an error.
+   */
+  skipped?: SkippedEntry[];
+}
+
+const SLASH = Buffer.from("/");
+
+function specialType(entry: fs.Dirent<Buffer>): SkippedType {
+  if (entry.isFIFO()) return "fifo";
+  if (entry.isSocket()) return "socket";
+  if (entry.isBlockDevice()) return "block-device";
+  if (entry.isCharacterDevice()) return "char-device";
+  return "unknown";
 }
 
 /**
  * Every regular file and symlink under `root`, hashed with streaming SHA-256, never following
- * symlinks. Other file types are refused: a backup holds files, not devices or sockets.
+ * symlinks, with its `0777` mode bits. Names are read as exact bytes: a name that is not valid
+ * UTF-8 is recorded as `pathB64` (SPEC §13). Special files go to `options.skipped`.
  */
 export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
   const files: ManifestFile[] = [];
-  const regular: string[] = [];
-  const dirs: string[] = [];
-  const walk = async (rel: string) => {
-    const abs = rel ? path.join(root, rel) : root;
-    dirs.push(abs);
-    const entries = await fsp.readdir(abs, { withFileTypes: true });
-    for (const entry of entries) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (options.exclude?.has(childRel)) continue;
-      if (entry.isDirectory()) await walk(childRel);
-      else if (entry.isFile()) regular.push(childRel);
-      else if (entry.isSymbolicLink()) {
-        const target = await fsp.readlink(path.join(root, childRel));
+  const regular: { at: string | Buffer; entry: { path: string } | { pathB64: string } }[] = [];
+  const dirs: (string | Buffer)[] = [];
+  const rootBytes = Buffer.from(root);
+  // Valid UTF-8 paths are handed to fs as strings (the common case); others as exact bytes.
+  const hostPath = (rel: Buffer, entry: { path: string } | { pathB64: string }) =>
+    "path" in entry ? path.join(root, entry.path) : Buffer.concat([rootBytes, SLASH, rel]);
+  const walk = async (rel: Buffer | null, at: string | Buffer) => {
+    dirs.push(at);
+    const entries = await fsp.readdir(at, { withFileTypes: true, encoding: "buffer" });
+    for (const dirent of entries) {
+      const childRel = rel ? Buffer.concat([rel, SLASH, dirent.name]) : dirent.name;
+      const entry = entryPath(childRel);
+      if ("path" in entry && options.exclude?.has(entry.path)) continue;
+      const childAt = hostPath(childRel, entry);
+      if (dirent.isDirectory()) await walk(childRel, childAt);
+      else if (dirent.isFile()) regular.push({ at: childAt, entry });
+      else if (dirent.isSymbolicLink()) {
+        const target = await fsp.readlink(childAt);
+        const stat = await fsp.lstat(childAt);
         files.push({
-          path: childRel,
+          ...entry,
           size: Buffer.byteLength(target),
           sha256: createHash("sha256").update(target).digest("hex"),
+          mode: formatMode(stat.mode),
           symlink: target,
         });
+      } else if (options.skipped) {
+        options.skipped.push({ ...entry, type: specialType(dirent) });
       } else {
-        throw new Error(`unsupported file type in backup: ${childRel}`);
+        throw new Error(`unsupported file type in backup: ${displayPath(entry)}`);
       }
     }
   };
-  await walk("");
+  await walk(null, root);
   const pool = options.pool ?? new HashPool();
   try {
     // A bounded number of files in the pool's queue per tree: memory does not grow with the
@@ -104,13 +141,10 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
     let failed = false;
     const feed = async () => {
       while (next < regular.length && !failed) {
-        const rel = regular[next++] as string;
+        const { at, entry } = regular[next++] as (typeof regular)[number];
         try {
-          const digest = await pool.hash(path.join(root, rel), {
-            sync: options.sync,
-            onBytes: options.onBytes,
-          });
-          files.push({ path: rel, ...digest });
+          const digest = await pool.hash(at, { sync: options.sync, onBytes: options.onBytes });
+          files.push({ ...entry, size: digest.size, sha256: digest.sha256, mode: formatMode(digest.mode) });
         } catch (error) {
           failed = true; // the tree has failed: queue nothing more of it
           throw error;
@@ -122,7 +156,16 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
     if (!options.pool) await pool.close();
   }
   if (options.sync) for (const dir of dirs) fsyncDir(dir);
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (options.skipped) options.skipped.splice(0, options.skipped.length, ...byEntryPath(options.skipped));
+  return byEntryPath(files);
+}
+
+/** Sorted by exact path bytes, so the order is the same however a path is recorded. */
+function byEntryPath<T extends { path?: string; pathB64?: string }>(entries: T[]): T[] {
+  return entries
+    .map((entry) => ({ entry, bytes: entryBytes(entry) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ entry }) => entry);
 }
 
 /**
@@ -132,12 +175,16 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
  */
 export function sealBackup(staging: string, manifest: BackupManifest): string {
   const manifestPath = path.join(staging, MANIFEST_FILE);
-  const tmp = writeDurableTemp(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
-  fs.renameSync(tmp, manifestPath);
-  fsyncDir(staging);
+  writingTo(manifestPath, () => {
+    const tmp = writeDurableTemp(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+    fs.renameSync(tmp, manifestPath);
+    fsyncDir(staging);
+  });
   const final = path.join(path.dirname(staging), manifest.timestamp);
-  fs.renameSync(staging, final);
-  fsyncDir(path.dirname(staging));
+  writingTo(final, () => {
+    fs.renameSync(staging, final);
+    fsyncDir(path.dirname(staging));
+  });
   return final;
 }
 
@@ -182,6 +229,8 @@ function readListing(sandbox: string, dir: string, timestamp: string): BackupLis
   if (manifest.sandboxName !== sandbox || manifest.timestamp !== timestamp) {
     return { ...base, complete: false, corrupt: "manifest names another sandbox or timestamp" };
   }
+  const unsafe = unsafeStoredDir(dir, manifest);
+  if (unsafe) return { ...base, complete: false, corrupt: unsafe };
   return {
     ...base,
     complete: true,
@@ -190,6 +239,46 @@ function readListing(sandbox: string, dir: string, timestamp: string): BackupLis
     fileCount: manifest.files.length,
     agentVersion: manifest.agentVersion ?? null,
   };
+}
+
+/**
+ * Restore uploads `<backup>/<basename(dir)>` for every backed-up dir and `rm -rf`s the sandbox's
+ * copy first: a stored dir that is a symlink (or not a directory) would upload whatever it points
+ * at on the host. Returns why the backup is unsafe, or null.
+ */
+function unsafeStoredDir(dir: string, manifest: BackupManifest): string | null {
+  for (const stateDir of manifest.backedUpDirs) {
+    const name = path.posix.basename(stateDir);
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(path.join(dir, name));
+    } catch {
+      continue; // missing: verify reports its files as missing
+    }
+    if (stat.isSymbolicLink()) return `stored state directory ${name} is a symlink`;
+    if (!stat.isDirectory()) return `stored state directory ${name} is not a directory`;
+  }
+  return null;
+}
+
+/**
+ * The local directory to upload for `stateDir`, proven to be a real directory inside the backup
+ * (lstat, never following a link) right before it is handed to `sandbox upload`.
+ */
+export function uploadSource(backupPath: string, stateDir: string): string {
+  const name = path.posix.basename(stateDir);
+  const source = path.join(backupPath, name);
+  const stat = fs.lstatSync(source, { throwIfNoEntry: false });
+  if (!stat?.isDirectory() || stat.isSymbolicLink()) {
+    throw new Error(
+      `upload source ${source} is not a directory inside the backup (${stat ? "symlink or file" : "missing"})`,
+    );
+  }
+  const realBackup = fs.realpathSync(backupPath);
+  if (path.dirname(fs.realpathSync(source)) !== realBackup) {
+    throw new Error(`upload source ${source} resolves outside the backup ${backupPath}`);
+  }
+  return source;
 }
 
 /**
@@ -237,15 +326,37 @@ export async function verifyBackup(listing: BackupListing, pool?: HashPool): Pro
       corrupt: listing.corrupt ?? "manifest is missing",
       missing: [],
       changed: [],
+      modeChanged: [],
       extra: [],
       checkedFiles: 0,
     };
   }
-  const actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool });
+  const skipped: SkippedEntry[] = [];
+  let actual: ManifestFile[];
+  try {
+    actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool, skipped });
+  } catch (error) {
+    // A prune (or another operator) removed the backup while it was read: report that, not a crash.
+    if (!fs.existsSync(listing.path)) {
+      return {
+        ok: false,
+        vanished: true,
+        corrupt: "backup vanished during verification (removed by a prune or another command)",
+        missing: [],
+        changed: [],
+        modeChanged: [],
+        extra: [],
+        checkedFiles: 0,
+      };
+    }
+    throw error;
+  }
   const comparison = compareTrees(listing.manifest.files, actual);
+  // A special file in a backup directory was not put there by a backup.
+  comparison.extra.push(...skipped.map(displayPath));
   return {
     ...comparison,
-    ok: comparison.missing.length + comparison.changed.length + comparison.extra.length === 0,
+    ok: differenceCount(comparison) === 0,
     checkedFiles: actual.length,
   };
 }

@@ -22,7 +22,10 @@ const buffer = Buffer.allocUnsafe(CHUNK);
 parentPort.on("message", ({ id, file, sync }) => {
   let fd = -1;
   try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // A name that is not valid UTF-8 arrives as its exact bytes.
+    fd = fs.openSync(typeof file === "string" ? file : Buffer.from(file), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // The mode of the file as opened, so mode and content describe the same file.
+    const mode = fs.fstatSync(fd).mode & 0o777;
     const hash = createHash("sha256");
     let size = 0;
     let reported = 0;
@@ -42,7 +45,7 @@ parentPort.on("message", ({ id, file, sync }) => {
     const done = (error) => {
       fs.close(fd, () => {});
       if (error) parentPort.postMessage({ id, error: { message: error.message, code: error.code } });
-      else parentPort.postMessage({ id, size, sha256, progress: size - reported });
+      else parentPort.postMessage({ id, size, sha256, mode, progress: size - reported });
     };
     if (sync) fs.fsync(fd, done);
     else done(null);
@@ -56,11 +59,13 @@ parentPort.on("message", ({ id, file, sync }) => {
 export interface FileDigest {
   size: number;
   sha256: string;
+  /** The file's `0777` permission bits. */
+  mode: number;
 }
 
 interface Job {
   id: number;
-  file: string;
+  file: string | Buffer;
   sync: boolean;
   onBytes?: (n: number) => void;
   resolve: (digest: FileDigest) => void;
@@ -73,6 +78,7 @@ interface WorkerMessage {
   progress?: number;
   size?: number;
   sha256?: string;
+  mode?: number;
   error?: { message: string; code?: string };
 }
 
@@ -114,7 +120,10 @@ export class HashPool {
   /** At most `size` workers, started on first use; by default one per core, at most 4. */
   constructor(private readonly size = Math.max(1, Math.min(availableParallelism(), 4))) {}
 
-  hash(file: string, options: { sync?: boolean; onBytes?: (n: number) => void } = {}): Promise<FileDigest> {
+  hash(
+    file: string | Buffer,
+    options: { sync?: boolean; onBytes?: (n: number) => void } = {},
+  ): Promise<FileDigest> {
     if (this.closed) return Promise.reject(new Error("hash pool is closed"));
     return new Promise((resolve, reject) => {
       this.queue.push({
@@ -201,7 +210,12 @@ export class HashPool {
     // An idle worker must not keep the process alive.
     if (job.slot.pending === 0) job.slot.worker.unref();
     if (message.error) job.reject(new HashError(`${job.file}: ${message.error.message}`, message.error.code));
-    else job.resolve({ size: message.size as number, sha256: message.sha256 as string });
+    else
+      job.resolve({
+        size: message.size as number,
+        sha256: message.sha256 as string,
+        mode: message.mode as number,
+      });
     this.dispatch();
   }
 

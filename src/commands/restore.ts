@@ -14,7 +14,7 @@ export default class Restore extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Restore a sandbox's state from a backup.";
   static override description =
-    `Chooses the backup (latest complete, or --backup), runs the gateway schema preflight, re-verifies the backup against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required), takes the maintenance lock, and takes a safety backup of the sandbox's current state. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes. With --create, a sandbox that no longer exists is first created from the agent catalog's image.
+    `Chooses the backup (latest complete, or --backup), runs the gateway schema preflight, re-verifies the backup against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required), takes the maintenance lock, and takes a safety backup of the sandbox's current state. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes and modes (modes the sandbox's umask narrowed on upload are set back with chmod, then checked again). With --create, a sandbox that no longer exists is first created from the agent catalog's image.
 
 ${exitCodesHelp()}`;
   static override examples = [

@@ -2,12 +2,32 @@
 export const MANIFEST_FILE = "rebuild-manifest.json";
 
 export interface ManifestFile {
-  /** POSIX path relative to the backup directory, e.g. `.openclaw/workspace/notes.md`. */
-  path: string;
+  /**
+   * POSIX path relative to the backup directory, e.g. `.openclaw/workspace/notes.md`. Absent
+   * when the name is not valid UTF-8: `pathB64` holds its exact bytes instead.
+   */
+  path?: string;
+  /** Base64 of the exact bytes of a relative path that is not valid UTF-8 (instead of `path`). */
+  pathB64?: string;
   size: number;
   sha256: string;
+  /**
+   * The `0777` permission bits as downloaded, octal (`"0644"`). Tar-based transfers carry no
+   * setuid/setgid/sticky bits, so none are promised. Absent in manifests of older backups.
+   */
+  mode?: string;
   /** Present for symbolic links: the link target (the hash is of the target text). */
   symlink?: string;
+}
+
+/** What a special file found in a state dir was (SPEC §13): listed, never stored. */
+export type SkippedType = "fifo" | "socket" | "block-device" | "char-device" | "unknown";
+
+export interface SkippedEntry {
+  /** Relative path, like a file entry's (`pathB64` when not valid UTF-8). */
+  path?: string;
+  pathB64?: string;
+  type: SkippedType;
 }
 
 export interface BackupManifest {
@@ -20,6 +40,8 @@ export interface BackupManifest {
   backedUpDirs: string[];
   absentDirs: string[];
   files: ManifestFile[];
+  /** Special files (FIFOs, sockets, devices) found and not stored. Absent in older manifests. */
+  skipped?: SkippedEntry[];
   complete: true;
   /** The nemoclaw that wrote it (extra field; readers ignore unknown fields). */
   nemoclawVersion?: string;
@@ -62,6 +84,90 @@ export function isSandboxStateDir(dir: unknown): dir is string {
     .every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
 
+// ignoreBOM: a name starting with U+FEFF keeps it (the decoder would strip it otherwise).
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The relative path of a tree entry from its exact bytes: `path` when valid UTF-8, else
+ * `pathB64`. A name with a backslash also goes to `pathB64`: `path` never holds one (readers
+ * refuse it), yet on Linux it is an ordinary character of a file name.
+ */
+export function entryPath(bytes: Uint8Array): { path: string } | { pathB64: string } {
+  try {
+    const text = UTF8.decode(bytes);
+    if (!text.includes("\\")) return { path: text };
+  } catch {
+    // not UTF-8: exact bytes below
+  }
+  return { pathB64: Buffer.from(bytes).toString("base64") };
+}
+
+/** The exact bytes of an entry's relative path. */
+export function entryBytes(entry: { path?: string; pathB64?: string }): Buffer {
+  return entry.path !== undefined
+    ? Buffer.from(entry.path, "utf8")
+    : Buffer.from(entry.pathB64 ?? "", "base64");
+}
+
+/** One key per distinct path, whichever way it is recorded (for comparing trees). */
+export function entryKey(entry: { path?: string; pathB64?: string }): string {
+  return entry.path ?? `\0b64:${entry.pathB64}`;
+}
+
+/** An entry's path for people: the UTF-8 path, or the bytes with every non-ASCII byte escaped. */
+export function displayPath(entry: { path?: string; pathB64?: string }): string {
+  if (entry.path !== undefined) return entry.path;
+  let out = "";
+  for (const byte of entryBytes(entry)) {
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** `0o644` → `"0644"`: the 0777 bits only (SPEC §13). */
+export function formatMode(mode: number): string {
+  return (mode & 0o777).toString(8).padStart(4, "0");
+}
+
+const MODE = /^0[0-7]{3}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** isSafeRelativePath's rules on exact bytes (a `pathB64` entry), a backslash allowed. */
+function isSafeRelativeBytes(bytes: Buffer): boolean {
+  if (bytes.length === 0 || bytes[0] === 0x2f || bytes.includes(0)) return false;
+  return bytes
+    .toString("latin1")
+    .split("/")
+    .every((segment) => segment !== "" && segment !== "." && segment !== "..");
+}
+
+/** The first segment of an entry's path, as latin1 text (exact bytes, comparable with names). */
+function topSegment(entry: { path?: string; pathB64?: string }): string {
+  return entryBytes(entry).toString("latin1").split("/")[0] as string;
+}
+
+function validEntryPath(f: { path?: unknown; pathB64?: unknown }): boolean {
+  if (f.path !== undefined)
+    return f.pathB64 === undefined && typeof f.path === "string" && isSafeRelativePath(f.path);
+  return (
+    typeof f.pathB64 === "string" &&
+    f.pathB64.length > 0 &&
+    BASE64.test(f.pathB64) &&
+    isSafeRelativeBytes(Buffer.from(f.pathB64, "base64"))
+  );
+}
+
+const SKIPPED_TYPES: ReadonlySet<string> = new Set([
+  "fifo",
+  "socket",
+  "block-device",
+  "char-device",
+  "unknown",
+]);
+
 /** Parses and validates a manifest; returns a reason instead of throwing. */
 export function parseManifest(
   text: string,
@@ -97,19 +203,41 @@ export function parseManifest(
     return { ok: false, reason: "manifest agentVersion is neither a string nor null" };
   }
   if (!Array.isArray(v.files)) return { ok: false, reason: "manifest files is not a list" };
+  // Every stored path must lie under one of the backed-up dirs (as `<basename>/…`): restore
+  // uploads exactly those directories, so anything else is not a backup this tool wrote.
+  const roots = new Set(
+    (v.backedUpDirs ?? []).map((d) => Buffer.from(d.split("/").pop() as string, "utf8").toString("latin1")),
+  );
   for (const f of v.files) {
     if (
       typeof f !== "object" ||
       f === null ||
-      typeof f.path !== "string" ||
-      !isSafeRelativePath(f.path) ||
+      !validEntryPath(f) ||
       !Number.isSafeInteger(f.size) ||
       f.size < 0 ||
       (f.symlink !== undefined && typeof f.symlink !== "string") ||
+      (f.mode !== undefined && (typeof f.mode !== "string" || !MODE.test(f.mode))) ||
       typeof f.sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(f.sha256)
     ) {
       return { ok: false, reason: `manifest has an invalid file entry ${JSON.stringify(f).slice(0, 120)}` };
+    }
+    if (!entryBytes(f).includes(0x2f) || !roots.has(topSegment(f))) {
+      return {
+        ok: false,
+        reason: `manifest file ${JSON.stringify(displayPath(f))} is not under one of its backedUpDirs`,
+      };
+    }
+  }
+  if (v.skipped !== undefined) {
+    if (!Array.isArray(v.skipped)) return { ok: false, reason: "manifest skipped is not a list" };
+    for (const s of v.skipped) {
+      if (typeof s !== "object" || s === null || !validEntryPath(s) || !SKIPPED_TYPES.has(s.type)) {
+        return {
+          ok: false,
+          reason: `manifest has an invalid skipped entry ${JSON.stringify(s).slice(0, 120)}`,
+        };
+      }
     }
   }
   return { ok: true, manifest: v as BackupManifest };
@@ -117,24 +245,56 @@ export function parseManifest(
 
 export interface TreeComparison {
   missing: string[];
+  /** Content (or link target) differs; paths shown as displayPath gives them. */
   changed: string[];
+  /** Same content, different `0777` bits (only for entries whose manifest records a mode). */
+  modeChanged: string[];
   extra: string[];
 }
 
-/** What differs between a manifest's files and the files found on disk (both keyed by path). */
+/** Total of the differences (0 = identical). */
+export function differenceCount(c: TreeComparison): number {
+  return c.missing.length + c.changed.length + c.modeChanged.length + c.extra.length;
+}
+
+/** What differs between a manifest's files and the files found on disk (keyed by exact path). */
 export function compareTrees(
   expected: readonly ManifestFile[],
   actual: readonly ManifestFile[],
 ): TreeComparison {
-  const found = new Map(actual.map((f) => [f.path, f]));
-  const wanted = new Set(expected.map((f) => f.path));
+  const found = new Map(actual.map((f) => [entryKey(f), f]));
+  const wanted = new Set(expected.map(entryKey));
   const missing: string[] = [];
   const changed: string[] = [];
+  const modeChanged: string[] = [];
   for (const f of expected) {
-    const a = found.get(f.path);
-    if (!a) missing.push(f.path);
-    else if (a.sha256 !== f.sha256 || a.size !== f.size || a.symlink !== f.symlink) changed.push(f.path);
+    const a = found.get(entryKey(f));
+    if (!a) missing.push(displayPath(f));
+    else if (a.sha256 !== f.sha256 || a.size !== f.size || a.symlink !== f.symlink)
+      changed.push(displayPath(f));
+    else if (f.mode !== undefined && a.mode !== f.mode) modeChanged.push(displayPath(f));
   }
-  const extra = actual.filter((f) => !wanted.has(f.path)).map((f) => f.path);
-  return { missing, changed, extra };
+  const extra = actual.filter((f) => !wanted.has(entryKey(f))).map(displayPath);
+  return { missing, changed, modeChanged, extra };
+}
+
+/**
+ * The chmods that bring `actual` back to the manifest's modes: regular files only (a chmod of a
+ * link would follow it), grouped by mode, each path as its exact bytes.
+ */
+export function modeRepairs(
+  expected: readonly ManifestFile[],
+  actual: readonly ManifestFile[],
+): Map<string, ManifestFile[]> {
+  const found = new Map(actual.map((f) => [entryKey(f), f]));
+  const byMode = new Map<string, ManifestFile[]>();
+  for (const f of expected) {
+    const a = found.get(entryKey(f));
+    if (!a || f.mode === undefined || f.symlink !== undefined || a.symlink !== undefined) continue;
+    if (a.sha256 !== f.sha256 || a.size !== f.size || a.mode === f.mode) continue;
+    const group = byMode.get(f.mode);
+    if (group) group.push(f);
+    else byMode.set(f.mode, [f]);
+  }
+  return byMode;
 }

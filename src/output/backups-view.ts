@@ -37,6 +37,10 @@ export function renderVerification(results: BackupVerification[], style: Style):
       lines.push(`${style.green("✓")} ${r.sandbox} ${r.timestamp}: ${r.checkedFiles} files intact`);
       continue;
     }
+    if (r.vanished) {
+      lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: VANISHED (${r.corrupt})`);
+      continue;
+    }
     if (r.corrupt) {
       lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: CORRUPT (${r.corrupt})`);
       continue;
@@ -44,6 +48,7 @@ export function renderVerification(results: BackupVerification[], style: Style):
     lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: mismatch`);
     for (const p of r.missing) lines.push(`    missing: ${p}`);
     for (const p of r.changed) lines.push(`    changed: ${p}`);
+    for (const p of r.modeChanged) lines.push(`    mode:    ${p}`);
     for (const p of r.extra) lines.push(`    extra:   ${p}`);
   }
   const failed = results.filter((r) => !r.ok).length;
@@ -59,6 +64,7 @@ export function renderRestoreResult(r: RestoreResult, style: Style): string[] {
   if (r.removedDirs.length) lines.push(`  Removed (absent in the backup): ${r.removedDirs.join(", ")}`);
   if (r.resumed)
     lines.push(`  Finished the interrupted ${r.resumed.operation} (it had stopped at: ${r.resumed.phase}).`);
+  if (r.repairedModes > 0) lines.push(`  Modes set back after upload (umask): ${r.repairedModes} files`);
   lines.push(
     r.safetyBackup
       ? `  Safety backup of the previous state: ${r.safetyBackup.path}`

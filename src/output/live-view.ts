@@ -39,6 +39,8 @@ export function formatDuration(ms: number): string {
  */
 export class LiveView {
   private readonly rows = new Map<string, Row>();
+  /** The longest name so far: kept up to date, so a line costs the same however many rows exist. */
+  private width = 4;
   private drawn = 0;
   private frame = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -53,7 +55,10 @@ export class LiveView {
   ) {}
 
   plan(names: readonly string[]): void {
-    for (const name of names) this.rows.set(name, { name, state: "pending", detail: "waiting" });
+    for (const name of names) {
+      this.rows.set(name, { name, state: "pending", detail: "waiting" });
+      if (name.length > this.width) this.width = name.length;
+    }
     if (this.live && !this.timer) {
       this.timer = setInterval(() => this.redraw(), 100);
       this.timer.unref();
@@ -74,6 +79,7 @@ export class LiveView {
     row.state = state;
     row.detail = detail;
     this.rows.set(name, row);
+    if (name.length > this.width) this.width = name.length;
     if (this.live) return; // drawn by the timer
     // Waiting rows are not events: without a terminal only changes and results get a line.
     if (changed || milestone || (state !== "running" && state !== "pending"))
@@ -103,20 +109,25 @@ export class LiveView {
   }
 
   private line(row: Row, withElapsed: boolean): string {
-    const width = Math.max(...[...this.rows.keys()].map((n) => n.length), 4);
     const elapsed =
       withElapsed && row.state === "running" && row.startedAt !== undefined
         ? this.style.dim(`  ${formatDuration(this.now() - row.startedAt)}`)
         : "";
-    return `${this.symbol(row)} ${row.name.padEnd(width)}  ${row.detail}${elapsed}`;
+    return `${this.symbol(row)} ${row.name.padEnd(this.width)}  ${row.detail}${elapsed}`;
   }
 
   /** Every row when they fit; otherwise the running ones first and one line counting the rest. */
   private frameLines(): string[] {
     const rows = [...this.rows.values()];
     if (rows.length <= this.maxLines) return rows.map((row) => this.line(row, true));
-    const running = rows.filter((r) => r.state === "running").slice(0, this.maxLines - 1);
-    const count = (state: RowState) => rows.filter((r) => r.state === state).length;
+    // One pass per frame, whatever the number of rows.
+    const counts: Record<RowState, number> = { pending: 0, running: 0, ok: 0, failed: 0, skipped: 0 };
+    const running: Row[] = [];
+    for (const r of rows) {
+      counts[r.state]++;
+      if (r.state === "running" && running.length < this.maxLines - 1) running.push(r);
+    }
+    const count = (state: RowState) => counts[state];
     const summary = this.style.dim(
       `  ${count("ok")} done, ${count("failed")} failed, ${count("skipped")} skipped, ${count("pending")} waiting, ${count("running")} running`,
     );

@@ -10,7 +10,13 @@ import fs, {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { tempSibling, writeDurableTemp, writeFileAtomic } from "../../src/adapters/atomic-file.js";
+import {
+  tempSibling,
+  WriteError,
+  writeDurableTemp,
+  writeFileAtomic,
+  writingTo,
+} from "../../src/adapters/atomic-file.js";
 
 describe("atomic-file", () => {
   const dirs: string[] = [];
@@ -169,5 +175,35 @@ describe("atomic-file", () => {
       expect(mode(tmp)).toBe(0o644);
       expect(readFileSync(f, "utf8")).toBe("old");
     });
+  });
+
+  it("a failed write names the file it was for and keeps the errno code", () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, "not-a-dir"), "x");
+    const target = path.join(dir, "not-a-dir", "sandboxes.json");
+    let caught: unknown;
+    try {
+      writeFileAtomic(target, "{}");
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(WriteError);
+    expect((caught as WriteError).code).toBe("ENOTDIR");
+    expect((caught as Error).message).toBe(`cannot write ${target}: a parent is not a directory (ENOTDIR)`);
+  });
+
+  it("writingTo turns ENOSPC into a message naming the path, and passes other errors through", () => {
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    expect(() =>
+      writingTo("/state/x.json", () => {
+        throw enospc;
+      }),
+    ).toThrow("cannot write /state/x.json: no space left on device (ENOSPC)");
+    const plain = new Error("not an errno error");
+    expect(() =>
+      writingTo("/state/x.json", () => {
+        throw plain;
+      }),
+    ).toThrow(plain);
   });
 });

@@ -3,10 +3,16 @@ import {
   type BackupManifest,
   backupTimestamp,
   compareTrees,
+  differenceCount,
+  displayPath,
+  entryBytes,
+  entryPath,
+  formatMode,
   isBackupTimestamp,
   isSafeRelativePath,
   isSandboxStateDir,
   type ManifestFile,
+  modeRepairs,
   parseManifest,
 } from "../../src/domain/backup-manifest.js";
 
@@ -230,7 +236,12 @@ describe("compareTrees", () => {
 
   it("reports nothing for identical trees, whatever the order", () => {
     const a = [file("x"), file("y", SHA_B), file("l", SHA_A, 1, "x")];
-    expect(compareTrees(a, [...a].reverse())).toEqual({ missing: [], changed: [], extra: [] });
+    expect(compareTrees(a, [...a].reverse())).toEqual({
+      missing: [],
+      changed: [],
+      modeChanged: [],
+      extra: [],
+    });
   });
 
   it("reports missing, changed and extra files", () => {
@@ -239,6 +250,7 @@ describe("compareTrees", () => {
     expect(compareTrees(expected, actual)).toEqual({
       missing: ["gone"],
       changed: ["edited", "resized"],
+      modeChanged: [],
       extra: ["new"],
     });
   });
@@ -250,7 +262,157 @@ describe("compareTrees", () => {
   });
 
   it("handles empty sides", () => {
-    expect(compareTrees([], [file("a")])).toEqual({ missing: [], changed: [], extra: ["a"] });
-    expect(compareTrees([file("a")], [])).toEqual({ missing: ["a"], changed: [], extra: [] });
+    expect(compareTrees([], [file("a")])).toEqual({
+      missing: [],
+      changed: [],
+      modeChanged: [],
+      extra: ["a"],
+    });
+    expect(compareTrees([file("a")], [])).toEqual({
+      missing: ["a"],
+      changed: [],
+      modeChanged: [],
+      extra: [],
+    });
+  });
+});
+
+describe("backup fidelity (SPEC §13)", () => {
+  it("accepts a mode, and older manifests without one", () => {
+    const files = [{ path: ".openclaw/a", size: 1, sha256: SHA_A, mode: "0640" }];
+    expect(parseManifest(JSON.stringify(manifest({ files }))).ok).toBe(true);
+    expect(parseManifest(JSON.stringify(manifest())).ok).toBe(true);
+  });
+
+  it.each(["644", "04755", "0o644", "0888", 420])("rejects the mode %j", (mode) => {
+    const files = [{ path: ".openclaw/a", size: 1, sha256: SHA_A, mode }];
+    expect(reasonOf(JSON.stringify(manifest({ files })))).toMatch(/invalid file entry/);
+  });
+
+  it("accepts a pathB64 entry instead of path, and refuses both or neither", () => {
+    const odd = Buffer.concat([Buffer.from(".openclaw/bad-"), Buffer.from([0xff, 0xfe])]).toString("base64");
+    const ok = [{ pathB64: odd, size: 1, sha256: SHA_A, mode: "0644" }];
+    expect(parseManifest(JSON.stringify(manifest({ files: ok }))).ok).toBe(true);
+    const both = [{ path: ".openclaw/a", pathB64: odd, size: 1, sha256: SHA_A }];
+    expect(reasonOf(JSON.stringify(manifest({ files: both })))).toMatch(/invalid file entry/);
+    const neither = [{ size: 1, sha256: SHA_A }];
+    expect(reasonOf(JSON.stringify(manifest({ files: neither })))).toMatch(/invalid file entry/);
+  });
+
+  it.each([
+    ["a path outside every backed-up dir", { path: ".cache/x", size: 1, sha256: SHA_A }],
+    ["a top-level file beside the dirs", { path: "loose", size: 1, sha256: SHA_A }],
+    [
+      "a bytes path escaping with ..",
+      { pathB64: Buffer.from(".openclaw/../x").toString("base64"), size: 1, sha256: SHA_A },
+    ],
+    [
+      "a bytes path outside the dirs",
+      { pathB64: Buffer.from([0x2e, 0x78, 0x2f, 0xff]).toString("base64"), size: 1, sha256: SHA_A },
+    ],
+    [
+      "an absolute bytes path",
+      { pathB64: Buffer.from("/etc/passwd").toString("base64"), size: 1, sha256: SHA_A },
+    ],
+  ])("rejects %s as corrupt", (_what, entry) => {
+    expect(parseManifest(JSON.stringify(manifest({ files: [entry] }))).ok).toBe(false);
+  });
+
+  it("names the escaping path in the reason", () => {
+    const files = [{ path: ".ssh/authorized_keys", size: 1, sha256: SHA_A }];
+    expect(reasonOf(JSON.stringify(manifest({ files })))).toBe(
+      'manifest file ".ssh/authorized_keys" is not under one of its backedUpDirs',
+    );
+  });
+
+  it("validates skipped entries", () => {
+    const skipped = [
+      { path: ".openclaw/run/agent.sock", type: "socket" },
+      { path: ".openclaw/pipe", type: "fifo" },
+    ];
+    expect(parseManifest(JSON.stringify(manifest({ skipped }))).ok).toBe(true);
+    expect(reasonOf(JSON.stringify(manifest({ skipped: [{ path: ".openclaw/p", type: "door" }] })))).toMatch(
+      /invalid skipped entry/,
+    );
+    expect(reasonOf(JSON.stringify(manifest({ skipped: "none" })))).toBe("manifest skipped is not a list");
+  });
+
+  it("entryPath keeps valid UTF-8 as path and anything else as exact bytes", () => {
+    expect(entryPath(Buffer.from(".openclaw/ünï"))).toEqual({ path: ".openclaw/ünï" });
+    const bytes = Buffer.from([0x2e, 0x6f, 0x2f, 0xff, 0x41]);
+    const entry = entryPath(bytes);
+    expect(entry).toEqual({ pathB64: bytes.toString("base64") });
+    expect(entryBytes(entry)).toEqual(bytes);
+    expect(displayPath(entry)).toBe(".o/\\xffA");
+  });
+
+  it("entryPath keeps a leading BOM and records a backslash name as bytes, which the parser accepts", () => {
+    const bom = Buffer.from("\uFEFFnotes", "utf8");
+    expect(entryBytes(entryPath(bom))).toEqual(bom);
+    const slashy = Buffer.from(".openclaw/a\\b");
+    const entry = entryPath(slashy);
+    expect(entry).toEqual({ pathB64: slashy.toString("base64") });
+    const files = [{ ...entry, size: 1, sha256: SHA_A, mode: "0644" }];
+    expect(parseManifest(JSON.stringify(manifest({ files }))).ok).toBe(true);
+  });
+
+  it("formatMode keeps only the 0777 bits (setuid, setgid and sticky are not promised)", () => {
+    expect(formatMode(0o100644)).toBe("0644");
+    expect(formatMode(0o4755)).toBe("0755");
+    expect(formatMode(0o2750)).toBe("0750");
+    expect(formatMode(0o1777)).toBe("0777");
+    expect(formatMode(0)).toBe("0000");
+  });
+
+  it("compareTrees reports a mode change apart from content changes, and ignores a missing recorded mode", () => {
+    const f = (p: string, mode?: string, sha256 = SHA_A): ManifestFile => ({
+      path: p,
+      size: 1,
+      sha256,
+      ...(mode ? { mode } : {}),
+    });
+    const expected = [f("a", "0600"), f("b", "0644"), f("old"), f("c", "0600")];
+    const actual = [f("a", "0666"), f("b", "0644"), f("old", "0777"), f("c", "0644", SHA_B)];
+    const c = compareTrees(expected, actual);
+    expect(c).toEqual({ missing: [], changed: ["c"], modeChanged: ["a"], extra: [] });
+    expect(differenceCount(c)).toBe(2);
+  });
+
+  it("compareTrees matches pathB64 entries by their bytes", () => {
+    const b64 = Buffer.from([0x2e, 0x6f, 0x2f, 0xff]).toString("base64");
+    const e = { pathB64: b64, size: 1, sha256: SHA_A, mode: "0644" };
+    expect(compareTrees([e], [e])).toEqual({ missing: [], changed: [], modeChanged: [], extra: [] });
+    expect(compareTrees([e], []).missing).toEqual([".o/\\xff"]);
+  });
+
+  it("modeRepairs groups regular files by recorded mode, never links or changed content", () => {
+    const f = (p: string, mode: string, extra: Partial<ManifestFile> = {}): ManifestFile => ({
+      path: p,
+      size: 1,
+      sha256: SHA_A,
+      mode,
+      ...extra,
+    });
+    const expected = [
+      f("x/a", "0666"),
+      f("x/b", "0666"),
+      f("x/c", "0777"),
+      f("x/ok", "0644"),
+      f("x/l", "0777", { symlink: "a" }),
+      f("x/edited", "0666"),
+    ];
+    const actual = [
+      f("x/a", "0644"),
+      f("x/b", "0644"),
+      f("x/c", "0755"),
+      f("x/ok", "0644"),
+      f("x/l", "0755", { symlink: "a" }),
+      f("x/edited", "0644", { sha256: SHA_B }),
+    ];
+    const repairs = modeRepairs(expected, actual);
+    expect([...repairs.entries()].map(([m, fs]) => [m, fs.map((x) => x.path)])).toEqual([
+      ["0666", ["x/a", "x/b"]],
+      ["0777", ["x/c"]],
+    ]);
   });
 });

@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
+  chmodSync,
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -13,6 +15,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -22,10 +25,18 @@ import {
   hashTree,
   listBackups,
   pruneBackups,
+  StoreWriteError,
   sealBackup,
+  uploadSource,
   verifyBackup,
+  writingTo,
 } from "../../src/adapters/backup-store.js";
-import { type BackupManifest, backupTimestamp, MANIFEST_FILE } from "../../src/domain/backup-manifest.js";
+import {
+  type BackupManifest,
+  backupTimestamp,
+  MANIFEST_FILE,
+  type SkippedEntry,
+} from "../../src/domain/backup-manifest.js";
 
 const sha = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 
@@ -50,6 +61,7 @@ describe("backup-store", () => {
     const abs = path.join(root, rel);
     mkdirSync(path.dirname(abs), { recursive: true });
     writeFileSync(abs, content);
+    chmodSync(abs, 0o644); // whatever the umask
   }
 
   /** A real backup made the way backup-all makes one: staging, files, hashTree(sync), seal. */
@@ -96,11 +108,16 @@ describe("backup-store", () => {
 
       const files = await hashTree(root);
       const expected = Object.entries(content)
-        .map(([rel, data]) => ({ path: rel, size: Buffer.byteLength(data), sha256: sha(data) }))
+        .map(([rel, data]) => ({ path: rel, size: Buffer.byteLength(data), sha256: sha(data), mode: "0644" }))
         .sort((x, y) => (x.path < y.path ? -1 : 1));
       expect(files).toEqual(expected);
       expect(files.map((f) => f.path)).toEqual(files.map((f) => f.path).sort());
-      expect(files.find((f) => f.path === "empty")).toEqual({ path: "empty", size: 0, sha256: sha("") });
+      expect(files.find((f) => f.path === "empty")).toEqual({
+        path: "empty",
+        size: 0,
+        sha256: sha(""),
+        mode: "0644",
+      });
     });
 
     it("records symlinks by target text and never follows them, even out of the tree", async () => {
@@ -124,11 +141,12 @@ describe("backup-store", () => {
         path: p,
         size: Buffer.byteLength(target),
         sha256: sha(target),
+        mode: "0777",
         symlink: target,
       });
       expect(files).toEqual([
         link("dangling", "does/not/exist"),
-        { path: "real.txt", size: 4, sha256: sha("real") },
+        { path: "real.txt", size: 4, sha256: sha("real"), mode: "0644" },
         link("relative", "real.txt"),
         link("to-dir", dirTarget),
         link("to-secret", fileTarget),
@@ -173,7 +191,7 @@ describe("backup-store", () => {
       put(root, "big.bin", data);
       let calls = 0;
       const files = await hashTree(root, { onBytes: () => calls++ });
-      expect(files).toEqual([{ path: "big.bin", size: data.length, sha256: sha(data) }]);
+      expect(files).toEqual([{ path: "big.bin", size: data.length, sha256: sha(data), mode: "0644" }]);
       // Read in chunks, not in one piece.
       expect(calls).toBeGreaterThan(1);
     });
@@ -348,6 +366,7 @@ describe("backup-store", () => {
         ok: true,
         missing: [],
         changed: [],
+        modeChanged: [],
         extra: [],
         checkedFiles: 3,
       });
@@ -368,6 +387,7 @@ describe("backup-store", () => {
         ok: false,
         missing: [".openclaw/a.txt"],
         changed: [".openclaw/sub/b.txt"],
+        modeChanged: [],
         extra: [".openclaw/new.txt"],
         checkedFiles: 3,
       });
@@ -395,6 +415,7 @@ describe("backup-store", () => {
         corrupt: "manifest is not marked complete",
         missing: [],
         changed: [],
+        modeChanged: [],
         extra: [],
         checkedFiles: 0,
       });
@@ -474,6 +495,176 @@ describe("backup-store", () => {
 
     it("does nothing when the backups root does not exist", () => {
       expect(cleanStaging(path.join(tempDir(), "missing"))).toEqual([]);
+    });
+  });
+
+  describe("fidelity (SPEC §13)", () => {
+    it("records the 0777 bits of every file: setuid, setgid and sticky are not promised", async () => {
+      const root = tempDir();
+      const modes: Record<string, number> = {
+        secret: 0o600,
+        shared: 0o666,
+        tool: 0o4755,
+        group: 0o2750,
+        sticky: 0o1777,
+      };
+      for (const [name, mode] of Object.entries(modes)) {
+        put(root, `d/${name}`, name);
+        chmodSync(path.join(root, "d", name), mode);
+      }
+      const files = await hashTree(root);
+      expect(Object.fromEntries(files.map((f) => [f.path, f.mode]))).toEqual({
+        "d/group": "0750",
+        "d/secret": "0600",
+        "d/shared": "0666",
+        "d/sticky": "0777",
+        "d/tool": "0755",
+      });
+    });
+
+    it("lists FIFOs and sockets as skipped instead of failing, and hashes the rest", async () => {
+      const root = tempDir();
+      put(root, "d/keep.txt", "keep");
+      execFileSync("mkfifo", [path.join(root, "d", "pipe")]);
+      const server = createServer();
+      const sock = path.join(root, "d", "agent.sock");
+      await new Promise<void>((resolve) => server.listen(sock, resolve));
+      try {
+        const skipped: SkippedEntry[] = [];
+        const files = await hashTree(root, { skipped });
+        expect(files.map((f) => f.path)).toEqual(["d/keep.txt"]);
+        expect(skipped).toEqual([
+          { path: "d/agent.sock", type: "socket" },
+          { path: "d/pipe", type: "fifo" },
+        ]);
+      } finally {
+        server.close();
+      }
+    });
+
+    it("records a name that is not valid UTF-8 as pathB64 of its exact bytes, and hashes it", async () => {
+      const root = tempDir();
+      const name = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe]); // "bad" + invalid bytes
+      mkdirSync(path.join(root, "d"));
+      writeFileSync(Buffer.concat([Buffer.from(`${root}/d/`), name]), "odd", { mode: 0o644 });
+      chmodSync(Buffer.concat([Buffer.from(`${root}/d/`), name]), 0o644);
+      put(root, "d/plain", "plain");
+      const files = await hashTree(root);
+      const rel = Buffer.concat([Buffer.from("d/"), name]);
+      expect(files).toContainEqual({
+        pathB64: rel.toString("base64"),
+        size: 3,
+        sha256: sha("odd"),
+        mode: "0644",
+      });
+      expect(files.find((f) => f.path === "d/plain")).toBeDefined();
+      expect(files.every((f) => (f.path === undefined) !== (f.pathB64 === undefined))).toBe(true);
+    });
+
+    it("hashes names with a leading BOM or a backslash under their exact bytes", async () => {
+      const root = tempDir();
+      put(root, "d/\uFEFFbom", "b");
+      put(root, "d/back\\slash", "s");
+      const files = await hashTree(root);
+      expect(files.find((f) => f.path === "d/\uFEFFbom")?.sha256).toBe(sha("b"));
+      expect(files.find((f) => f.pathB64 === Buffer.from("d/back\\slash").toString("base64"))?.sha256).toBe(
+        sha("s"),
+      );
+    });
+
+    it("a backup with odd names, modes and special files verifies intact, and a chmod fails it", async () => {
+      const root = tempDir();
+      const staging = createStaging(root, "alpha", TS[0] as string);
+      put(staging, ".openclaw/creds.json", "{}");
+      chmodSync(path.join(staging, ".openclaw/creds.json"), 0o600);
+      writeFileSync(Buffer.concat([Buffer.from(`${staging}/.openclaw/`), Buffer.from([0xc3, 0x28])]), "x");
+      const skipped: SkippedEntry[] = [];
+      const manifest: BackupManifest = {
+        version: 1,
+        sandboxName: "alpha",
+        timestamp: TS[0] as string,
+        agentType: "openclaw",
+        agentVersion: null,
+        stateDirs: ["/sandbox/.openclaw"],
+        backedUpDirs: ["/sandbox/.openclaw"],
+        absentDirs: [],
+        files: await hashTree(staging, { sync: true, skipped }),
+        skipped,
+        complete: true,
+      };
+      const final = sealBackup(staging, manifest);
+      const listing = listBackups(root, "alpha")[0];
+      expect(listing?.complete).toBe(true);
+      expect((await verifyBackup(listing as NonNullable<typeof listing>)).ok).toBe(true);
+
+      chmodSync(path.join(final, ".openclaw/creds.json"), 0o666);
+      expect(await verifyBackup(listing as NonNullable<typeof listing>)).toMatchObject({
+        ok: false,
+        changed: [],
+        modeChanged: [".openclaw/creds.json"],
+      });
+    });
+
+    it("reports a FIFO planted in a backup directory as extra", async () => {
+      const root = tempDir();
+      const backup = await makeBackup(root, "alpha", TS[0] as string);
+      execFileSync("mkfifo", [path.join(backup.path, ".openclaw", "planted")]);
+      const listing = listBackups(root, "alpha")[0] as NonNullable<ReturnType<typeof listBackups>[0]>;
+      expect(await verifyBackup(listing)).toMatchObject({ ok: false, extra: [".openclaw/planted"] });
+    });
+
+    it("stores hard links as separate files with the same content", async () => {
+      const root = tempDir();
+      put(root, "d/one", "shared");
+      linkSync(path.join(root, "d/one"), path.join(root, "d/two"));
+      const files = await hashTree(root);
+      expect(files.map((f) => [f.path, f.sha256])).toEqual([
+        ["d/one", sha("shared")],
+        ["d/two", sha("shared")],
+      ]);
+    });
+
+    it("lists a backup whose stored state dir is a symlink as corrupt", async () => {
+      const root = tempDir();
+      const backup = await makeBackup(root, "alpha", TS[0] as string);
+      const elsewhere = tempDir("elsewhere-");
+      renameSync(path.join(backup.path, ".openclaw"), path.join(elsewhere, ".openclaw"));
+      symlinkSync(path.join(elsewhere, ".openclaw"), path.join(backup.path, ".openclaw"));
+      const listing = listBackups(root, "alpha")[0];
+      expect(listing).toMatchObject({
+        complete: false,
+        corrupt: "stored state directory .openclaw is a symlink",
+      });
+      expect(() => uploadSource(backup.path, "/sandbox/.openclaw")).toThrow(
+        /not a directory inside the backup/,
+      );
+    });
+
+    it("uploadSource accepts the real stored directory", async () => {
+      const root = tempDir();
+      const backup = await makeBackup(root, "alpha", TS[0] as string);
+      expect(uploadSource(backup.path, "/sandbox/.openclaw")).toBe(path.join(backup.path, ".openclaw"));
+      expect(() => uploadSource(backup.path, "/sandbox/.missing")).toThrow(/missing/);
+    });
+
+    it("reports a backup removed while it is verified as vanished, not as an error", async () => {
+      const root = tempDir();
+      const backup = await makeBackup(root, "alpha", TS[0] as string);
+      const listing = listBackups(root, "alpha")[0] as NonNullable<ReturnType<typeof listBackups>[0]>;
+      rmSync(backup.path, { recursive: true, force: true });
+      expect(await verifyBackup(listing)).toMatchObject({ ok: false, vanished: true });
+    });
+
+    it("names the path a failed write was for", () => {
+      const error = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      expect(() =>
+        writingTo("/backups/alpha/x", () => {
+          throw error;
+        }),
+      ).toThrow(new StoreWriteError("/backups/alpha/x", error));
+      expect(new StoreWriteError("/b/x", error).message).toBe(
+        "cannot write /b/x: no space left on device (ENOSPC)",
+      );
     });
   });
 });

@@ -100,6 +100,36 @@ describe("LiveView", () => {
       expect(writes).toEqual(["- alpha  not Ready\n", "… late   starting\n", "✓ late   done\n"]);
     });
 
+    it("prints a line without walking every row: output stays linear in the number of rows", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      const names = Array.from({ length: 2000 }, (_, i) => `sandbox-${i}`);
+      view.plan(names);
+      const keys = vi.spyOn(Map.prototype, "keys");
+      const values = vi.spyOn(Map.prototype, "values");
+      try {
+        for (const name of names) view.update(name, "skipped", "not listed");
+        expect(keys).not.toHaveBeenCalled();
+        expect(values).not.toHaveBeenCalled();
+      } finally {
+        keys.mockRestore();
+        values.mockRestore();
+      }
+      expect(writes).toHaveLength(2000);
+      // Names are still padded to the longest one planned.
+      expect(writes[0]).toBe("- sandbox-0     not listed\n");
+    });
+
+    it("pads to a longer name seen after plan()", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      view.plan(["a"]);
+      view.update("a", "ok", "x");
+      view.update("much-longer", "ok", "y");
+      view.update("a", "failed", "z");
+      expect(writes).toEqual(["✓ a     x\n", "✓ much-longer  y\n", "✗ a            z\n"]);
+    });
+
     it("never redraws on a timer", () => {
       vi.useFakeTimers();
       const { out, writes } = sink();

@@ -385,7 +385,7 @@ describe("driveOperation: a fresh operation from `deleting`", () => {
   it("rebuild: delete, create, restore (rm -rf + upload), verify by download, version, registry, close", async () => {
     const env = await setup();
     const { result, steps } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
-    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: "2026.7.1" });
+    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: "2026.7.1", repairedModes: 0 });
     expect(calls(env)).toEqual(["get", ...DELETE, "get", ...CREATE, ...RESTORE, ...VERIFY, "version"]);
     // Each step was issued while the journal on disk named it (written before the step).
     expect(env.sim.seen.map((s) => `${s.call}@${s.phase}`)).toEqual([
@@ -460,7 +460,7 @@ describe("driveOperation: a fresh operation from `deleting`", () => {
   it("restore: the same steps without the version probe and without touching the registry", async () => {
     const env = await setup();
     const { result } = await drive(env, { operation: "restore", phase: "deleting", resumed: false });
-    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: null });
+    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: null, repairedModes: 0 });
     expect(calls(env)).toEqual(["get", ...DELETE, "get", ...CREATE, ...RESTORE, ...VERIFY]);
     expect(env.sim.files()).toEqual(BACKED_UP);
     expect(registryText(env)).toBe(ORIGINAL_REGISTRY);
@@ -522,7 +522,12 @@ describe("driveOperation: resuming from each phase", () => {
       const env = await setup();
       env.sim.phase = null;
       const { result } = await drive(env, { operation, phase: "creating", resumed: true });
-      expect(result).toEqual({ status: "done", attempts: 1, agentVersion: versionOf(operation) });
+      expect(result).toEqual({
+        status: "done",
+        attempts: 1,
+        agentVersion: versionOf(operation),
+        repairedModes: 0,
+      });
       expect(calls(env)).toEqual(["get", ...CREATE, ...RESTORE, ...VERIFY, ...probeOf(operation)]);
       expect(env.sim.files()).toEqual(BACKED_UP);
       expectRegistryAfter(env, operation);
@@ -601,7 +606,12 @@ describe("driveOperation: resuming from each phase", () => {
       const env = await setup();
       env.sim.put(BACKUP_FILES);
       const { result } = await drive(env, { operation, phase: "verifying", resumed: true });
-      expect(result).toEqual({ status: "done", attempts: 1, agentVersion: versionOf(operation) });
+      expect(result).toEqual({
+        status: "done",
+        attempts: 1,
+        agentVersion: versionOf(operation),
+        repairedModes: 0,
+      });
       expect(calls(env)).toEqual([...VERIFY, ...probeOf(operation)]);
       expectRegistryAfter(env, operation);
       expectClosed(env, "resumed-and-completed");
@@ -614,7 +624,7 @@ describe("driveOperation: resuming from each phase", () => {
     const { result } = await drive(env, { operation: "restore", phase: "verifying", resumed: true });
     expect(result).toEqual({
       status: "failed",
-      why: "restored state differs from the backup (0 missing, 1 changed, 0 extra files)",
+      why: "restored state differs from the backup (0 missing, 1 changed, 0 with another mode, 0 extra files)",
       attempts: 1,
     });
     expect(calls(env)).toEqual(VERIFY);
@@ -625,7 +635,7 @@ describe("driveOperation: resuming from each phase", () => {
     const env = await setup();
     env.sim.put({ ...BACKUP_FILES, ".openclaw/extra": "not in the backup" });
     const { result, steps } = await drive(env, { operation: "rebuild", phase: "verifying", resumed: true });
-    expect(result).toEqual({ status: "done", attempts: 2, agentVersion: "2026.7.1" });
+    expect(result).toEqual({ status: "done", attempts: 2, agentVersion: "2026.7.1", repairedModes: 0 });
     expect(calls(env)).toEqual([...VERIFY, "get", ...DELETE, ...CREATE, ...RESTORE, ...VERIFY, "version"]);
     expect(steps).toContain("retrying");
     expect(env.sim.files()).toEqual(BACKED_UP);

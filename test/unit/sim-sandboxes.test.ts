@@ -4,8 +4,10 @@
 // upgrade-sandboxes are tested end to end against exactly this behaviour, so it is pinned here.
 // Trees are compared with hashes computed here, independently of the simulator's own `tree`.
 
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -725,5 +727,71 @@ describe("simctl sandbox helpers", () => {
     await simctlOk("set", host.dir, "downloadFailSandbox=123", "downloadFailAfterBytes=5");
     const config = JSON.parse(fs.readFileSync(path.join(host.dir, "state/config.json"), "utf8"));
     expect(config).toMatchObject({ downloadFailSandbox: "123", downloadFailAfterBytes: 5 });
+  });
+});
+
+describe("sandbox file trees: what a tar stream carries (SPEC §13)", () => {
+  it("download keeps FIFOs and odd names, drops sockets with a warning and setuid/setgid/sticky bits", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
+    const stateDir = path.join(rootOf(host, "alpha"), "sandbox/.openclaw");
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(path.join(stateDir, "tool"), "t");
+    fs.chmodSync(path.join(stateDir, "tool"), 0o4755);
+    fs.writeFileSync(path.join(stateDir, "shared"), "s");
+    fs.chmodSync(path.join(stateDir, "shared"), 0o666);
+    execFileSync("mkfifo", [path.join(stateDir, "pipe")]);
+    const odd = Buffer.concat([Buffer.from(`${stateDir}/odd-`), Buffer.from([0xff])]);
+    fs.writeFileSync(odd, "odd");
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(stateDir, "agent.sock"), resolve));
+    try {
+      const dest = path.join(tempDir(), ".openclaw");
+      const r = await download(host, "nemoclaw", "alpha", "/sandbox/.openclaw", dest);
+      expect(r.code).toBe(0);
+      expect(strip(r.stderr)).toContain("tar: agent.sock: socket ignored");
+      expect(fs.lstatSync(path.join(dest, "pipe")).isFIFO()).toBe(true);
+      expect(fs.existsSync(path.join(dest, "agent.sock"))).toBe(false);
+      expect(fs.statSync(path.join(dest, "tool")).mode & 0o7777).toBe(0o755);
+      expect(fs.statSync(path.join(dest, "shared")).mode & 0o7777).toBe(0o666);
+      const names = fs.readdirSync(dest, { encoding: "buffer" });
+      expect(names.some((n) => n.equals(Buffer.concat([Buffer.from("odd-"), Buffer.from([0xff])])))).toBe(
+        true,
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it("upload applies the sandbox user's umask 022, keeps odd names, and chmod restores a mode", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
+    const local = path.join(tempDir(), "state");
+    fs.mkdirSync(local);
+    fs.writeFileSync(path.join(local, "shared"), "s");
+    fs.chmodSync(path.join(local, "shared"), 0o666);
+    fs.writeFileSync(path.join(local, "private"), "p");
+    fs.chmodSync(path.join(local, "private"), 0o600);
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${local}/x-`), Buffer.from([0xfe])]), "x");
+    const r = await openshell(
+      host,
+      "-g",
+      "nemoclaw",
+      "sandbox",
+      "upload",
+      "alpha",
+      local,
+      "/sandbox",
+      "--no-git-ignore",
+    );
+    expect(r.code).toBe(0);
+    const up = path.join(rootOf(host, "alpha"), "sandbox/state");
+    expect(fs.statSync(path.join(up, "shared")).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(path.join(up, "private")).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(Buffer.concat([Buffer.from(`${up}/x-`), Buffer.from([0xfe])]))).toBe(true);
+
+    const c = await sbExec(host, "alpha", "chmod", "0666", "/sandbox/state/shared", "/sandbox/state/private");
+    expect(c.code).toBe(0);
+    expect(fs.statSync(path.join(up, "shared")).mode & 0o777).toBe(0o666);
+    expect(fs.statSync(path.join(up, "private")).mode & 0o777).toBe(0o666);
+    expect((await sbExec(host, "alpha", "chmod", "u+x", "/sandbox/state/shared")).code).toBe(1);
   });
 });

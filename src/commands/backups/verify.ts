@@ -11,7 +11,7 @@ export default class BackupsVerify extends NemoclawCommand {
   static override commandId = "backups verify";
   static override summary = "Re-hash backups and prove they are intact.";
   static override description =
-    `Re-reads every file of the chosen backups and compares it with the SHA-256 manifest written at backup time; reports missing, changed and extra files. A backup directory whose manifest is missing or broken is CORRUPT. Exit 1 on any mismatch. Reads only local files.
+    `Re-reads every file of the chosen backups and compares it with the SHA-256 manifest written at backup time; reports missing, changed and extra files, and files whose permission bits (0777) differ from the recorded mode. A backup directory whose manifest is missing or broken, names a path outside its state directories, or whose stored state directory is a symlink is CORRUPT; a backup removed while it is checked (a prune) is reported as vanished. Exit 1 on any mismatch. Reads only local files.
 
 ${exitCodesHelp()}`;
   static override examples = [

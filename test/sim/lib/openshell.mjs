@@ -569,6 +569,9 @@ async function sandboxDownload(globals, args) {
     failAfterBytes: knobFor(config.downloadFailAfterBytes, config.downloadFailSandbox, name),
     bytesPerSec: config.downloadBytesPerSec,
     onProgress: report.update,
+    // A tar stream: no setuid/setgid/sticky bits, FIFOs kept, sockets dropped with a warning.
+    modes: "download",
+    onWarning: (text) => err(`${text}\n`),
   };
   try {
     const state = srcStat.isDirectory()
@@ -620,6 +623,9 @@ async function sandboxUpload(globals, args) {
   const options = {
     failAfterBytes: knobFor(config.uploadFailAfterBytes, config.uploadFailSandbox, name),
     onProgress: report.update,
+    // Extracted as the sandbox user: its umask 022 narrows the modes.
+    modes: "upload",
+    onWarning: (text) => err(`${text}\n`),
     // Real OpenShell silently skips git-ignored files unless --no-git-ignore is given.
     ignore: flags.noGitIgnore ? null : new GitIgnore(),
   };

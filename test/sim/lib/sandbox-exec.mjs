@@ -1,5 +1,5 @@
 // The few programs a simulated sandbox can run through `openshell sandbox exec … -- CMD…`:
-// true, false, echo, pwd, test/[, cat, ls, mkdir, rm, and the agent CLI's `--version`. Paths are
+// true, false, echo, pwd, test/[, cat, ls, mkdir, rm, chmod (octal), and the agent CLI's `--version`. Paths are
 // sandbox paths (relative ones are relative to the workdir /sandbox), confined to the sandbox
 // root by sandbox-fs; a path with `..` is refused. Anything else exits 127, like a missing binary.
 
@@ -165,6 +165,22 @@ export async function runSandboxCommand({ root, sandbox, argv, out, err, pipeFil
             return 1;
           }
           await fsp.rm(target, { recursive, force: true });
+          return 0;
+        });
+      }
+      return code;
+    }
+    case "chmod": {
+      // Octal modes only (what nemoclaw sends); chmod follows a final symlink, like chmod(1).
+      const [mode, ...files] = args;
+      if (!/^[0-7]{1,4}$/.test(mode ?? "") || files.length === 0) {
+        err(`chmod: invalid mode or missing operand: ${mode ?? ""}\n`);
+        return 1;
+      }
+      let code = 0;
+      for (const p of files) {
+        code ||= await onPath(p, async () => {
+          await fsp.chmod(resolve(p), Number.parseInt(mode, 8));
           return 0;
         });
       }

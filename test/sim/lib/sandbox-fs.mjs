@@ -8,6 +8,7 @@
 // relative to the sandbox root and `..` stops at the root. Tree walks never follow symlinks, and
 // writes replace an existing symlink instead of writing through it.
 
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -112,7 +113,27 @@ async function clearForFile(file) {
   await fsp.rm(file, { recursive: stat.isDirectory(), force: true });
 }
 
-const sortedNames = async (dir) => (await fsp.readdir(dir)).sort();
+/** Names as exact bytes, sorted: a tar stream carries names that are not valid UTF-8 unchanged. */
+const sortedByteNames = async (dir) => (await fsp.readdir(dir, { encoding: "buffer" })).sort(Buffer.compare);
+
+const SLASH = Buffer.from("/");
+const joinBytes = (dir, name) => Buffer.concat([Buffer.isBuffer(dir) ? dir : Buffer.from(dir), SLASH, name]);
+
+/**
+ * What a transfer does to permission bits. A real transfer is a tar stream: the download side
+ * cannot carry setuid/setgid/sticky (`download`), the upload side extracts as the sandbox user,
+ * whose umask 022 applies (`upload`). `exact` (seeding a sandbox) keeps every bit.
+ */
+export function modeAfter(mode, direction = "exact") {
+  if (direction === "download") return mode & 0o777;
+  if (direction === "upload") return mode & 0o777 & ~0o022;
+  return mode & 0o7777;
+}
+
+/** mkfifo(1): Node has no mkfifo. Tar recreates FIFOs on extraction. */
+function makeFifo(file) {
+  execFileSync("mkfifo", ["-m", "600", "--", file]);
+}
 
 /** 1.5 KiB, 12.0 MiB … */
 export function formatBytes(bytes) {
@@ -132,7 +153,7 @@ export function formatBytes(bytes) {
  * whatever the size. `failAfterBytes`: copy that many bytes in total, then throw a TransferError
  * (the partial output stays). `bytesPerSec`: rate limit. `onProgress(state)` after every chunk.
  */
-function transfer({ failAfterBytes = null, bytesPerSec = null, onProgress = () => {} }) {
+function transfer({ failAfterBytes = null, bytesPerSec = null, onProgress = () => {}, modes = "exact" }) {
   const state = { bytes: 0, files: 0, dirs: 0, links: 0 };
   const started = Date.now();
   const failing = typeof failAfterBytes === "number";
@@ -165,7 +186,7 @@ function transfer({ failAfterBytes = null, bytesPerSec = null, onProgress = () =
         await handle.close();
       }
     }
-    await fsp.chmod(dest, stat.mode & 0o7777);
+    await fsp.chmod(dest, modeAfter(stat.mode, modes));
     await fsp.utimes(dest, stat.atime, stat.mtime);
     state.files++;
   }
@@ -175,27 +196,30 @@ function transfer({ failAfterBytes = null, bytesPerSec = null, onProgress = () =
 
 /**
  * Copy the tree `srcDir` into `destDir` (created if missing; existing entries are merged like a
- * tar extraction: files replaced, extra files kept). Modes, mtimes, empty directories and
- * symlinks (as symlinks, never followed) are preserved; sockets and FIFOs are skipped. `ignore`
- * (a GitIgnore) prunes entries; the other options are those of `transfer`.
- * Returns `{ bytes, files, dirs, links }`.
+ * tar extraction: files replaced, extra files kept), the way a tar stream moves it: names as
+ * exact bytes (valid UTF-8 or not), mtimes, empty directories, symlinks (as symlinks, never
+ * followed) and FIFOs are carried; sockets are dropped with a warning (`tar: …: socket
+ * ignored`), and so are devices (creating one needs root). `modes`: see modeAfter. `ignore` (a
+ * GitIgnore) prunes entries; `onWarning(text)` gets the warnings; the other options are those of
+ * `transfer`. Returns `{ bytes, files, dirs, links, fifos }`.
  */
 export async function copyTree(srcDir, destDir, options = {}) {
-  const { ignore = null } = options;
+  const { ignore = null, onWarning = () => {}, modes = "exact" } = options;
   const { state, copyFile } = transfer(options);
+  state.fifos = 0;
 
   async function copyDir(src, dest, rel) {
-    ignore?.loadDir(src, rel);
-    for (const name of await sortedNames(src)) {
-      const from = path.join(src, name);
-      const to = path.join(dest, name);
-      const childRel = rel ? `${rel}/${name}` : name;
+    ignore?.loadDir(src.toString(), rel);
+    for (const name of await sortedByteNames(src)) {
+      const from = joinBytes(src, name);
+      const to = joinBytes(dest, name);
+      const childRel = rel ? `${rel}/${name.toString()}` : name.toString();
       const stat = await fsp.lstat(from);
       if (ignore?.ignores(childRel, stat.isDirectory())) continue;
       if (stat.isDirectory()) {
         await ensureDir(to);
         await copyDir(from, to, childRel);
-        await fsp.chmod(to, stat.mode & 0o7777);
+        await fsp.chmod(to, modeAfter(stat.mode, modes));
         await fsp.utimes(to, stat.atime, stat.mtime);
         state.dirs++;
       } else if (stat.isFile()) {
@@ -205,14 +229,27 @@ export async function copyTree(srcDir, destDir, options = {}) {
         await fsp.symlink(await fsp.readlink(from), to);
         await fsp.lutimes(to, stat.atime, stat.mtime).catch(() => {});
         state.links++;
+      } else if (stat.isFIFO()) {
+        await clearForFile(to);
+        const text = to.toString();
+        // mkfifo(1) takes its path as an argument: one that is not valid UTF-8 cannot be passed.
+        if (Buffer.from(text).equals(to)) {
+          makeFifo(text);
+          await fsp.chmod(to, modeAfter(stat.mode, modes));
+          state.fifos++;
+        } else onWarning(`tar: ${childRel}: cannot create FIFO with this name`);
+      } else if (stat.isSocket()) {
+        onWarning(`tar: ${childRel}: socket ignored`);
+      } else {
+        onWarning(`tar: ${childRel}: device not extracted (not root)`);
       }
     }
   }
 
   const srcStat = await fsp.stat(srcDir);
   await fsp.mkdir(destDir, { recursive: true });
-  await copyDir(srcDir, destDir, "");
-  await fsp.chmod(destDir, srcStat.mode & 0o7777);
+  await copyDir(Buffer.from(srcDir), Buffer.from(destDir), "");
+  await fsp.chmod(destDir, modeAfter(srcStat.mode, modes));
   return state;
 }
 
@@ -226,14 +263,18 @@ export async function copyOneFile(src, dest, options = {}) {
 
 /**
  * Every entry under `dir`, sorted, pre-order, never following symlinks:
- * `{ rel, type: "f"|"d"|"l"|"o", mode, size, sha256, target }` (sha256 only for files, streamed).
+ * `{ rel, type: "f"|"d"|"l"|"p"|"s"|"o", mode, size, sha256, target }` (p FIFO, s socket; a name
+ * that is not valid UTF-8 shows its bytes as `\xNN`) (sha256 only for files, streamed).
  */
 export async function treeEntries(dir) {
   const entries = [];
   async function visit(abs, rel) {
-    for (const name of await sortedNames(abs)) {
-      const childAbs = path.join(abs, name);
-      const childRel = rel ? `${rel}/${name}` : name;
+    for (const bytes of await sortedByteNames(abs)) {
+      const name = bytes.toString();
+      const childAbs = joinBytes(abs, bytes);
+      // A name that is not valid UTF-8 is shown with its bytes escaped.
+      const shown = Buffer.from(name).equals(bytes) ? name : escapeBytes(bytes);
+      const childRel = rel ? `${rel}/${shown}` : shown;
       const stat = await fsp.lstat(childAbs);
       const entry = { rel: childRel, mode: stat.mode & 0o7777, size: null, sha256: null, target: null };
       if (stat.isDirectory()) {
@@ -243,6 +284,10 @@ export async function treeEntries(dir) {
         entries.push({ ...entry, type: "f", size: stat.size, sha256: await sha256File(childAbs) });
       } else if (stat.isSymbolicLink()) {
         entries.push({ ...entry, type: "l", mode: null, target: await fsp.readlink(childAbs) });
+      } else if (stat.isFIFO()) {
+        entries.push({ ...entry, type: "p" });
+      } else if (stat.isSocket()) {
+        entries.push({ ...entry, type: "s" });
       } else {
         entries.push({ ...entry, type: "o" });
       }
@@ -250,6 +295,14 @@ export async function treeEntries(dir) {
   }
   await visit(dir, "");
   return entries;
+}
+
+function escapeBytes(bytes) {
+  let out = "";
+  for (const b of bytes)
+    out +=
+      b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  return out;
 }
 
 export function sha256File(file) {
