@@ -379,7 +379,7 @@ async function cmdSandbox(globals, args) {
 }
 
 /**
- * `sandbox stop NAME` (≥ 0.0.105): a Ready sandbox is `Stopping` for `sandboxStopDelayMs`, then
+ * `sandbox stop NAME` (≥ 0.0.105): a Ready (or Starting) sandbox is `Stopping` for `sandboxStopDelayMs`, then
  * `Stopped`; the command returns at once (poll `sandbox get`). Knob `stopFail` → exit 1, nothing
  * changes. Stopping or Stopped already → exit 0. Any other phase → FailedPrecondition.
  */
@@ -397,7 +397,7 @@ async function sandboxStop(globals, args) {
     out(`Sandbox ${bold(name)} is already ${phase.toLowerCase()}\n`);
     return 0;
   }
-  if (phase !== "Ready") {
+  if (phase !== "Ready" && phase !== "Starting") {
     return fail(grpcStatus("FailedPrecondition", `sandbox ${name} cannot be stopped (phase: ${phase})`));
   }
   if (config.stopFail) {

@@ -1,0 +1,192 @@
+import { listStartedRecords, removeStartedRecord, writeStartedRecord } from "../adapters/started-record.js";
+import type { Context } from "../context.js";
+import { NemoclawError, PreflightRefusal } from "../domain/errors.js";
+import { cannotStartReason, canStartStop, isTransientPhase, stopCommand } from "../domain/sandbox-phases.js";
+import { foldExcerpt } from "../domain/schema-mismatch.js";
+import { checkStateQuery, type ReactiveContext } from "./preflight.js";
+import { sandboxPresence, waitForReady } from "./sandbox-state.js";
+
+/**
+ * Stopped sandboxes (SPEC §14): start one for nemoclaw's own work and return it to `Stopped`
+ * afterwards, recording the start in `operations/<sandbox>.started.json` first so that a run
+ * killed in between leaves the next run to stop it again. Decisions are made from exit codes
+ * and the phase `sandbox get` reports, never from the wording of `start`/`stop`.
+ */
+
+type Reactive = Omit<ReactiveContext, "query">;
+
+export type StartPurpose = "backup" | "rebuild" | "restore";
+
+/** Why a Stopped sandbox could not be made Ready; `cannotStart` means nothing was attempted. */
+export class SandboxStartError extends Error {
+  constructor(
+    message: string,
+    /** True when this OpenShell has no `sandbox start`: a skip, not a failure. */
+    readonly cannotStart: boolean,
+    /** Set when stopping it again after a failed start also failed: the command to run. */
+    readonly stopCommand?: string,
+  ) {
+    super(message);
+    this.name = "SandboxStartError";
+  }
+}
+
+export type StopOutcome = { ok: true } | { ok: false; reason: string; command: string };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The same reactive context with an `openshell` that keeps working after an interrupt. */
+function detachedReactive(reactive: Reactive): Reactive {
+  return { ...reactive, report: { ...reactive.report, openshell: reactive.report.openshell.detached() } };
+}
+
+/**
+ * Waits out `Stopping`, `Starting` and `Provisioning` (polling `sandbox get`), bounded by the
+ * sandbox ready timeout; returns the phase it settled on, or the transient phase it was still in
+ * at the deadline. "absent" when the sandbox disappeared meanwhile.
+ */
+export async function settlePhase(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  phase: string,
+): Promise<string> {
+  if (!isTransientPhase(phase)) return phase;
+  const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+  let current = phase;
+  for (let delay = 200; isTransientPhase(current); delay = Math.min(delay * 2, 2000)) {
+    if (ctx.abort.signal.aborted || Date.now() + delay > deadline) break;
+    await sleep(delay);
+    const presence = await sandboxPresence(reactive, name);
+    current = presence.exists ? presence.phase : "absent";
+  }
+  return current;
+}
+
+/** Why this OpenShell cannot start sandboxes, or null when it can (by `openshell --version`). */
+export function startUnsupportedReason(reactive: Reactive): string | null {
+  const installed = reactive.report.preflight.installedVersion;
+  return canStartStop(installed) ? null : cannotStartReason(installed);
+}
+
+/**
+ * Starts a Stopped sandbox and waits until it is Ready (bounded by the sandbox ready timeout).
+ * The started record is written before `sandbox start` runs. On any failure the sandbox is left
+ * as it was found (stopped again) and a SandboxStartError explains; a `start` rejected as a
+ * usage error (exit 2: an OpenShell older than 0.0.105) is `cannotStart`.
+ */
+export async function startStoppedSandbox(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  purpose: StartPurpose,
+): Promise<void> {
+  const unsupported = startUnsupportedReason(reactive);
+  if (unsupported) throw new SandboxStartError(unsupported, true);
+  const { report } = reactive;
+  const stateRoot = ctx.settings.paths.stateRoot;
+  writeStartedRecord(stateRoot, { sandbox: name, gateway: report.gatewayName, purpose });
+  const result = await report.openshell.sandboxStart(report.gatewayName, name);
+  if (result.exitCode === 2) {
+    removeStartedRecord(stateRoot, name);
+    throw new SandboxStartError(cannotStartReason(report.preflight.installedVersion), true);
+  }
+  try {
+    const failure = checkStateQuery(result, { ...reactive, query: `sandbox start ${name}` });
+    if (result.aborted) throw new Error(`interrupted by ${ctx.abort.signal.reason}`);
+    if (result.exitCode !== 0) {
+      throw new Error(
+        `sandbox start failed: ${failure?.excerpt || foldExcerpt(result.stderr || result.stdout, 200) || `exit ${result.exitCode}`}`,
+      );
+    }
+    await waitForReady(ctx, reactive, name);
+  } catch (error) {
+    // A schema mismatch: the gateway cannot be trusted to stop it either; the record stays and
+    // the next run stops it again. Anything else (an interrupt included) stops it now.
+    if (error instanceof PreflightRefusal) throw error;
+    const stopped = await stopStartedSandbox(ctx, reactive, name);
+    if (error instanceof NemoclawError && !ctx.abort.signal.aborted) {
+      if (stopped.ok) throw error;
+      throw new SandboxStartError(`${error.message}; ${stopped.reason}`, false, stopped.command);
+    }
+    const message = ctx.abort.signal.aborted
+      ? `interrupted by ${ctx.abort.signal.reason} while starting it`
+      : `could not start it: ${(error as Error).message}`;
+    if (stopped.ok) throw new SandboxStartError(`${message}; left stopped`, false);
+    throw new SandboxStartError(`${message}; ${stopped.reason}`, false, stopped.command);
+  }
+}
+
+/**
+ * Returns a sandbox nemoclaw started to `Stopped`: `sandbox stop`, then poll until the phase is
+ * `Stopped` (bounded by the sandbox ready timeout). Runs even after an interrupt. Never throws:
+ * a failure names the exact command for the operator. The started record is removed only once
+ * the sandbox is seen Stopped (or gone).
+ */
+export async function stopStartedSandbox(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+): Promise<StopOutcome> {
+  const live = detachedReactive(reactive);
+  const { report } = live;
+  const command = stopCommand(report.gatewayName, name);
+  const failed = (why: string): StopOutcome => ({
+    ok: false,
+    reason: `stopping it again failed (${why}); run: ${command}`,
+    command,
+  });
+  try {
+    const presence = await sandboxPresence(live, name);
+    if (!presence.exists) {
+      removeStartedRecord(ctx.settings.paths.stateRoot, name);
+      return { ok: true };
+    }
+    if (presence.phase !== "Stopped") {
+      const result = await report.openshell.sandboxStop(report.gatewayName, name);
+      const failure = checkStateQuery(result, { ...live, query: `sandbox stop ${name}` });
+      if (result.exitCode !== 0) {
+        return failed(
+          failure?.excerpt ||
+            foldExcerpt(result.stderr || result.stdout, 200) ||
+            (result.timedOut ? "timed out" : `exit ${result.exitCode}`),
+        );
+      }
+      const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+      let phase = "Stopping";
+      for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+        const now = await sandboxPresence(live, name);
+        phase = now.exists ? now.phase : "absent";
+        if (phase === "Stopped" || phase === "absent") break;
+        if (Date.now() + delay > deadline) {
+          return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
+        }
+        await sleep(delay);
+      }
+    }
+    removeStartedRecord(ctx.settings.paths.stateRoot, name);
+    return { ok: true };
+  } catch (error) {
+    return failed((error as Error).message);
+  }
+}
+
+/**
+ * Sandboxes a killed run started and never stopped (their `.started.json` records). Call while
+ * holding the maintenance lock, after the preflight: each is stopped again. Returns one warning
+ * line per record handled.
+ */
+export async function stopLeftoverStartedSandboxes(ctx: Context, reactive: Reactive): Promise<string[]> {
+  const lines: string[] = [];
+  for (const leftover of listStartedRecords(ctx.settings.paths.stateRoot)) {
+    if (leftover.record && leftover.record.gateway !== reactive.report.gatewayName) continue;
+    const outcome = await stopStartedSandbox(ctx, reactive, leftover.sandbox);
+    const purpose = leftover.record ? ` for a ${leftover.record.purpose}` : "";
+    lines.push(
+      outcome.ok
+        ? `Sandbox ${leftover.sandbox} was started${purpose} by a run that did not finish; it is stopped again.`
+        : `Sandbox ${leftover.sandbox} was started${purpose} by a run that did not finish; ${outcome.reason}`,
+    );
+  }
+  return lines;
+}
