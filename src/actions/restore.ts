@@ -9,6 +9,12 @@ import type { Preflight } from "../domain/preflight-types.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
 import {
+  leaveStopped,
+  startForRestore,
+  stopLeftoverStartedSandboxes,
+  stopStartedSandbox,
+} from "./sandbox-power.js";
+import {
   cleanRestoreScratch,
   createSandbox,
   restoreStateDirs,
@@ -122,14 +128,21 @@ export async function restoreSandbox(
   }
 
   const lock = MaintenanceLock.acquire(ctx.settings.paths.maintenanceLock, { command: "restore" });
+  // A Stopped sandbox is started for the restore and left as it was found (SPEC §14).
+  let startedHere = false;
   try {
     cleanRestoreScratch(ctx);
+    warnings.push(...(await stopLeftoverStartedSandboxes(ctx, reactive)));
     // Re-read under the lock: another command may have changed the sandbox meanwhile.
     const presence = await sandboxPresence(reactive, sandbox);
     let created = false;
     let safety: { timestamp: string; path: string } | null = null;
+    if (presence.exists && presence.phase === "Stopped") {
+      options.onStep?.(`starting sandbox ${sandbox} (Stopped; it is stopped again afterwards)`);
+      startedHere = await startForRestore(ctx, reactive, sandbox);
+    }
     if (presence.exists) {
-      if (presence.phase !== "Ready") {
+      if (presence.phase !== "Ready" && !startedHere) {
         throw new RestoreFailed(
           `sandbox ${sandbox} is ${presence.phase}, not Ready; nothing was changed`,
           null,
@@ -202,6 +215,13 @@ export async function restoreSandbox(
       }
       throw error;
     }
+    if (startedHere) {
+      options.onStep?.(`stopping sandbox ${sandbox} again`);
+      startedHere = false;
+      const stop = await stopStartedSandbox(ctx, reactive, sandbox);
+      if (!stop.ok)
+        throw new RestoreFailed(`restored and verified, but ${stop.reason}`, safety?.path ?? null);
+    }
     return {
       preflight: report.preflight,
       cancelled: false,
@@ -217,6 +237,8 @@ export async function restoreSandbox(
         verifiedFiles: backup.manifest.files.length,
       },
     };
+  } catch (error) {
+    throw await leaveStopped(ctx, reactive, sandbox, startedHere, error);
   } finally {
     lock.release();
   }

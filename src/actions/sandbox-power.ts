@@ -1,6 +1,7 @@
 import { listStartedRecords, removeStartedRecord, writeStartedRecord } from "../adapters/started-record.js";
 import type { Context } from "../context.js";
 import { NemoclawError, PreflightRefusal } from "../domain/errors.js";
+import { ExitCode } from "../domain/exit-codes.js";
 import { cannotStartReason, canStartStop, isTransientPhase, stopCommand } from "../domain/sandbox-phases.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
@@ -189,4 +190,66 @@ export async function stopLeftoverStartedSandboxes(ctx: Context, reactive: React
     );
   }
   return lines;
+}
+
+/**
+ * Runs `work` on a sandbox that must be Ready, leaving it in the phase it was found in: a
+ * `Stopped` one is started first (SandboxStartError when that fails; nothing else happened) and
+ * stopped again afterwards, whatever `work`'s outcome — except after a schema mismatch, when the
+ * gateway's answers cannot be trusted and the started record leaves the stop to the next run.
+ * `stop` is null when the sandbox was not started here.
+ */
+export async function withSandboxRunning<T>(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  phase: string | null,
+  purpose: StartPurpose,
+  work: () => Promise<T>,
+): Promise<{ value: T; stop: StopOutcome | null }> {
+  if (phase !== "Stopped") return { value: await work(), stop: null };
+  await startStoppedSandbox(ctx, reactive, name, purpose);
+  let value: T;
+  try {
+    value = await work();
+  } catch (error) {
+    if (!(error instanceof PreflightRefusal)) await stopStartedSandbox(ctx, reactive, name);
+    throw error;
+  }
+  return { value, stop: await stopStartedSandbox(ctx, reactive, name) };
+}
+
+/** `restore` into a Stopped sandbox: start it (true), or a NemoclawError saying nothing changed. */
+export async function startForRestore(ctx: Context, reactive: Reactive, name: string): Promise<true> {
+  try {
+    await startStoppedSandbox(ctx, reactive, name, "restore");
+    return true;
+  } catch (error) {
+    if (!(error instanceof SandboxStartError)) throw error;
+    throw new SandboxNotStartedError(`sandbox ${name} is Stopped and ${error.message}; nothing was changed`);
+  }
+}
+
+/** A restore could not start its Stopped sandbox (exit 1, nothing changed). */
+export class SandboxNotStartedError extends NemoclawError {
+  readonly code = "sandbox_not_started";
+  readonly exitCode = ExitCode.Failed;
+}
+
+/**
+ * After a failed `restore` into a sandbox it started: stop it again and return the error to
+ * throw (a failed stop is appended to the message). A schema mismatch leaves the stop to the
+ * next run (the started record stays).
+ */
+export async function leaveStopped(
+  ctx: Context,
+  reactive: Reactive,
+  name: string,
+  started: boolean,
+  error: unknown,
+): Promise<unknown> {
+  if (!started || error instanceof PreflightRefusal) return error;
+  const stop = await stopStartedSandbox(ctx, reactive, name);
+  if (!stop.ok && error instanceof Error) error.message = `${error.message}; ${stop.reason}`;
+  return error;
 }

@@ -16,6 +16,7 @@ import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
+import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import {
   createSandbox,
   listSandboxes,
@@ -23,6 +24,7 @@ import {
   SandboxStepError,
   sandboxPresence,
 } from "./sandbox-state.js";
+import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
@@ -327,6 +329,12 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
   let refusal: PreflightRefusal | undefined;
   try {
     const registry = readRegistry(ctx.settings.paths.registryFile);
+    // Sandboxes a killed run started and never stopped are stopped again first (SPEC §14).
+    const restopped = await stopLeftoverStartedSandboxes(ctx, { ...checkPolicy, report });
+    if (restopped.length) {
+      warnings.push(...restopped);
+      options.onWarnings?.(restopped);
+    }
     const listed = await listSandboxes(report, checkPolicy);
     const classes = await classifyRegistry(ctx, report, registry, catalog, listed, checkPolicy);
     options.onEvent?.({ type: "planned", names: classes.map((c) => c.name) });
@@ -340,12 +348,14 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
     const rebuild: Classification[] = [];
     for (const c of classes) {
       const base = { name: c.name, from: c.current, to: c.expected, durationMs: 0 };
+      const cannotStart = stoppedRebuildSkip(report, checkPolicy, c);
       if (c.status === "invalid") record({ ...base, status: "failed", reason: "invalid sandbox name" });
       else if (c.status === "current") record({ ...base, status: "current", reason: "up to date" });
       else if (c.status !== "stale")
         record({ ...base, status: "skipped", reason: `${c.status}: ${c.reason}` });
-      else if (c.phase !== "Ready")
+      else if (c.phase !== "Ready" && c.phase !== "Stopped")
         record({ ...base, status: "skipped", reason: `stale but ${c.phase}, not Ready` });
+      else if (cannotStart) record({ ...base, status: "skipped", reason: cannotStart });
       else rebuild.push(c);
     }
     await forEachLimited(
@@ -366,9 +376,11 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
         }
         const agentType = str(registry.entries[c.name]?.agent) as string;
         try {
+          const emit = (step: string) => options.onEvent?.({ type: "step", name: c.name, step });
+          // A stale Stopped sandbox is started, rebuilt like a Ready one, and left Stopped (SPEC §14).
           record(
-            await rebuildOne(ctx, report, options, c, agentType, catalog[agentType] as AgentSpec, (step) =>
-              options.onEvent?.({ type: "step", name: c.name, step }),
+            await rebuildLeavingPhase(ctx, { ...checkPolicy, report }, c, emit, () =>
+              rebuildOne(ctx, report, options, c, agentType, catalog[agentType] as AgentSpec, emit),
             ),
           );
         } catch (error) {

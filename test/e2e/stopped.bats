@@ -192,3 +192,85 @@ calls() {
   [ "$(phase_of beta)" = Stopped ]
   [ ! -e "$(started_json beta)" ]
 }
+
+# stale_stopped NAME: Stopped, seeded, running the previous agent image (2026.6.0), registered so.
+stale_stopped() {
+  simctl add-sandbox "$1" --phase Stopped --agent openclaw \
+    --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register "$1" openclaw 2026.6.0
+}
+
+@test "upgrade: a stale Stopped sandbox is shown by --check, rebuilt with its state, and left Stopped" {
+  sandbox_with_state alpha
+  stale_stopped beta
+  snapshot="$BATS_TEST_TMPDIR/beta"
+  cp -a "$(state_dir_of beta)" "$snapshot"
+  run_split upgrade-sandboxes --check
+  [ "$status" -eq 1 ]
+  printf '%s\n' "$out" | grep -E '^beta +2026\.6\.0 → 2026\.7\.1 +stale +Stopped'
+  run_split upgrade-sandboxes --yes
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"beta: rebuilt"*"left Stopped"* ]]
+  [[ "$out" == *"Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 1 up to date"* ]]
+  [ "$(phase_of beta)" = Stopped ]
+  [ "$(phase_of alpha)" = Ready ]
+  same_tree "$snapshot" "$(state_dir_of beta)"
+  grep '"create"' "$HOST/state/calls.log" | grep -q 'sandbox-openclaw:2026.7.1'
+  [ "$(calls beta start)" -eq 1 ]
+  [ "$(calls beta stop)" -eq 1 ]
+  [ ! -e "$(started_json beta)" ]
+  "$NODE" -e '
+    const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (d.sandboxes.beta.agentVersion !== "2026.7.1") process.exit(1);' "$HOME/.nemoclaw/sandboxes.json"
+  run_split upgrade-sandboxes --check --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+}
+
+@test "upgrade: a stale Stopped sandbox whose start never becomes Ready fails untouched and stays Stopped" {
+  stale_stopped beta
+  simctl set startNeverReady=true >/dev/null
+  NEMOCLAW_SANDBOX_READY_TIMEOUT_MS=1000 run_split upgrade-sandboxes --yes --json
+  [ "$status" -eq 1 ]
+  assert_valid_json
+  [[ "$(json_get result.sandboxes.0.reason)" == *"stale but Stopped; could not start it"*"left stopped"* ]]
+  [ "$(phase_of beta)" = Stopped ]
+  ! grep -q '"delete"' "$HOST/state/calls.log"
+  [ -z "$(backups_of beta)" ]
+}
+
+@test "restore into a Stopped sandbox starts it, restores and verifies, and leaves it Stopped" {
+  sandbox_with_state beta Stopped
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  ts="$(backups_of beta)"
+  snapshot="$BATS_TEST_TMPDIR/snapshot"
+  cp -a "$(state_dir_of beta)" "$snapshot"
+  echo changed >"$(state_dir_of beta)/extra-file.txt"
+  run_split restore beta --backup "$ts" --yes
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"Restored sandbox beta from backup $ts"* ]]
+  same_tree "$snapshot" "$(state_dir_of beta)"
+  [ "$(phase_of beta)" = Stopped ]
+  [ "$(calls beta start)" -eq 2 ]
+  [ "$(calls beta stop)" -eq 2 ]
+  [ ! -e "$(started_json beta)" ]
+}
+
+@test "restore into a Stopped sandbox on an OpenShell without start: refused, nothing changed" {
+  teardown_host
+  new_host --cli-version 0.0.106 --gateway-version 0.0.104
+  simctl start-gateway >/dev/null
+  sandbox_with_state beta
+  mkdir -p "$HOST/old"
+  simctl install-openshell-bin "$HOST/old/openshell" --version 0.0.104 >/dev/null
+  export NEMOCLAW_OPENSHELL_BIN="$HOST/old/openshell"
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  simctl add-sandbox beta --phase Stopped --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 >/dev/null
+  run_split restore beta --yes
+  [ "$status" -eq 1 ]
+  [[ "$err" == *"sandbox beta is Stopped and stopped; this OpenShell (0.0.104) cannot start it; nothing was changed"* ]]
+  ! grep -q '"start"' "$HOST/state/calls.log"
+  [ "$(phase_of beta)" = Stopped ]
+}
