@@ -274,3 +274,20 @@ stale_stopped() {
   ! grep -q '"start"' "$HOST/state/calls.log"
   [ "$(phase_of beta)" = Stopped ]
 }
+
+@test "workspaces: OPENSHELL_WORKSPACE reaches every openshell call, any other OPENSHELL_* does not; the WORKSPACE column parses" {
+  sandbox_with_state alpha
+  sandbox_with_state beta Stopped
+  OPENSHELL_WORKSPACE=team-a OPENSHELL_GATEWAY=elsewhere OPENSHELL_GATEWAY_ENDPOINT=http://127.0.0.1:9 \
+    run_split backup-all --require-all
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"Backup summary: 2 backed up, 0 failed, 0 skipped"* ]]
+  [ "$(phase_of beta)" = Stopped ]
+  # Every openshell call nemoclaw made carried the workspace (so `sandbox list` printed WORKSPACE).
+  total="$(grep -c '"tool":"openshell"' "$HOST/state/calls.log")"
+  with="$(grep '"tool":"openshell"' "$HOST/state/calls.log" | grep -c '"workspace":"team-a"')"
+  [ "$total" -gt 5 ]
+  # phase_of (above) ran without a workspace; all of nemoclaw's calls had it.
+  [ "$with" -eq $((total - 1)) ]
+  grep '"sandbox","list"' "$HOST/state/calls.log" | grep -q '"workspace":"team-a"'
+}

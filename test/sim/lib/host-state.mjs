@@ -292,7 +292,14 @@ export function resetCounter(paths, name) {
  * never interleave. `argv0` is what the wrapper's `exec -a "$0"` passed on: the path invoked.
  */
 export function recordCall(paths, tool, args) {
-  const line = JSON.stringify({ tool, argv0: process.argv0, args, pid: process.pid });
+  const workspace = process.env.OPENSHELL_WORKSPACE;
+  const line = JSON.stringify({
+    tool,
+    argv0: process.argv0,
+    args,
+    pid: process.pid,
+    ...(workspace ? { workspace } : {}),
+  });
   fs.appendFileSync(paths.calls, `${line}\n`);
 }
 
