@@ -56,8 +56,10 @@ export async function settlePhase(
   const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
   let current = phase;
   for (let delay = 200; isTransientPhase(current); delay = Math.min(delay * 2, 2000)) {
-    if (ctx.abort.signal.aborted || Date.now() + delay > deadline) break;
-    await sleep(delay);
+    const left = deadline - Date.now();
+    if (ctx.abort.signal.aborted || left <= 0) break;
+    // The last poll lands on the deadline, not a whole delay before it.
+    await sleep(Math.min(delay, left));
     const presence = await sandboxPresence(reactive, name);
     current = presence.exists ? presence.phase : "absent";
   }
@@ -159,10 +161,9 @@ export async function stopStartedSandbox(
         const now = await sandboxPresence(live, name);
         phase = now.exists ? now.phase : "absent";
         if (phase === "Stopped" || phase === "absent") break;
-        if (Date.now() + delay > deadline) {
-          return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
-        }
-        await sleep(delay);
+        const left = deadline - Date.now();
+        if (left <= 0) return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
+        await sleep(Math.min(delay, left));
       }
     }
     removeStartedRecord(ctx.settings.paths.stateRoot, name);

@@ -187,7 +187,7 @@ describe("sandbox file trees: download", () => {
   it("fails with 'sandbox path not found', 'sandbox not found', not ready, and refuses '..'", async () => {
     await Promise.all([
       simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
-      simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Stopped"),
+      simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Error"),
     ]);
     const dest = path.join(tempDir(), "out");
     const [absent, noSandbox, notReady, traversal] = await Promise.all([
@@ -201,7 +201,7 @@ describe("sandbox file trees: download", () => {
     expect(noSandbox.code).toBe(1);
     expect(strip(noSandbox.stderr)).toContain("sandbox not found");
     expect(notReady.code).toBe(1);
-    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Stopped)");
+    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Error)");
     expect(traversal.code).toBe(1);
     expect(strip(traversal.stderr)).toContain("must not contain '..'");
     expect(fs.existsSync(dest)).toBe(false);
