@@ -114,15 +114,6 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       request.onProgress?.({ phase: "starting", bytes: 0 });
       await request.beforeDownloads();
     }
-    let downloaded = false;
-    const finishDownloads = async () => {
-      if (downloaded) return;
-      downloaded = true;
-      if (request.afterDownloads) {
-        request.onProgress?.({ phase: "stopping", bytes: 0 });
-        await request.afterDownloads();
-      }
-    };
     // The timestamp is when the data is taken, not when the sandbox was queued.
     const timestamp = backupTimestamp(ctx.now());
     const backedUpDirs: string[] = [];
@@ -184,7 +175,10 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       }
     } finally {
       clearInterval(sampler);
-      await finishDownloads();
+      if (request.afterDownloads) {
+        request.onProgress?.({ phase: "stopping", bytes: 0 });
+        await request.afterDownloads();
+      }
     }
     releaseSlot?.();
     if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);

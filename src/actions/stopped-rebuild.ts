@@ -47,7 +47,7 @@ export async function rebuildLeavingPhase(
     );
     if (stop === null) return value;
     if (!stop.ok) return { ...value, status: "failed", reason: `${value.reason}; ${stop.reason}` };
-    return { ...value, reason: `${value.reason}; left Stopped` };
+    return value.status === "rebuilt" ? { ...value, reason: `${value.reason}; left Stopped` } : value;
   } catch (error) {
     if (!(error instanceof SandboxStartError)) throw error;
     return {
