@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The operator story on a simulated OpenShell host, printing each command before it runs:
 // a drifted gateway is refused, repaired, then every sandbox is backed up, verified and the
-// stale one rebuilt with its state. Exits 0 only if every step behaved as expected; always
+// stale one rebuilt with its state; a stopped sandbox is backed up and left stopped. Exits 0 only if every step behaved as expected; always
 // stops its processes and removes its temp directory.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { CLI, SimHost } from "./sim-host.mjs";
@@ -72,21 +72,32 @@ async function killDuringPhase(args, sandbox, phase) {
   return seen;
 }
 
+/** The phase `openshell sandbox get` reports (colour stripped). */
+function sandboxPhase(name) {
+  const r = spawnSync("openshell", ["sandbox", "get", name], { env: host.env, encoding: "utf8" });
+  const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+  return /Phase:\s*(\S+)/.exec(r.stdout.replace(ansi, ""))?.[1] ?? null;
+}
+
 const expectText = (text) => (r) => (`${r.stdout}${r.stderr}`.includes(text) ? null : `missing "${text}"`);
 
 try {
-  host.init("--cli-version", "0.0.44", "--gateway-version", "0.0.44");
-  // The gateway that was started before the upgrade is still running from the old binary.
-  const oldBin = path.join(host.dir, "opt/openshell-0.0.43/openshell-gateway");
-  host.simctl("install-gateway-bin", oldBin, "--version", "0.0.43");
+  // OpenShell 0.0.106 (it can stop and start sandboxes, SPEC §14); the gateway started before the
+  // upgrade is still running from the old 0.0.105 binary.
+  host.init("--cli-version", "0.0.106", "--gateway-version", "0.0.106");
+  const oldBin = path.join(host.dir, "opt/openshell-0.0.105/openshell-gateway");
+  host.simctl("install-gateway-bin", oldBin, "--version", "0.0.105");
   host.simctl("start-gateway", "--bin", oldBin);
   const registry = { defaultSandbox: "alpha", sandboxes: {} };
   for (const [name, image, version] of [
     ["alpha", CURRENT, "2026.7.1"],
     ["beta", CURRENT, "2026.7.1"],
     ["gamma", PREVIOUS, "2026.6.0"],
+    ["delta", CURRENT, "2026.7.1"],
   ]) {
-    host.simctl("add-sandbox", name, "--phase", "Ready", "--agent", "openclaw", "--image", image, "--seed");
+    // delta is idle: its operator stopped it to save resources.
+    const phase = name === "delta" ? "Stopped" : "Ready";
+    host.simctl("add-sandbox", name, "--phase", phase, "--agent", "openclaw", "--image", image, "--seed");
     registry.sandboxes[name] = {
       name,
       agent: "openclaw",
@@ -105,8 +116,9 @@ try {
   say(
     [
       `Simulated OpenShell host in ${host.dir}:`,
-      "  openshell 0.0.44 is installed, but the gateway started before the upgrade (0.0.43) still runs;",
-      "  three sandboxes with real files: alpha and beta current, gamma built from the previous image (stale).",
+      "  openshell 0.0.106 is installed, but the gateway started before the upgrade (0.0.105) still runs;",
+      "  four sandboxes with real files: alpha and beta current, gamma built from the previous image (stale),",
+      "  delta current but Stopped.",
     ].join("\n"),
   );
 
@@ -121,15 +133,19 @@ try {
   );
 
   say("# 2. Repair: restart the gateway with the installed OpenShell and wait until it is really healthy.");
-  step(["onboard", "--resume"], 0, expectText("NemoClaw gateway is healthy (OpenShell 0.0.44"));
+  step(["onboard", "--resume"], 0, expectText("NemoClaw gateway is healthy (OpenShell 0.0.106"));
   step(["gateway", "preflight"], 0, expectText("is compatible"));
 
-  say("# 3. Back up every sandbox, then prove the backups are intact.");
-  step(["backup-all"], 0, expectText("Backup summary: 3 backed up, 0 failed, 0 skipped"));
-  step(["backups", "verify"], 0, expectText("3 intact, 0 failed"));
+  say("# 3. Back up every sandbox (the stopped one is started for it and stopped again), then verify.");
+  step(["backup-all", "--require-all"], 0, (r) => {
+    const missing = expectText("Backup summary: 4 backed up, 0 failed, 0 skipped")(r);
+    if (missing) return missing;
+    return sandboxPhase("delta") === "Stopped" ? null : "delta was not left Stopped";
+  });
+  step(["backups", "verify"], 0, expectText("4 intact, 0 failed"));
 
   say("# 4. Which sandboxes run stale images? (read-only; exit 1 = work to do)");
-  step(["upgrade-sandboxes", "--check"], 1, expectText("1 stale, 0 unknown, 0 missing"));
+  step(["upgrade-sandboxes", "--check"], 1, expectText("1 stale, 0 unknown, 0 missing, 0 interrupted"));
 
   say(
     [
@@ -153,7 +169,7 @@ try {
   step(["upgrade-sandboxes", "--check"], 0, expectText("All sandboxes are up to date."));
 
   say("# 7. And the same question at the end: all green.");
-  step(["backup-all", "--keep", "2"], 0, expectText("Backup summary: 3 backed up"));
+  step(["backup-all", "--keep", "2"], 0, expectText("Backup summary: 4 backed up"));
   step(["status"], 0, expectText("Nothing needs action"));
 } catch (error) {
   console.error(`demo failed: ${error.message}`);

@@ -12,6 +12,15 @@ import { takeMaintenanceLock } from "./maintenance.js";
 import { type OpenOperation, openOperations, pinnedBackups } from "./operations.js";
 import { enforcePreflight, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
+import {
+  SandboxStartError,
+  type StopOutcome,
+  settlePhase,
+  startStoppedSandbox,
+  startUnsupportedReason,
+  stopLeftoverStartedSandboxes,
+  stopStartedSandbox,
+} from "./sandbox-power.js";
 import { listSandboxes } from "./sandbox-state.js";
 
 export type SandboxOutcomeStatus = "backed-up" | "failed" | "skipped";
@@ -28,6 +37,8 @@ export interface SandboxBackupOutcome {
   /** Special files found and not stored (SPEC §13); each also gave a warning. */
   skippedFiles?: SkippedEntry[];
   pruned?: string[];
+  /** A Stopped sandbox was started for this backup (and stopped again) (SPEC §14). */
+  startedForBackup?: boolean;
   durationMs: number;
 }
 
@@ -54,6 +65,8 @@ export interface BackupAllOptions {
   requireAll: boolean;
   keep?: number;
   concurrency: number;
+  /** `--skip-stopped`: skip Stopped sandboxes instead of starting them for their backup. */
+  skipStopped: boolean;
   strict: boolean;
   rerunCommand: string;
   onEvent?: (event: BackupEvent) => void;
@@ -122,11 +135,17 @@ async function backupRegistered(
   // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
   // `concurrency` sandboxes transfer while as many more hash and seal.
   const transferSlots = new Slots(options.concurrency);
-  const stopped = () => ctx.abort.signal.aborted || refusal !== undefined;
+  const runStopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
     result.cleanedStaging = cleaned;
     // Read under the lock: no rebuild or restore can open or close a journal meanwhile.
     const ops = openOperations(ctx);
+    // Sandboxes a killed run started for their backup are stopped again first (SPEC §14).
+    const restopped = await stopLeftoverStartedSandboxes(ctx, { ...policy, report });
+    if (restopped.length) {
+      warnings.push(...restopped);
+      options.onWarnings?.(restopped);
+    }
     const listed = await listSandboxes(report, policy);
     options.onEvent?.({
       type: "planned",
@@ -146,7 +165,7 @@ async function backupRegistered(
       // Every sandbox is in the pipeline at once: the transfer slots bound the gateway's load,
       // the hash pool bounds the CPU, and a sandbox creates nothing until it has a slot.
       registry.names.length,
-      stopped,
+      runStopped,
       async (name) => {
         let started = performance.now();
         let transferring = false;
@@ -174,8 +193,16 @@ async function backupRegistered(
           record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
           return;
         }
-        if (row.phase !== "Ready") {
-          record({ name, status: "skipped", reason: `phase ${row.phase}, not Ready`, durationMs: 0 });
+        // Transient phases are waited out (bounded) before deciding.
+        const phase = await settlePhase(ctx, { ...policy, report }, name, row.phase);
+        const startIt = phase === "Stopped" && !options.skipStopped;
+        if (phase !== "Ready" && !startIt) {
+          record({ name, status: "skipped", reason: `phase ${phase}, not Ready`, durationMs: 0 });
+          return;
+        }
+        const unsupported = startIt ? startUnsupportedReason({ ...policy, report }) : null;
+        if (unsupported) {
+          record({ name, status: "skipped", reason: unsupported, durationMs: 0 });
           return;
         }
         const agentType = typeof entry.agent === "string" ? entry.agent : "";
@@ -190,6 +217,25 @@ async function backupRegistered(
           return;
         }
         options.onEvent?.({ type: "started", name });
+        // A Stopped sandbox is started only once it holds its transfer slot, and stopped again
+        // right after its downloads, whatever their outcome.
+        let wasStarted = false;
+        let stopped: StopOutcome | null = null;
+        const power = startIt
+          ? {
+              beforeDownloads: async () => {
+                await startStoppedSandbox(ctx, { ...policy, report }, name, "backup");
+                wasStarted = true;
+              },
+              afterDownloads: async () => {
+                if (wasStarted) stopped = await stopStartedSandbox(ctx, { ...policy, report }, name);
+              },
+            }
+          : {};
+        const stopFailure = (): string | null => {
+          const outcome = stopped as StopOutcome | null;
+          return outcome && !outcome.ok ? outcome.reason : null;
+        };
         try {
           const backup = await backupSandbox(ctx, {
             name,
@@ -208,14 +254,18 @@ async function backupRegistered(
             },
             transferSlots,
             hashPool,
-            runStopped: stopped,
+            runStopped,
+            ...power,
           });
           if (backup.warnings.length) options.onWarnings?.(backup.warnings);
           const pinned = pinnedBackups(ops, name);
           const pruned = options.keep && pinned ? pruneBackups(backupsRoot, name, options.keep, pinned) : [];
+          const notStopped = stopFailure();
           record({
             name,
-            status: "backed-up",
+            status: notStopped ? "failed" : "backed-up",
+            ...(notStopped ? { reason: `backed up, but ${notStopped}` } : {}),
+            ...(wasStarted ? { startedForBackup: true } : {}),
             timestamp: backup.timestamp,
             path: backup.path,
             bytes: backup.bytes,
@@ -237,13 +287,29 @@ async function backupRegistered(
             record({ name, status: "skipped", reason: error.message, durationMs: 0 });
             return;
           }
+          if (error instanceof SandboxStartError) {
+            record({
+              name,
+              status: error.cannotStart ? "skipped" : "failed",
+              reason: error.message,
+              durationMs: error.cannotStart ? 0 : elapsed(),
+            });
+            return;
+          }
           const reason =
             refusal !== undefined
               ? "stopped: schema mismatch detected on another sandbox"
               : error instanceof SandboxBackupError
                 ? error.message
                 : `unexpected error: ${(error as Error).message}`;
-          record({ name, status: "failed", reason, durationMs: elapsed() });
+          const notStopped = stopFailure();
+          record({
+            name,
+            status: "failed",
+            reason: notStopped ? `${reason}; ${notStopped}` : reason,
+            ...(wasStarted ? { startedForBackup: true } : {}),
+            durationMs: elapsed(),
+          });
         }
       },
     );

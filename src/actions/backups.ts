@@ -2,7 +2,6 @@ import fs from "node:fs";
 import {
   type BackupListing,
   bytesFreedByRemoving,
-  cleanStaging,
   diskUsage,
   listBackups,
   prunableBackups,

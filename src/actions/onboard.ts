@@ -426,7 +426,11 @@ async function onboardUnderLock(
   try {
     launched = await launchDetachedGateway({
       bin: installed.binary,
-      env: { ...ctx.probeEnv, ...desiredEnv },
+      // The gateway gets exactly the OPENSHELL_* of SPEC §4: not even the CLI's workspace.
+      env: {
+        ...Object.fromEntries(Object.entries(ctx.probeEnv).filter(([key]) => !key.startsWith("OPENSHELL_"))),
+        ...desiredEnv,
+      },
       logFile: paths.gatewayLog,
       cwd: stateDir,
       procRoot: ctx.procRoot,

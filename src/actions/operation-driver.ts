@@ -8,6 +8,7 @@ import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
 import { decideResume } from "../domain/operation-journal.js";
 import { extractVersion, versionsEqual } from "../domain/versions.js";
 import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
+import { SandboxStartError, startStoppedSandbox, stopStartedSandbox } from "./sandbox-power.js";
 import {
   createSandbox,
   restoreStateDirs,
@@ -136,7 +137,16 @@ async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolea
       await create(ctx, req);
       return;
     case "start":
-      throw new SandboxStepError("start", `sandbox ${name} is Stopped; start it and rerun`);
+      // Stopped (a killed run, or a failed attempt that left it as found): start it to go on;
+      // the journal's finalPhase decides whether it is stopped again at the end.
+      req.emit("starting (Stopped)");
+      try {
+        await startStoppedSandbox(ctx, req.reactive, name, req.handle.journal.operation);
+      } catch (error) {
+        if (error instanceof SandboxStartError) throw new SandboxStepError("start", error.message);
+        throw error;
+      }
+      return;
     case "abandon":
       throw new SandboxStepError("create", `sandbox ${name} is in an unexpected state`);
   }
@@ -312,6 +322,17 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
       if (why === null) throw error;
     }
     if (why !== null) return { status: "registry-failed", why };
+  }
+  if (handle.journal.finalPhase === "Stopped") {
+    // Back to the phase it was found in; the journal stays until that, too, succeeded.
+    req.emit("stopping it again (it was Stopped)");
+    const stop = await stopStartedSandbox(ctx, req.reactive, handle.journal.sandbox);
+    if (!stop.ok)
+      return {
+        status: "failed",
+        why: `state restored and verified, but ${stop.reason}`,
+        attempts: Math.max(attempts, 1),
+      };
   }
   handle.close(req.resumed ? "resumed-and-completed" : "completed");
   return { status: "done", attempts: Math.max(attempts, 1), agentVersion: version, repairedModes };

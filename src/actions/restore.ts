@@ -18,6 +18,7 @@ import { type DriveResult, driveOperation } from "./operation-driver.js";
 import { modifiedReactive, type OpenOperation, openOperations, recordReplaced } from "./operations.js";
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
+import { leaveStopped, startForRestore, stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 
 export interface SafetyBackupRef {
@@ -145,6 +146,8 @@ interface Under {
   step: (text: string) => void;
   /** Warnings gathered on the way (a safety backup's skipped special files …). */
   warnings: string[];
+  /** A Stopped sandbox this restore started: it is left Stopped again, also on failure. */
+  startedHere: boolean;
 }
 
 /** The two recovery commands after the first destructive step (docs/design.md, "Recovery"). */
@@ -198,7 +201,7 @@ async function openFresh(
   }
   let safety: SafetyBackupRef | null = null;
   if (presence.exists) {
-    if (presence.phase !== "Ready")
+    if (presence.phase !== "Ready" && !under.startedHere)
       throw nothingChanged(`sandbox ${sandbox} is ${presence.phase}, not Ready`);
     under.step("taking a safety backup of the current state");
     const taken = await backupSandbox(ctx, {
@@ -232,7 +235,7 @@ async function openFresh(
       backup: plan.backup.timestamp,
       safetyBackup: safety?.timestamp ?? null,
       image: agent.image,
-      finalPhase: "Ready",
+      finalPhase: under.startedHere ? "Stopped" : "Ready",
       phase: presence.exists ? "restoring" : "creating",
       startedAt: ctx.now().toISOString(),
       command: options.rerunCommand,
@@ -267,7 +270,7 @@ function openReplacement(
       backup: plan.backup.timestamp,
       safetyBackup: journal.safetyBackup ?? (journal.operation === "rebuild" ? journal.backup : null),
       image: journal.image ?? agent?.image ?? null,
-      finalPhase: journal.finalPhase,
+      finalPhase: presence.exists && presence.phase === "Stopped" ? "Stopped" : journal.finalPhase,
       phase: presence.exists ? "restoring" : "creating",
       startedAt: ctx.now().toISOString(),
       command: under.options.rerunCommand,
@@ -319,6 +322,10 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
   let handle: JournalHandle;
   let safety: SafetyBackupRef | null;
   let created = false;
+  if (mode.kind === "fresh" && presence.exists && presence.phase === "Stopped") {
+    under.step(`starting sandbox ${sandbox} (Stopped; it is stopped again afterwards)`);
+    under.startedHere = await startForRestore(ctx, { ...under.policy, report }, sandbox);
+  }
   if (mode.kind === "fresh") {
     ({ handle, safety, created } = await openFresh(under, plan, presence, agent));
   } else {
@@ -420,6 +427,7 @@ export async function restoreSandbox(
   const { warnings } = enforcePreflight(report, policy);
   const { lock } = takeMaintenanceLock(ctx, "restore");
   try {
+    warnings.push(...(await stopLeftoverStartedSandboxes(ctx, { ...policy, report })));
     const mode = modeFor(openOperations(ctx).get(sandbox), options.timestamp);
     const under: Under = {
       ctx,
@@ -429,9 +437,16 @@ export async function restoreSandbox(
       policy,
       step: (t) => options.onStep?.(t),
       warnings: [],
+      startedHere: false,
     };
-    const run = await restoreUnderLock(under, mode);
-    return { ...run, warnings: [...warnings, ...under.warnings, ...run.warnings] };
+    try {
+      const run = await restoreUnderLock(under, mode);
+      return { ...run, warnings: [...warnings, ...under.warnings, ...run.warnings] };
+    } catch (error) {
+      // A sandbox started here goes back to Stopped whatever happened (an open journal starts it
+      // again when the restore is finished).
+      throw await leaveStopped(ctx, { ...policy, report }, sandbox, under.startedHere, error);
+    }
   } finally {
     lock.release();
   }

@@ -18,7 +18,8 @@ import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
 export interface BackupProgress {
-  phase: "queued" | "downloading" | "hashing" | "sealing";
+  /** `starting`/`stopping`: a Stopped sandbox started for its backup and stopped again (SPEC §14). */
+  phase: "queued" | "starting" | "downloading" | "stopping" | "hashing" | "sealing";
   bytes: number;
 }
 
@@ -39,6 +40,13 @@ export interface SandboxBackupRequest {
   hashPool?: HashPool;
   /** Checked once a transfer slot is free: true means the run stopped, start nothing. */
   runStopped?: () => boolean;
+  /**
+   * Runs once the transfer slot is held, before the first download (starting a Stopped
+   * sandbox); an error fails the backup before anything was written.
+   */
+  beforeDownloads?: () => Promise<void>;
+  /** Runs right after the downloads, whatever their outcome (stopping it again). Must not throw. */
+  afterDownloads?: () => Promise<void>;
 }
 
 export interface SandboxBackup {
@@ -46,7 +54,7 @@ export interface SandboxBackup {
   path: string;
   manifest: BackupManifest;
   bytes: number;
-  /** One line per special file not stored (SPEC §13): the caller reports them as warnings. */
+  /** One line per special file not stored: the caller reports them as warnings. */
   warnings: string[];
 }
 
@@ -75,6 +83,7 @@ export class SandboxBackupError extends Error {
 }
 
 const PATH_NOT_FOUND = /sandbox path not found/i;
+
 const SOCKET_IGNORED = /^tar: (.+): socket ignored$/;
 
 /**
@@ -132,63 +141,76 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     if (signal.aborted || request.runStopped?.()) {
       throw new SandboxBackupError("not started (run stopped)", { notStarted: true });
     }
+    if (request.beforeDownloads) {
+      request.onProgress?.({ phase: "starting", bytes: 0 });
+      await request.beforeDownloads();
+    }
     // The timestamp is when the data is taken, not when the sandbox was queued.
     const timestamp = backupTimestamp(ctx.now());
-    const dir = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
-    staging = dir;
     const backedUpDirs: string[] = [];
     const absentDirs: string[] = [];
     // Special files the transfer itself left out (a tar stream drops sockets, with a warning).
     const droppedByTransfer: SkippedEntry[] = [];
-    for (const stateDir of agent.stateDirs) {
-      if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
-      const dest = path.join(dir, path.posix.basename(stateDir));
-      request.onProgress?.({ phase: "downloading", bytes: 0 });
-      if (request.onProgress) {
-        const written = writtenSince(dir);
-        sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: written() }), 500);
-        sampler.unref();
-      }
-      const result = await request.reactive.report.openshell.sandboxDownload(
-        request.gatewayName,
-        name,
-        stateDir,
-        dest,
-        ctx.settings.transferTimeoutMs,
-      );
-      clearInterval(sampler);
-      if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
-      if (result.exitCode === 0) {
-        backedUpDirs.push(stateDir);
-        droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
-        continue;
-      }
-      if (result.timedOut) {
+    let dir = "";
+    try {
+      dir = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
+      staging = dir;
+      for (const stateDir of agent.stateDirs) {
+        if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+        const dest = path.join(dir, path.posix.basename(stateDir));
+        request.onProgress?.({ phase: "downloading", bytes: 0 });
+        if (request.onProgress) {
+          const written = writtenSince(dir);
+          sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: written() }), 500);
+          sampler.unref();
+        }
+        const result = await request.reactive.report.openshell.sandboxDownload(
+          request.gatewayName,
+          name,
+          stateDir,
+          dest,
+          ctx.settings.transferTimeoutMs,
+        );
+        clearInterval(sampler);
+        if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+        if (result.exitCode === 0) {
+          backedUpDirs.push(stateDir);
+          droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
+          continue;
+        }
+        if (result.timedOut) {
+          throw new SandboxBackupError(
+            `download of ${stateDir} timed out after ${ctx.settings.transferTimeoutMs} ms`,
+          );
+        }
+        // Throws on a schema mismatch (exit 3); a connection failure mid-run is this sandbox's failure.
+        let failure: ReturnType<typeof checkStateQuery>;
+        try {
+          failure = checkStateQuery(result, {
+            ...request.reactive,
+            query: `sandbox download ${name} ${stateDir}`,
+          });
+        } catch (error) {
+          if ((error as { code?: string }).code === "gateway_unreachable") {
+            throw new SandboxBackupError(`gateway unreachable while downloading ${stateDir}`);
+          }
+          throw error;
+        }
+        if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
+          fs.rmSync(dest, { recursive: true, force: true });
+          absentDirs.push(stateDir);
+          continue;
+        }
         throw new SandboxBackupError(
-          `download of ${stateDir} timed out after ${ctx.settings.transferTimeoutMs} ms`,
+          `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
         );
       }
-      // Throws on a schema mismatch (exit 3); a connection failure mid-run is this sandbox's failure.
-      let failure: ReturnType<typeof checkStateQuery>;
-      try {
-        failure = checkStateQuery(result, {
-          ...request.reactive,
-          query: `sandbox download ${name} ${stateDir}`,
-        });
-      } catch (error) {
-        if ((error as { code?: string }).code === "gateway_unreachable") {
-          throw new SandboxBackupError(`gateway unreachable while downloading ${stateDir}`);
-        }
-        throw error;
+    } finally {
+      clearInterval(sampler);
+      if (request.afterDownloads) {
+        request.onProgress?.({ phase: "stopping", bytes: 0 });
+        await request.afterDownloads();
       }
-      if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
-        fs.rmSync(dest, { recursive: true, force: true });
-        absentDirs.push(stateDir);
-        continue;
-      }
-      throw new SandboxBackupError(
-        `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
-      );
     }
     releaseSlot?.();
     if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);

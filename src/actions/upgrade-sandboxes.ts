@@ -19,7 +19,9 @@ import { type DriveResult, driveOperation } from "./operation-driver.js";
 import { modifiedReactive, type OpenOperation, openOperations, resumeOperation } from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
+import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { listSandboxes } from "./sandbox-state.js";
+import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
@@ -340,7 +342,7 @@ async function rebuildOne(
       backup: backup.timestamp,
       safetyBackup: null,
       image: agent.image,
-      finalPhase: "Ready",
+      finalPhase: c.phase === "Stopped" ? "Stopped" : "Ready",
       phase: "deleting",
       startedAt: ctx.now().toISOString(),
       command: options.rerunCommand,
@@ -485,6 +487,12 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
     }
   };
   try {
+    // Sandboxes a killed run started and never stopped are stopped again first.
+    const restopped = await stopLeftoverStartedSandboxes(ctx, { ...checkPolicy, report });
+    if (restopped.length) {
+      warnings.push(...restopped);
+      options.onWarnings?.(restopped);
+    }
     // Re-read under the lock: another command may have changed the registry or the journals.
     const ops = [...openOperations(ctx).values()].filter((op) => inScope(op.sandbox));
     options.onEvent?.({ type: "planned", names: ops.map((op) => op.sandbox) });
@@ -534,13 +542,15 @@ async function rebuildStale(
   const rebuild: Classification[] = [];
   for (const c of classes) {
     const base = { name: c.name, from: c.current, to: c.expected, durationMs: 0 };
+    const cannotStart = stoppedRebuildSkip(report, checkPolicy, c);
     if (c.status === "invalid") record({ ...base, status: "failed", reason: "invalid sandbox name" });
     else if (c.status === "current") record({ ...base, status: "current", reason: "up to date" });
     else if (c.status === "interrupted" || c.status === "in-progress")
       record({ ...base, status: "failed", reason: c.reason });
     else if (c.status !== "stale") record({ ...base, status: "skipped", reason: `${c.status}: ${c.reason}` });
-    else if (c.phase !== "Ready")
+    else if (c.phase !== "Ready" && c.phase !== "Stopped")
       record({ ...base, status: "skipped", reason: `stale but ${c.phase}, not Ready` });
+    else if (cannotStart) record({ ...base, status: "skipped", reason: cannotStart });
     else rebuild.push(c);
   }
   // NemoClaw's registry lock held by a live process: fail before anything destructive starts.
@@ -569,9 +579,11 @@ async function rebuildStale(
         return;
       }
       const agentType = str(registry.entries[c.name]?.agent) as string;
+      const emit = (step: string) => options.onEvent?.({ type: "step", name: c.name, step });
+      // A stale Stopped sandbox is started, rebuilt like a Ready one, and left Stopped.
       await guard(c.name, () =>
-        rebuildOne(run, c, agentType, catalog[agentType] as AgentSpec, (step) =>
-          options.onEvent?.({ type: "step", name: c.name, step }),
+        rebuildLeavingPhase(ctx, { ...checkPolicy, report }, c, emit, () =>
+          rebuildOne(run, c, agentType, catalog[agentType] as AgentSpec, emit),
         ),
       );
     },

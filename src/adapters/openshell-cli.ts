@@ -29,6 +29,14 @@ export class OpenShellCli {
     return this.options.bin;
   }
 
+  /**
+   * The same CLI without the abort signal: for the calls that must still run after an
+   * interrupt — stopping a sandbox that was started for a backup (SPEC §14).
+   */
+  detached(): OpenShellCli {
+    return new OpenShellCli({ ...this.options, signal: undefined });
+  }
+
   run(args: readonly string[], overrides: RunOverrides = {}) {
     return this.options.runner.run(this.options.bin, args, {
       env: this.options.env,
@@ -125,6 +133,19 @@ export class OpenShellCli {
     return this.run(["-g", gateway, "sandbox", "create", "--name", name, "--from", image, "--detach"], {
       onSpawn,
     });
+  }
+
+  /**
+   * `sandbox start NAME` (OpenShell ≥ 0.0.105; older CLIs exit 2 with a usage error). Returns
+   * before the sandbox is Ready: judge by the exit code and then the phase, never by the wording.
+   */
+  sandboxStart(gateway: string, name: string): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "start", name]);
+  }
+
+  /** `sandbox stop NAME` (OpenShell ≥ 0.0.105); poll the phase until `Stopped` afterwards. */
+  sandboxStop(gateway: string, name: string): Promise<RunResult> {
+    return this.run(["-g", gateway, "sandbox", "stop", name]);
   }
 
   sandboxDelete(gateway: string, name: string, onSpawn?: (pid: number) => void): Promise<RunResult> {

@@ -130,11 +130,11 @@ export function parseGatewayInfo(stdout: string): GatewayInfo {
   return info;
 }
 
-const KNOWN_COLUMNS = new Set(["NAME", "NAMESPACE", "CREATED", "PHASE"]);
+const KNOWN_COLUMNS = new Set(["WORKSPACE", "NAME", "NAMESPACE", "CREATED", "PHASE"]);
 
 /**
  * `openshell sandbox list`: a table whose header decides the columns (`NAME CREATED PHASE`, or
- * `NAME NAMESPACE CREATED PHASE` up to 0.0.36). Cells are separated by runs of two or more
+ * `NAME NAMESPACE CREATED PHASE` up to 0.0.36, with a leading `WORKSPACE` column in a workspace). Cells are separated by runs of two or more
  * spaces — CREATED itself contains one space. Column widths are not trusted: OpenShell pads
  * coloured cells by their byte length, so alignment breaks but the separator survives.
  */
@@ -153,8 +153,10 @@ export function parseSandboxList(stdout: string): SandboxRow[] {
   const phaseIndex = columns.indexOf("PHASE");
   const createdIndex = columns.indexOf("CREATED");
   const namespaceIndex = columns.indexOf("NAMESPACE");
+  const workspaceIndex = columns.indexOf("WORKSPACE");
   const recognised =
-    nameIndex === 0 &&
+    // NAME leads, or follows the WORKSPACE column a CLI in a workspace prints first (≥ 0.0.88).
+    (nameIndex === 0 || (nameIndex === 1 && workspaceIndex === 0)) &&
     phaseIndex !== -1 &&
     createdIndex !== -1 &&
     // A column a later release adds (all caps, like the rest) is tolerated: rows are still
@@ -182,6 +184,8 @@ export function parseSandboxList(stdout: string): SandboxRow[] {
     const row: SandboxRow = { name, created: created === "-" ? null : created, phase };
     const namespace = namespaceIndex === -1 ? undefined : cells[namespaceIndex];
     if (namespace !== undefined) row.namespace = namespace;
+    const workspace = workspaceIndex === -1 ? undefined : cells[workspaceIndex];
+    if (workspace !== undefined) row.workspace = workspace;
     return row;
   });
 }

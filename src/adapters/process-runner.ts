@@ -45,14 +45,21 @@ export interface ManagedProcessRunner extends ProcessRunner {
 }
 
 /**
+ * `OPENSHELL_*` variables an `openshell` call keeps (SPEC §14): the workspace (OpenShell ≥
+ * 0.0.88) scopes which sandboxes the CLI sees; it never redirects to another gateway.
+ */
+export const KEPT_OPENSHELL_VARIABLES: ReadonlySet<string> = new Set(["OPENSHELL_WORKSPACE"]);
+
+/**
  * The environment probes run with: the caller's environment minus every `OPENSHELL_*` variable,
- * which could silently point a probe at a different gateway (SPEC §5). `DOCKER_*` is kept: it is
- * how the user reaches Docker.
+ * which could silently point a probe at a different gateway (SPEC §5), except the workspace.
+ * `DOCKER_*` is kept: it is how the user reaches Docker.
  */
 export function pinnedProbeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const pinned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || key.startsWith("OPENSHELL_")) continue;
+    if (value === undefined) continue;
+    if (key.startsWith("OPENSHELL_") && !KEPT_OPENSHELL_VARIABLES.has(key)) continue;
     pinned[key] = value;
   }
   return pinned;

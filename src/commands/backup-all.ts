@@ -17,7 +17,9 @@ export default class BackupAll extends NemoclawCommand {
   static override description =
     `Runs the gateway schema preflight first (drift → exit 3, nothing written), takes the host maintenance lock, lists sandboxes through OpenShell (a schema mismatch → exit 3, unreachable gateway → exit 4), then downloads each Ready sandbox's state directories into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest (path, size, hash and 0777 mode of every file). FIFOs, sockets and device files are not stored: the manifest lists them under "skipped" and each gets a warning. A backup only appears under its timestamp once every file and the manifest are on disk (fsynced, atomic rename); a failed or interrupted backup leaves nothing that looks complete. One sandbox's failure never stops the others.
 
-Sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
+A Stopped sandbox (OpenShell >= 0.0.105) is started once it gets its transfer slot, waited for until Ready (NEMOCLAW_SANDBOX_READY_TIMEOUT_MS), backed up and stopped again right after its download — also when its backup failed; a failure to stop it again fails that sandbox and prints the \`openshell -g <gateway> sandbox stop <name>\` to run. <state root>/operations/<sandbox>.started.json records the start, so a killed run's sandbox is stopped again by the next locked command. --skip-stopped skips Stopped sandboxes instead; an OpenShell without \`sandbox start\` skips them with its version in the reason. Stopping, Starting and Provisioning are waited out (bounded) first.
+
+Other sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
 
 ${exitCodesHelp()}`;
   static override examples = [
@@ -28,6 +30,10 @@ ${exitCodesHelp()}`;
     {
       description: "CI: every sandbox must be backed up, keep the newest 5 backups each, machine-readable",
       command: "<%= config.bin %> <%= command.id %> --require-all --keep 5 --json",
+    },
+    {
+      description: "Leave stopped sandboxes alone (skip them with a reason) instead of starting them",
+      command: "<%= config.bin %> <%= command.id %> --skip-stopped",
     },
     {
       description: "Four transfers at a time against another gateway",
@@ -51,6 +57,11 @@ ${exitCodesHelp()}`;
       min: 1,
       max: 32,
     }),
+    "skip-stopped": Flags.boolean({
+      description:
+        "Skip Stopped sandboxes (with a reason) instead of starting them for their backup and stopping them again.",
+      default: false,
+    }),
     gateway: gatewayFlag,
   };
 
@@ -69,6 +80,7 @@ ${exitCodesHelp()}`;
       requireAll,
       keep: flags.keep,
       concurrency: flags.concurrency,
+      skipStopped: flags["skip-stopped"],
       strict: ctx.settings.strictPreflight,
       rerunCommand: rerun,
       onEvent: showProgress ? backupProgressListener(view) : undefined,

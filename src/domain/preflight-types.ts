@@ -59,6 +59,8 @@ export interface SandboxRow {
   name: string;
   /** Only printed by OpenShell ≤ 0.0.36. */
   namespace?: string;
+  /** The leading WORKSPACE column of a CLI working in a workspace (OpenShell ≥ 0.0.88). */
+  workspace?: string;
   /** `YYYY-MM-DD HH:MM:SS`, or null for `-`. */
   created: string | null;
   phase: string;

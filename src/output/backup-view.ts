@@ -1,18 +1,29 @@
 import type { BackupAllResult, BackupEvent, SandboxBackupOutcome } from "../actions/backup-all.js";
+import type { BackupProgress } from "../actions/sandbox-backup.js";
 import { formatBytes, formatDuration, type LiveView } from "./live-view.js";
 import type { Style } from "./style.js";
 
 function outcomeDetail(outcome: SandboxBackupOutcome): string {
   if (outcome.status === "backed-up") {
     const absent = outcome.absentDirs?.length ? `, absent: ${outcome.absentDirs.join(", ")}` : "";
-    return `backed up ${outcome.files ?? 0} files, ${formatBytes(outcome.bytes ?? 0)} in ${formatDuration(outcome.durationMs)}${absent}`;
+    const started = outcome.startedForBackup ? " (was Stopped: started for the backup, stopped again)" : "";
+    return `backed up ${outcome.files ?? 0} files, ${formatBytes(outcome.bytes ?? 0)} in ${formatDuration(outcome.durationMs)}${absent}${started}`;
   }
   return `${outcome.status}: ${outcome.reason ?? ""}`;
+}
+
+function rateOf(started: Map<string, number>, event: { name: string; progress: BackupProgress }): string {
+  const since = started.get(event.name);
+  if (event.progress.phase !== "downloading" || since === undefined) return "";
+  const seconds = (performance.now() - since) / 1000;
+  return seconds >= 0.5 ? ` at ${formatBytes(Math.round(event.progress.bytes / seconds))}/s` : "";
 }
 
 /** Feeds backup events into the live view (TTY) or plain per-event lines. */
 export function backupProgressListener(view: LiveView): (event: BackupEvent) => void {
   const phases = new Map<string, string>();
+  // OpenShell reports no download total: downloads show bytes and rate, no bar or ETA.
+  const downloadStarted = new Map<string, number>();
   return (event) => {
     switch (event.type) {
       case "planned":
@@ -28,11 +39,21 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
           view.update(event.name, "pending", "queued for a transfer slot");
           break;
         }
+        if (phase === "starting" || phase === "stopping") {
+          view.update(
+            event.name,
+            "running",
+            phase === "starting" ? "starting (was Stopped)" : "stopping again",
+            true,
+          );
+          break;
+        }
         if (phases.get(event.name) !== phase) {
           phases.set(event.name, phase);
+          if (phase === "downloading") downloadStarted.set(event.name, performance.now());
           view.update(event.name, "running", phase, true);
         }
-        view.update(event.name, "running", `${phase} ${formatBytes(bytes)}`);
+        view.update(event.name, "running", `${phase} ${formatBytes(bytes)}${rateOf(downloadStarted, event)}`);
         break;
       }
       case "finished": {

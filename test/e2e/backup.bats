@@ -41,12 +41,12 @@ teardown() {
   [ ! -s "$HOST/state/calls.log" ]
 }
 
-@test "a stopped sandbox is skipped and reported; --require-all makes it a failure" {
+@test "a sandbox that is not Ready is skipped and reported; --require-all makes it a failure" {
   sandbox_with_state alpha
-  sandbox_with_state beta Stopped
+  sandbox_with_state beta Error
   run_split backup-all
   [ "$status" -eq 0 ]
-  [[ "$out" == *"beta: skipped: phase Stopped, not Ready"* ]]
+  [[ "$out" == *"beta: skipped: phase Error, not Ready"* ]]
   [[ "$out" == *"1 backed up, 0 failed, 1 skipped"* ]]
   run_split backup-all --require-all --json
   [ "$status" -eq 1 ]

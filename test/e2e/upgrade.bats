@@ -27,7 +27,7 @@ state_hash() {
 @test "--check: current, stale, unknown and missing are classified; exit 1; nothing written" {
   sandbox_with_state alpha
   stale_sandbox beta
-  simctl add-sandbox gamma --phase Stopped --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 >/dev/null
+  simctl add-sandbox gamma --phase Error --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1 >/dev/null
   register gamma openclaw ""
   register delta
   before="$(state_hash)"
@@ -155,13 +155,13 @@ state_hash() {
 }
 
 @test "stale but not Ready, unknown and missing sandboxes are skipped with a reason; skips alone exit 0" {
-  simctl add-sandbox gamma --phase Stopped --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 >/dev/null
+  simctl add-sandbox gamma --phase Error --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 >/dev/null
   register gamma openclaw 2026.6.0
   register delta
   run_split upgrade-sandboxes --yes --json
   [ "$status" -eq 0 ]
   assert_valid_json
-  [[ "$(json_get result.sandboxes)" == *"stale but Stopped, not Ready"* ]]
+  [[ "$(json_get result.sandboxes)" == *"stale but Error, not Ready"* ]]
   [[ "$(json_get result.sandboxes)" == *"missing"* ]]
 }
 

@@ -24,6 +24,8 @@ import {
   resetCounter,
   SANDBOX_NAME_RE,
   SCHEMA_MISMATCH_KINDS,
+  STOP_START_PHASES,
+  STOP_START_SINCE,
   STRING_KNOB_RE,
   sandboxAgent,
   sandboxRoot,
@@ -33,7 +35,7 @@ import {
 import { liveEntries, procStat, recordPid, stopAll } from "./lib/pid-registry.mjs";
 import { copyTree, resolveInSandbox, SandboxPathError, treeEntries } from "./lib/sandbox-fs.mjs";
 import { defaultStateDir, seedStateTree } from "./lib/sandbox-seed.mjs";
-import { versionFromImage } from "./lib/version.mjs";
+import { atLeast, versionFromImage } from "./lib/version.mjs";
 
 const LIB_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "lib");
 const PHASES = ["Provisioning", "Ready", "Error", "Deleting", "Unknown", "Stopping", "Stopped", "Starting"];
@@ -532,6 +534,13 @@ async function cmdAddSandbox([hostdir, ...rawArgs]) {
     throw new UsageError(`invalid sandbox name: ${name ?? "(missing)"}`);
   const phase = flags.phase ?? "Ready";
   if (!PHASES.includes(phase)) throw new UsageError(`phase must be one of ${PHASES.join(" ")}`);
+  // A host whose OpenShell predates `sandbox stop`/`start` never shows their phases.
+  const { cliVersion } = readConfig(paths);
+  if (STOP_START_PHASES.includes(phase) && !atLeast(cliVersion, STOP_START_SINCE)) {
+    throw new UsageError(
+      `phase ${phase} exists only from OpenShell ${STOP_START_SINCE} (this host: ${cliVersion})`,
+    );
+  }
   const created = flags.created ?? formatCreated(new Date());
   if (created !== "-" && !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(created)) {
     throw new UsageError(`--created must be "YYYY-MM-DD HH:MM:SS" or -: ${created}`);

@@ -212,6 +212,30 @@ describe("parseSandboxList", () => {
     ]);
   });
 
+  it("parses a leading WORKSPACE column (OpenShell ≥ 0.0.88 in a workspace) and the ≥ 0.0.105 phases", () => {
+    const table = [
+      "\x1b[1mWORKSPACE\x1b[0m  \x1b[1mNAME\x1b[0m   \x1b[1mCREATED\x1b[0m              \x1b[1mPHASE\x1b[0m",
+      "team-a     alpha  2026-07-01 10:11:12  \x1b[32mReady\x1b[39m",
+      "team-a     beta   -                    \x1b[33mStopped\x1b[39m",
+      "team-a     gamma  2026-07-02 08:00:00  Stopping",
+      "",
+    ].join("\n");
+    expect(parseSandboxList(table)).toEqual([
+      { workspace: "team-a", name: "alpha", created: "2026-07-01 10:11:12", phase: "Ready" },
+      { workspace: "team-a", name: "beta", created: null, phase: "Stopped" },
+      { workspace: "team-a", name: "gamma", created: "2026-07-02 08:00:00", phase: "Stopping" },
+    ]);
+  });
+
+  it("rejects a table whose NAME follows anything but a leading WORKSPACE", () => {
+    expect(() => parseSandboxList("OWNER  NAME  CREATED  PHASE\nbob  alpha  -  Ready\n")).toThrow(
+      OutputFormatError,
+    );
+    expect(() => parseSandboxList("NAME  WORKSPACE  CREATED  PHASE\nalpha  -  Ready\n")).toThrow(
+      OutputFormatError,
+    );
+  });
+
   it("parses `No sandboxes found.` as empty", () => {
     expect(parseSandboxList(fixture("sandbox-list-empty.stdout.txt"))).toEqual([]);
   });

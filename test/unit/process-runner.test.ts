@@ -108,4 +108,14 @@ describe("pinnedProbeEnv", () => {
     });
     expect(pinned).toEqual({ DOCKER_HOST: "unix:///run/user/docker.sock", PATH: "/usr/bin" });
   });
+
+  it("keeps OPENSHELL_WORKSPACE (a workspace scopes the CLI, never redirects it); drops the rest", () => {
+    const pinned = pinnedProbeEnv({
+      OPENSHELL_WORKSPACE: "team-a",
+      OPENSHELL_GATEWAY_ENDPOINT: "http://10.0.0.1:8080",
+      OPENSHELL_WORKSPACES: "look-alike",
+      PATH: "/usr/bin",
+    });
+    expect(pinned).toEqual({ OPENSHELL_WORKSPACE: "team-a", PATH: "/usr/bin" });
+  });
 });

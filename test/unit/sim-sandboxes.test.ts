@@ -189,7 +189,7 @@ describe("sandbox file trees: download", () => {
   it("fails with 'sandbox path not found', 'sandbox not found', not ready, and refuses '..'", async () => {
     await Promise.all([
       simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
-      simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Stopped"),
+      simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Error"),
     ]);
     const dest = path.join(tempDir(), "out");
     const [absent, noSandbox, notReady, traversal] = await Promise.all([
@@ -203,7 +203,7 @@ describe("sandbox file trees: download", () => {
     expect(noSandbox.code).toBe(1);
     expect(strip(noSandbox.stderr)).toContain("sandbox not found");
     expect(notReady.code).toBe(1);
-    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Stopped)");
+    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Error)");
     expect(traversal.code).toBe(1);
     expect(strip(traversal.stderr)).toContain("must not contain '..'");
     expect(fs.existsSync(dest)).toBe(false);
@@ -555,6 +555,78 @@ describe("sandbox create / delete", () => {
     setKnobs(host, { createFail: true });
     expect((await create("two")).code).toBe(1);
     expect(strip((await openshell(host, "sandbox", "list")).stdout)).not.toContain("two");
+  });
+});
+
+describe("sandbox stop / start (OpenShell >= 0.0.105)", () => {
+  const phaseOf = async (name: string) =>
+    /Phase: (\S+)/.exec(strip((await openshell(host, "sandbox", "get", name)).stdout))?.[1];
+
+  it("stop → Stopping → Stopped, start → Starting → Ready; a non-running sandbox refuses downloads", async () => {
+    setKnobs(host, { cliVersion: "0.0.106", sandboxStopDelayMs: 300, sandboxStartDelayMs: 300 });
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
+    const stop = await openshell(host, "sandbox", "stop", "alpha");
+    expect(stop.code).toBe(0);
+    expect(await phaseOf("alpha")).toBe("Stopping");
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(strip((await openshell(host, "sandbox", "list")).stdout)).toMatch(/\nalpha {2}.* {2}Stopped\n/);
+    const dest = tempDir();
+    const download = await openshell(host, "sandbox", "download", "alpha", "/sandbox/.openclaw", dest);
+    expect(download.code).toBe(1);
+    expect(strip(download.stderr)).toContain("is not ready (phase: Stopped)");
+    expect(fs.readdirSync(dest)).toEqual([]);
+    expect((await openshell(host, "sandbox", "stop", "alpha")).code).toBe(0);
+
+    const start = await openshell(host, "sandbox", "start", "alpha");
+    expect(start.code).toBe(0);
+    expect(await phaseOf("alpha")).toBe("Starting");
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await phaseOf("alpha")).toBe("Ready");
+    // Its files survived the stop and start.
+    expect((await sbExec(host, "alpha", "test", "-f", "/sandbox/.openclaw/openclaw.json")).code).toBe(0);
+  });
+
+  it("stopFail fails a stop and changes nothing; startNeverReady stays Starting; unknown phase refuses", async () => {
+    setKnobs(host, { cliVersion: "0.0.106", stopFail: true, startNeverReady: true, sandboxStartDelayMs: 0 });
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
+    await simctlOk("add-sandbox", host.dir, "beta", "--phase", "Stopped", "--image", OPENCLAW_IMAGE);
+    await simctlOk("add-sandbox", host.dir, "gamma", "--phase", "Error", "--image", OPENCLAW_IMAGE);
+    const stop = await openshell(host, "sandbox", "stop", "alpha");
+    expect(stop.code).toBe(1);
+    expect(strip(stop.stderr)).toContain("failed to stop sandbox alpha");
+    expect(await phaseOf("alpha")).toBe("Ready");
+    expect((await openshell(host, "sandbox", "start", "beta")).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await phaseOf("beta")).toBe("Starting");
+    const bad = await openshell(host, "sandbox", "start", "gamma");
+    expect(bad.code).toBe(1);
+    expect(strip(bad.stderr)).toContain("FailedPrecondition");
+  });
+
+  it("older CLIs reject stop/start as a clap usage error (exit 2); their hosts never show the new phases", async () => {
+    setKnobs(host, { cliVersion: "0.0.104" });
+    const refused = await simctl("add-sandbox", host.dir, "beta", "--phase", "Stopped");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("exists only from OpenShell 0.0.105");
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
+    for (const sub of ["stop", "start"]) {
+      const run = await openshell(host, "sandbox", sub, "alpha");
+      expect(run.code).toBe(2);
+      expect(strip(run.stderr)).toContain(`unrecognized subcommand '${sub}'`);
+    }
+    expect(await phaseOf("alpha")).toBe("Ready");
+  });
+
+  it("from 0.0.88 a workspace (OPENSHELL_WORKSPACE) leads the list with a WORKSPACE column", async () => {
+    setKnobs(host, { cliVersion: "0.0.106" });
+    await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
+    const run = await exec(path.join(host.bin, "openshell"), ["sandbox", "list"], {
+      PATH: process.env.PATH,
+      HOME: path.join(host.dir, "home"),
+      OPENSHELL_WORKSPACE: "team-a",
+    });
+    expect(strip(run.stdout)).toMatch(/^WORKSPACE {2}NAME {3}CREATED {14}PHASE\nteam-a {5}alpha {2}/);
+    expect(strip((await openshell(host, "sandbox", "list")).stdout)).toMatch(/^NAME {2}/);
   });
 });
 

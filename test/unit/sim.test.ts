@@ -300,7 +300,7 @@ describe("openshell against a running gateway", () => {
     expect(strip((await sim(host, "openshell", ["sandbox", "list"])).stdout)).toBe("No sandboxes found.\n");
     await Promise.all([
       simctlOk("add-sandbox", host.dir, "alpha", "--created", "2026-11-01 10:00:00"),
-      simctlOk("add-sandbox", host.dir, "beta-2", "--phase", "Stopped", "--created", "-"),
+      simctlOk("add-sandbox", host.dir, "beta-2", "--phase", "Error", "--created", "-"),
     ]);
     const [list, get, missing, execTrue, execFalse] = await Promise.all([
       sim(host, "openshell", ["sandbox", "list", "-g", "nemoclaw"]),
@@ -311,7 +311,7 @@ describe("openshell against a running gateway", () => {
     ]);
     expect(list.stdout).toContain(`${ESC}[1mNAME${ESC}[0m`);
     expect(strip(list.stdout)).toBe(
-      "NAME    CREATED              PHASE\nalpha   2026-11-01 10:00:00  Ready\nbeta-2  -                    Stopped\n",
+      "NAME    CREATED              PHASE\nalpha   2026-11-01 10:00:00  Ready\nbeta-2  -                    Error\n",
     );
     expect(strip(get.stdout)).toContain("\n  Phase: Ready\n");
     expect(missing.code).toBe(1);

@@ -28,6 +28,7 @@ import {
   readGateways,
   recordCall,
   replayDir,
+  TRANSIENT_PHASES,
   transferDir,
 } from "./host-state.mjs";
 
@@ -112,8 +113,10 @@ function replayRecorder(paths, config, tool, argv) {
   if (!config.fastQueries || !quiet(config) || !id || !/^[0-9a-f]{12}$/.test(id)) return null;
   if (!fs.existsSync(path.join(replayDir(paths), FAST_ENABLED))) return null;
   if (!argv.every((a) => SAFE_ARG.test(a)) || !replayable(tool, argv)) return null;
-  // A sandbox still turning Ready would make `sandbox list` change with time alone.
-  if (listSandboxes(paths).some((s) => s.phase === "Provisioning")) return null;
+  // A sandbox still turning Ready (or Stopped) would make `sandbox list` change with time alone.
+  if (listSandboxes(paths).some((s) => TRANSIENT_PHASES.includes(s.phase))) return null;
+  // A workspace changes what `sandbox list` prints (a WORKSPACE column), not only its arguments.
+  if (process.env.OPENSHELL_WORKSPACE) return null;
   const captured = { out: [], err: [] };
   for (const [stream, sink] of [
     [process.stdout, captured.out],
@@ -142,7 +145,8 @@ function replayRecorder(paths, config, tool, argv) {
 export function replayBash(tool, id) {
   return [
     `export NEMOCLAW_SIM_REPLAY_ID=${id}`,
-    'if [ -f "$NEMOCLAW_SIM_HOST/state/replay/.enabled" ]; then',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a template
+    'if [ -f "$NEMOCLAW_SIM_HOST/state/replay/.enabled" ] && [ -z "${OPENSHELL_WORKSPACE:-}" ]; then',
     `  key=${id}; json=""; safe=1`,
     '  for arg in "$@"; do',
     "    case $arg in ''|*[!A-Za-z0-9._=-]*) safe=0; break ;; esac",

@@ -31,6 +31,10 @@ export const KNOB_DEFAULTS = Object.freeze({
   // sandboxes (see README "Knobs")
   sandboxReadyDelayMs: 300,
   neverReady: false,
+  sandboxStartDelayMs: 300,
+  sandboxStopDelayMs: 300,
+  startNeverReady: false,
+  stopFail: false,
   createFail: false,
   createFailTimes: 0,
   createDelayMs: 0,
@@ -204,14 +208,30 @@ export function removeSandbox(paths, name) {
   fs.rmSync(path.join(paths.sandboxes, name), { recursive: true, force: true });
 }
 
+/** OpenShell 0.0.105 added `sandbox stop`/`start` and the phases `Stopping`, `Stopped`, `Starting`. */
+export const STOP_START_SINCE = "0.0.105";
+export const STOP_START_PHASES = ["Stopping", "Stopped", "Starting"];
+
+/** Phases that change with time alone (a `readyAt` or `stoppedAt` deadline). */
+export const TRANSIENT_PHASES = ["Provisioning", "Starting", "Stopping"];
+
 /**
- * The phase a sandbox reports now. A created sandbox is `Provisioning` with a `readyAt` time
- * (epoch ms); it turns `Ready` once that has passed, computed from timestamps, so no background
- * process is needed. `readyAt: null` (knob `neverReady`) stays `Provisioning`.
+ * The phase a sandbox reports now. A created sandbox is `Provisioning` (a started one
+ * `Starting`) with a `readyAt` time (epoch ms); it turns `Ready` once that has passed. A stopped
+ * one is `Stopping` until `stoppedAt`, then `Stopped`. Computed from timestamps, so no
+ * background process is needed. `readyAt: null` (knobs `neverReady`, `startNeverReady`) never
+ * turns Ready; a transient phase without a deadline (set by `add-sandbox`) never changes.
  */
 export function effectivePhase(sandbox, now = Date.now()) {
-  if (sandbox.phase === "Provisioning" && typeof sandbox.readyAt === "number" && now >= sandbox.readyAt) {
+  if (
+    (sandbox.phase === "Provisioning" || sandbox.phase === "Starting") &&
+    typeof sandbox.readyAt === "number" &&
+    now >= sandbox.readyAt
+  ) {
     return "Ready";
+  }
+  if (sandbox.phase === "Stopping" && typeof sandbox.stoppedAt === "number" && now >= sandbox.stoppedAt) {
+    return "Stopped";
   }
   return sandbox.phase;
 }
@@ -275,7 +295,14 @@ export function resetCounter(paths, name) {
  * never interleave. `argv0` is what the wrapper's `exec -a "$0"` passed on: the path invoked.
  */
 export function recordCall(paths, tool, args) {
-  const line = JSON.stringify({ tool, argv0: process.argv0, args, pid: process.pid });
+  const workspace = process.env.OPENSHELL_WORKSPACE;
+  const line = JSON.stringify({
+    tool,
+    argv0: process.argv0,
+    args,
+    pid: process.pid,
+    ...(workspace ? { workspace } : {}),
+  });
   fs.appendFileSync(paths.calls, `${line}\n`);
 }
 

@@ -21,6 +21,7 @@ import {
   readSandbox,
   removeSandbox,
   SANDBOX_NAME_RE,
+  STOP_START_SINCE,
   sleep,
   writeJsonAtomic,
   writeSandbox,
@@ -361,12 +362,89 @@ async function cmdSandbox(globals, args) {
       return sandboxDownload(globals, rest);
     case "upload":
       return sandboxUpload(globals, rest);
+    // From 0.0.105 only; older CLIs reject them like any unknown subcommand (clap, exit 2).
+    case "stop":
+      if (atLeast(cliVersion, STOP_START_SINCE)) return sandboxStop(globals, rest);
+      break;
+    case "start":
+      if (atLeast(cliVersion, STOP_START_SINCE)) return sandboxStart(globals, rest);
+      break;
     default:
-      return usageError(
-        sub ? `unrecognized subcommand '${sub}'` : "a subcommand is required",
-        "openshell sandbox <COMMAND>",
-      );
+      break;
   }
+  return usageError(
+    sub ? `unrecognized subcommand '${sub}'` : "a subcommand is required",
+    "openshell sandbox <COMMAND>",
+  );
+}
+
+/**
+ * `sandbox stop NAME` (≥ 0.0.105): a Ready (or Starting) sandbox is `Stopping` for `sandboxStopDelayMs`, then
+ * `Stopped`; the command returns at once (poll `sandbox get`). Knob `stopFail` → exit 1, nothing
+ * changes. Stopping or Stopped already → exit 0. Any other phase → FailedPrecondition.
+ */
+async function sandboxStop(globals, args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length !== 1)
+    return usageError(error ?? "<NAME> is required", "openshell sandbox stop <NAME>");
+  const [name] = positionals;
+  const refused = await connectForRpc(globals, "StopSandbox", "StopSandboxResponse.sandbox");
+  if (refused !== null) return refused;
+  const sandbox = readSandbox(paths, name);
+  if (!sandbox) return notFound(name);
+  const phase = effectivePhase(sandbox);
+  if (phase === "Stopping" || phase === "Stopped") {
+    out(`Sandbox ${bold(name)} is already ${phase.toLowerCase()}\n`);
+    return 0;
+  }
+  if (phase !== "Ready" && phase !== "Starting") {
+    return fail(grpcStatus("FailedPrecondition", `sandbox ${name} cannot be stopped (phase: ${phase})`));
+  }
+  if (config.stopFail) {
+    return fail(
+      grpcStatus(
+        "Internal",
+        `failed to stop sandbox ${name}: container runtime error: context deadline exceeded`,
+      ),
+    );
+  }
+  const delay = Number(config.sandboxStopDelayMs) || 0;
+  const { readyAt: _ready, ...rest } = sandbox;
+  writeSandbox(
+    paths,
+    delay > 0 ? { ...rest, phase: "Stopping", stoppedAt: Date.now() + delay } : { ...rest, phase: "Stopped" },
+  );
+  out(`${green("✓")} Stopping sandbox ${name}\n`);
+  return 0;
+}
+
+/**
+ * `sandbox start NAME` (≥ 0.0.105): a Stopped sandbox is `Starting` for `sandboxStartDelayMs`,
+ * then `Ready` (knob `startNeverReady`: never). Returns at once. Ready or Starting already →
+ * exit 0. Any other phase (Stopping included) → FailedPrecondition.
+ */
+async function sandboxStart(globals, args) {
+  const { positionals, error } = parseArgs(args, {});
+  if (error || positionals.length !== 1)
+    return usageError(error ?? "<NAME> is required", "openshell sandbox start <NAME>");
+  const [name] = positionals;
+  const refused = await connectForRpc(globals, "StartSandbox", "StartSandboxResponse.sandbox");
+  if (refused !== null) return refused;
+  const sandbox = readSandbox(paths, name);
+  if (!sandbox) return notFound(name);
+  const phase = effectivePhase(sandbox);
+  if (phase === "Ready" || phase === "Starting") {
+    out(`Sandbox ${bold(name)} is already ${phase === "Ready" ? "running" : "starting"}\n`);
+    return 0;
+  }
+  if (phase !== "Stopped") {
+    return fail(grpcStatus("FailedPrecondition", `sandbox ${name} cannot be started (phase: ${phase})`));
+  }
+  const { stoppedAt: _stopped, ...rest } = sandbox;
+  const readyAt = config.startNeverReady ? null : Date.now() + (Number(config.sandboxStartDelayMs) || 0);
+  writeSandbox(paths, { ...rest, phase: "Starting", readyAt });
+  out(`${green("✓")} Starting sandbox ${name}\n`);
+  return 0;
 }
 
 function table(headers, rows) {
@@ -396,10 +474,14 @@ async function sandboxList(globals, args) {
   // OpenShell ≤ 0.0.36 (cluster era) still printed the Kubernetes namespace.
   const legacy = !atLeast(cliVersion, "0.0.37");
   const headers = legacy ? ["NAME", "NAMESPACE", "CREATED", "PHASE"] : ["NAME", "CREATED", "PHASE"];
+  // From 0.0.88 a CLI working in a workspace (OPENSHELL_WORKSPACE) leads with a WORKSPACE column.
+  const workspace = atLeast(cliVersion, "0.0.88") ? process.env.OPENSHELL_WORKSPACE?.trim() || null : null;
+  if (workspace) headers.unshift("WORKSPACE");
   const now = Date.now();
   const rows = sandboxes.map((s) => {
     const row = [s.name, s.created ?? "-", effectivePhase(s, now)];
     if (legacy) row.splice(1, 0, "openshell");
+    if (workspace) row.unshift(workspace);
     return row;
   });
   out(table(headers, rows));
