@@ -82,7 +82,7 @@ function sandboxPhase(name) {
 const expectText = (text) => (r) => (`${r.stdout}${r.stderr}`.includes(text) ? null : `missing "${text}"`);
 
 try {
-  // OpenShell 0.0.106 (it can stop and start sandboxes, SPEC §14); the gateway started before the
+  // OpenShell 0.0.106 (it can stop and start sandboxes, docs/design.md); the gateway started before the
   // upgrade is still running from the old 0.0.105 binary.
   host.init("--cli-version", "0.0.106", "--gateway-version", "0.0.106");
   const oldBin = path.join(host.dir, "opt/openshell-0.0.105/openshell-gateway");

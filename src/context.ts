@@ -30,7 +30,7 @@ export interface Context {
   env: NodeJS.ProcessEnv;
   settings: HostSettings;
   runner: ManagedProcessRunner;
-  /** The environment every OpenShell/Docker probe runs with (SPEC §5). */
+  /** The environment every OpenShell/Docker probe runs with (docs/design.md, "The preflight decision"). */
   probeEnv: Record<string, string>;
   procRoot: string;
   now: () => Date;

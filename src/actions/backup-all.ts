@@ -34,10 +34,10 @@ export interface SandboxBackupOutcome {
   bytes?: number;
   files?: number;
   absentDirs?: string[];
-  /** Special files found and not stored (SPEC §13); each also gave a warning. */
+  /** Special files found and not stored (docs/design.md); each also gave a warning. */
   skippedFiles?: SkippedEntry[];
   pruned?: string[];
-  /** A Stopped sandbox was started for this backup (and stopped again) (SPEC §14). */
+  /** A Stopped sandbox was started for this backup (and stopped again) (docs/design.md). */
   startedForBackup?: boolean;
   durationMs: number;
 }
@@ -82,7 +82,7 @@ function agentVersionOf(entry: RegistryEntry): string | null {
 }
 
 /**
- * SPEC §6. Registry → preflight → lock → clean leftover staging → `sandbox list` → per-sandbox
+ * docs/design.md, "backup-all". Registry → preflight → lock → clean leftover staging → `sandbox list` → per-sandbox
  * backups, `concurrency` at a time. Per-sandbox failures never stop the others; an interrupt
  * stops new work and kills running transfers; a reactive schema mismatch stops everything.
  */
@@ -140,7 +140,7 @@ async function backupRegistered(
     result.cleanedStaging = cleaned;
     // Read under the lock: no rebuild or restore can open or close a journal meanwhile.
     const ops = openOperations(ctx);
-    // Sandboxes a killed run started for their backup are stopped again first (SPEC §14).
+    // Sandboxes a killed run started for their backup are stopped again first (docs/design.md).
     const restopped = await stopLeftoverStartedSandboxes(ctx, { ...policy, report });
     if (restopped.length) {
       warnings.push(...restopped);
@@ -332,7 +332,7 @@ function unfinishedReason(op: OpenOperation): string {
   return `not backed up: unfinished ${op.reason}`;
 }
 
-/** Exit code of a finished run (SPEC §6): 1 if anything failed, or was skipped under --require-all. */
+/** Exit code of a finished run (docs/design.md, "backup-all"): 1 if anything failed, or was skipped under --require-all. */
 export function backupAllFailed(result: BackupAllResult): boolean {
   return result.summary.failed > 0 || (result.requireAll && result.summary.skipped > 0);
 }

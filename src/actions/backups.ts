@@ -33,7 +33,7 @@ export interface BackupVerification extends BackupSummary {
   ok: boolean;
   missing: string[];
   changed: string[];
-  /** Same content, other `0777` bits than the manifest records (SPEC §13). */
+  /** Same content, other `0777` bits than the manifest records (docs/design.md). */
   modeChanged: string[];
   extra: string[];
   /** The backup was removed (a prune) while it was being verified. */

@@ -12,7 +12,7 @@ export interface HeldMaintenanceLock {
 
 /**
  * Scratch that only a command holding the maintenance lock creates, left behind by one that
- * died (SPEC §13): backup staging (`<backups>/<sandbox>/.<ts>.partial`, also used by upgrades and
+ * died (docs/design.md): backup staging (`<backups>/<sandbox>/.<ts>.partial`, also used by upgrades and
  * safety backups, and by prunes mid-removal) and restore verification scratch. Safe only while
  * holding the lock: no live command can be using any of it then.
  */

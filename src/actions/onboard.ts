@@ -52,14 +52,14 @@ import { versionsEqual } from "../domain/versions.js";
 import { takeMaintenanceLock } from "./maintenance.js";
 
 /**
- * `nemoclaw onboard [--resume]` (SPEC §9): (re)start the host-process gateway with the installed
+ * `nemoclaw onboard [--resume]` (docs/design.md, "onboard"): (re)start the host-process gateway with the installed
  * OpenShell version and wait until it is really healthy.
  *
  * Order matters for safety:
  * 1. read-only checks first (CLI version, the fallback-order gateway binary and its version): a
  *    binary that differs from the CLI is refused before anything is touched (exit 3);
  * 2. everything that mutates runs under the maintenance lock;
- * 3. only a process that passes the SPEC §5 identity check (re-checked, with its start time, right
+ * 3. only a process that passes the identity check of docs/design.md, "Binary resolution and identity" (re-checked, with its start time, right
  *    before every signal) is ever stopped; a stale marker naming someone else's pid is dropped,
  *    its process left alone;
  * 4. after a launch, any failure stops what was launched and removes the marker and pid file, so
@@ -426,7 +426,7 @@ async function onboardUnderLock(
   try {
     launched = await launchDetachedGateway({
       bin: installed.binary,
-      // The gateway gets exactly the OPENSHELL_* of SPEC §4: not even the CLI's workspace.
+      // The gateway gets exactly the OPENSHELL_* of docs/design.md, "OpenShell output forms handled": not even the CLI's workspace.
       env: {
         ...Object.fromEntries(Object.entries(ctx.probeEnv).filter(([key]) => !key.startsWith("OPENSHELL_"))),
         ...desiredEnv,
@@ -583,7 +583,7 @@ async function registerGateway(
 }
 
 /**
- * Step 4: poll `openshell status -g <gw>` until the readiness rule of SPEC §9 holds, the launched
+ * Step 4: poll `openshell status -g <gw>` until the readiness rule of docs/design.md, "onboard" holds, the launched
  * process exits (noticed at once: its exit aborts the poll in flight), or the deadline passes.
  */
 async function waitUntilHealthy(

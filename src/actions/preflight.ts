@@ -35,7 +35,7 @@ export interface PreflightReport {
 }
 
 export interface PreflightPolicy {
-  /** `<action>` of the SPEC §5 diagnostic ("backing up registered sandboxes", …). */
+  /** `<action>` of the diagnostic of docs/design.md, "Diagnostic text" ("backing up registered sandboxes", …). */
   action: string;
   /** The exact command to rerun, for the recovery text. */
   rerunCommand: string;
@@ -105,7 +105,7 @@ async function probeBinaryVersion(
 }
 
 /**
- * Gathers the SPEC §5 evidence concurrently — every probe bounded by the probe timeout — and
+ * Gathers the evidence of docs/design.md, "Evidence probes" concurrently — every probe bounded by the probe timeout — and
  * decides the verdict. Read-only: it starts, stops, selects and writes nothing. Throws only
  * when `openshell` itself cannot be found (exit 4); every other failure is evidence.
  */
@@ -287,7 +287,7 @@ function sameFile(a: string, b: string): boolean {
 
 /**
  * Applies the verdict: drift (or unknown under --strict) → PreflightRefusal (exit 3) carrying
- * the SPEC §5 diagnostic; unknown → warning lines for the caller to show; compatible → none.
+ * the diagnostic of docs/design.md, "Diagnostic text"; unknown → warning lines for the caller to show; compatible → none.
  */
 export function enforcePreflight(report: PreflightReport, policy: PreflightPolicy): { warnings: string[] } {
   const { preflight, verdict, gatewayName } = report;
@@ -338,7 +338,7 @@ export interface ReactiveContext extends PreflightPolicy {
 }
 
 /**
- * The reactive check of SPEC §5, applied to every OpenShell state query after the preflight:
+ * The reactive check of docs/design.md, "The preflight decision", applied to every OpenShell state query after the preflight:
  * a schema mismatch refuses (exit 3, with the drift attached when one was resolved), a
  * connection failure is "gateway unreachable" (exit 4). Returns normally only when the query
  * neither mismatched nor failed to connect; other failures are the caller's to interpret —

@@ -18,7 +18,7 @@ import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
 export interface BackupProgress {
-  /** `starting`/`stopping`: a Stopped sandbox started for its backup and stopped again (SPEC §14). */
+  /** `starting`/`stopping`: a Stopped sandbox started for its backup and stopped again (docs/design.md). */
   phase: "queued" | "starting" | "downloading" | "stopping" | "hashing" | "sealing";
   bytes: number;
 }
@@ -119,7 +119,7 @@ function writtenSince(dir: string): () => number {
 }
 
 /**
- * Backs up one Ready sandbox (SPEC §6 step 4): download each state dir into a staging
+ * Backs up one Ready sandbox (docs/design.md, "backup-all"): download each state dir into a staging
  * directory, hash and fsync every file, write the manifest, rename into place. Any failure —
  * or an interrupt — removes the staging directory, so nothing incomplete ever looks complete.
  * A schema mismatch on a transfer is a reactive refusal (PreflightRefusal, exit 3).

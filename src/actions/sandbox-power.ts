@@ -8,7 +8,7 @@ import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 import { sandboxPresence, waitForReady } from "./sandbox-state.js";
 
 /**
- * Stopped sandboxes (SPEC §14): start one for nemoclaw's own work and return it to `Stopped`
+ * Stopped sandboxes (docs/design.md): start one for nemoclaw's own work and return it to `Stopped`
  * afterwards, recording the start in `operations/<sandbox>.started.json` first so that a run
  * killed in between leaves the next run to stop it again. Decisions are made from exit codes
  * and the phase `sandbox get` reports, never from the wording of `start`/`stop`.

@@ -5,7 +5,7 @@ import { SandboxStartError, startUnsupportedReason, withSandboxRunning } from ".
 import type { RebuildOutcome } from "./upgrade-sandboxes.js";
 
 /**
- * `upgrade-sandboxes` and Stopped sandboxes (SPEC §14), kept apart from the rebuild workflow:
+ * `upgrade-sandboxes` and Stopped sandboxes (docs/design.md), kept apart from the rebuild workflow:
  * the rebuild itself does not know whether its sandbox was stopped.
  */
 

@@ -95,7 +95,7 @@ function specialType(entry: fs.Dirent<Buffer>): SkippedType {
 /**
  * Every regular file and symlink under `root`, hashed with streaming SHA-256, never following
  * symlinks, with its `0777` mode bits. Names are read as exact bytes: a name that is not valid
- * UTF-8 is recorded as `pathB64` (SPEC §13). Special files go to `options.skipped`.
+ * UTF-8 is recorded as `pathB64` (docs/design.md). Special files go to `options.skipped`.
  */
 export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
   const files: ManifestFile[] = [];

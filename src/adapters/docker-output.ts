@@ -12,7 +12,7 @@ import { OutputFormatError } from "./openshell-output.js";
  * `image|running|ports-json`. `|` cannot occur in an image reference, and the ports JSON (keys
  * like `30051/tcp`, IPs, port numbers) cannot contain it either, so splitting is unambiguous.
  */
-export const DOCKER_INSPECT_FORMAT = "{{.Config.Image}}|{{.State.Running}}|{{json .NetworkSettings.Ports}}";
+export const dockerInspectFormat = "{{.Config.Image}}|{{.State.Running}}|{{json .NetworkSettings.Ports}}";
 
 export type DockerErrorKind = "no-such-container" | "daemon-unavailable" | "other";
 
@@ -99,7 +99,7 @@ export function parseDockerInspect(stdout: string, name: string): ClusterContain
   return { name, image, running, hostPorts: portsFromValue(entry.NetworkSettings?.Ports ?? null, text) };
 }
 
-/** Output of `docker inspect --format DOCKER_INSPECT_FORMAT <name>`; empty output → null. */
+/** Output of `docker inspect --format dockerInspectFormat <name>`; empty output → null. */
 export function parseDockerFormatOutput(stdout: string, name: string): ClusterContainer | null {
   const line = stdout
     .split(/\r?\n/)

@@ -18,7 +18,7 @@ import {
 } from "./runtime-marker.js";
 
 /**
- * Where the `openshell` CLI and the `openshell-gateway` binary are (SPEC §3, §5 item 5).
+ * Where the `openshell` CLI and the `openshell-gateway` binary are (docs/design.md, "Binary resolution and identity").
  *
  * Every path returned here may be executed by the caller, so the rules are strict:
  * - only absolute paths; relative and empty PATH entries are skipped (they would resolve against
@@ -138,7 +138,7 @@ function gatewayOverrideProblem(override: string | undefined): string | null {
 }
 
 /**
- * The fallback order (SPEC §3): env override → `openshell-gateway` beside `openshell` as found →
+ * The fallback order (docs/design.md, "Host layout and environment"): env override → `openshell-gateway` beside `openshell` as found →
  * beside the realpath of `openshell` → `~/.local/bin` → `/usr/local/bin` → `/usr/bin`; first
  * occurrence of each path kept. An unusable override (relative, or another basename) is left out —
  * `resolveFallbackGatewayBinary` reports it. Nothing here touches the candidates themselves except
@@ -235,7 +235,7 @@ export type MarkerGatewayResolution =
     };
 
 /**
- * The gateway binary named by the runtime marker (SPEC §5 item 5a), only if the marker is
+ * The gateway binary named by the runtime marker (docs/design.md, "Binary resolution and identity"), only if the marker is
  * trustworthy, its pid is a live non-zombie process, and that process *is* the marker's binary.
  */
 export function resolveMarkerGatewayBinary(lookup: MarkerGatewayLookup): MarkerGatewayResolution {

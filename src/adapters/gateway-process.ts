@@ -5,8 +5,8 @@ import { canonicalGatewayEnv } from "../domain/gateway-launch.js";
 import { DEFAULT_PROC_ROOT, isValidPid, processStartTime } from "./process-identity.js";
 
 /**
- * Starting and stopping the host-process gateway (SPEC §9). Every signal sent from here goes to a
- * process that has just passed the caller's identity predicate (SPEC §10: never signal a process
+ * Starting and stopping the host-process gateway (docs/design.md, "onboard"). Every signal sent from here goes to a
+ * process that has just passed the caller's identity predicate (docs/design.md, "Security and robustness rules": never signal a process
  * that fails the identity check; a recycled pid is not the gateway).
  */
 

@@ -1,7 +1,7 @@
 import path from "node:path";
 
 /**
- * Where things live on a NemoClaw host (SPEC §3), resolved once per command from the
+ * Where things live on a NemoClaw host (docs/design.md, "Host layout and environment"), resolved once per command from the
  * environment. Every path here is absolute.
  */
 export interface HostPaths {

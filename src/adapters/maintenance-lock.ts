@@ -5,7 +5,7 @@ import { EnvironmentError } from "../domain/errors.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
 import { DEFAULT_PROC_ROOT, isPlausiblePid, processStartTime, readProcessState } from "./process-identity.js";
 
-/** The lock file's content (SPEC §3), shared with other NemoClaw tools on the host. */
+/** The lock file's content (docs/design.md, "Host layout and environment"), shared with other NemoClaw tools on the host. */
 export interface LockInfo {
   pid: number;
   command: string;

@@ -2,9 +2,9 @@ import type { ProcessRunner, RunResult } from "./process-runner.js";
 
 export interface OpenShellCliOptions {
   runner: ProcessRunner;
-  /** The resolved `openshell` executable (SPEC §3 order). */
+  /** The resolved `openshell` executable (the order of docs/design.md, "Binary resolution and identity"). */
   bin: string;
-  /** Pinned probe environment (SPEC §5). */
+  /** Pinned probe environment (docs/design.md, "The preflight decision"). */
   env: Record<string, string>;
   timeoutMs: number;
   signal?: AbortSignal;
@@ -31,7 +31,7 @@ export class OpenShellCli {
 
   /**
    * The same CLI without the abort signal: for the calls that must still run after an
-   * interrupt — stopping a sandbox that was started for a backup (SPEC §14).
+   * interrupt — stopping a sandbox that was started for a backup (docs/design.md).
    */
   detached(): OpenShellCli {
     return new OpenShellCli({ ...this.options, signal: undefined });

@@ -4,7 +4,7 @@ import { type CommandOutput, foldExcerpt, isUnreachableText, stripAnsi } from ".
 import { extractVersion } from "../domain/versions.js";
 
 /**
- * Parsers for what the `openshell` CLI prints (SPEC §4). Real OpenShell colours its output even
+ * Parsers for what the `openshell` CLI prints (docs/design.md, "OpenShell output forms handled"). Real OpenShell colours its output even
  * into pipes, so every parser strips ANSI first. Parsers that feed decisions about sandbox data
  * throw `OutputFormatError` on output they do not recognise rather than guess: a misread table
  * would make a live sandbox look absent.

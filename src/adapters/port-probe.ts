@@ -4,7 +4,7 @@ import path from "node:path";
 import { DEFAULT_PROC_ROOT, parseProcStat } from "./process-identity.js";
 
 /**
- * Is a loopback TCP port free for the gateway, and if not, who holds it? (SPEC §9 step 2.)
+ * Is a loopback TCP port free for the gateway, and if not, who holds it? (docs/design.md, "onboard", step 2.)
  * Freedom is tested the only reliable way — by binding it (and closing again at once); the holder
  * is looked up best-effort from /proc/net/tcp{,6} and /proc/<pid>/fd, which only shows sockets of
  * processes we may inspect (our own user's).

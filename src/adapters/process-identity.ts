@@ -4,7 +4,7 @@ import { hasControlChars } from "../domain/names.js";
 import { errnoCode } from "./errno.js";
 
 /**
- * Process liveness and identity from /proc (SPEC §5 item 5a, §10).
+ * Process liveness and identity from /proc (docs/design.md, "Binary resolution and identity" and "Processes and signals").
  *
  * Everything here reads files only; nothing signals a process. `kill(pid, 0)` is deliberately not
  * used: it succeeds on zombies and says nothing about *which* program holds the pid.
@@ -208,7 +208,7 @@ export function printablePath(p: string): string {
 }
 
 /**
- * Is process `pid` running `binaryPath`? (SPEC §5 item 5a.)
+ * Is process `pid` running `binaryPath`? (docs/design.md, "Binary resolution and identity".)
  *
  * Either is enough:
  * - exe: the realpath of the /proc/<pid>/exe target equals the realpath of `binaryPath`, and the

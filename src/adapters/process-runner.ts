@@ -1,4 +1,4 @@
-/** 1 MiB per stream (SPEC §10): OpenShell output is small; anything bigger is noise or an attack. */
+/** 1 MiB per stream (docs/design.md, "Security and robustness rules"): OpenShell output is small; anything bigger is noise or an attack. */
 export const OUTPUT_CAP_BYTES = 1024 * 1024;
 
 /** Grace after killing a timed-out group before we stop waiting for its pipes to close. */
@@ -45,14 +45,14 @@ export interface ManagedProcessRunner extends ProcessRunner {
 }
 
 /**
- * `OPENSHELL_*` variables an `openshell` call keeps (SPEC §14): the workspace (OpenShell ≥
+ * `OPENSHELL_*` variables an `openshell` call keeps (docs/design.md): the workspace (OpenShell ≥
  * 0.0.88) scopes which sandboxes the CLI sees; it never redirects to another gateway.
  */
 export const KEPT_OPENSHELL_VARIABLES: ReadonlySet<string> = new Set(["OPENSHELL_WORKSPACE"]);
 
 /**
  * The environment probes run with: the caller's environment minus every `OPENSHELL_*` variable,
- * which could silently point a probe at a different gateway (SPEC §5), except the workspace.
+ * which could silently point a probe at a different gateway (docs/design.md, "The preflight decision"), except the workspace.
  * `DOCKER_*` is kept: it is how the user reaches Docker.
  */
 export function pinnedProbeEnv(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -6,10 +6,10 @@ import { errnoCode } from "./errno.js";
 import { isPlausiblePid } from "./process-identity.js";
 
 /**
- * The host-process gateway's runtime marker (`<state dir>/runtime.json`, SPEC §4) and pid file.
+ * The host-process gateway's runtime marker (`<state dir>/runtime.json`, docs/design.md, "OpenShell output forms handled") and pid file.
  *
  * The marker names a binary that the preflight may execute (`<gatewayBin> --version`), so it is
- * only believed when nobody but the current user could have written it (SPEC §5 item 5a):
+ * only believed when nobody but the current user could have written it (docs/design.md, "Binary resolution and identity"):
  * - the marker is a regular file, not a symlink, owned by the current uid, not group/world-writable;
  * - its directory (the last path component, checked with lstat) is a real directory, not a symlink,
  *   owned by the current uid or root, and not group/world-writable — otherwise another user could
@@ -292,7 +292,7 @@ export function writeRuntimeMarker(dir: string, marker: RuntimeMarker): void {
   const validation = validateRuntimeMarker(marker);
   if (!validation.ok) throw new TypeError(`refusing to write runtime marker: ${validation.reason}`);
   const m = validation.marker;
-  // Key order as documented in SPEC §4, so markers written by either implementation diff cleanly.
+  // Key order as documented in docs/design.md, "OpenShell output forms handled", so markers written by either implementation diff cleanly.
   const ordered: Record<string, unknown> = { version: m.version, pid: m.pid };
   if (m.driver !== undefined) ordered.driver = m.driver;
   if (m.platform !== undefined) ordered.platform = m.platform;

@@ -5,10 +5,10 @@ import { isValidSandboxName } from "../domain/names.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
 
 /**
- * `<root>/operations/<sandbox>.started.json` (SPEC §14): written (atomic, fsynced, dir 0700,
+ * `<root>/operations/<sandbox>.started.json` (docs/design.md): written (atomic, fsynced, dir 0700,
  * file 0600) *before* nemoclaw starts a Stopped sandbox for its own work, removed once the
  * sandbox is stopped again. A run killed in between leaves it behind, and the next run that
- * takes the maintenance lock stops the sandbox again. It sits in the journal directory of §12;
+ * takes the maintenance lock stops the sandbox again. It sits in the operations directory (docs/design.md, "Operations directory");
  * the `.started.json` suffix keeps it apart from the `<sandbox>.json` journals.
  */
 export interface StartedRecord {

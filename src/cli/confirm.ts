@@ -4,7 +4,7 @@ import { UsageError } from "../domain/errors.js";
 
 /**
  * Mutating commands need `--yes` or a person at a terminal. Checked at argument parsing,
- * before anything is read or probed (SPEC §2/§8): a CI script without --yes fails at once.
+ * before anything is read or probed (docs/design.md, "Confirmation"): a CI script without --yes fails at once.
  */
 export function requireConfirmationPath(yes: boolean, io: IOStreams, command: string): void {
   if (yes) return;

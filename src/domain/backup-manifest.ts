@@ -1,4 +1,4 @@
-/** `rebuild-manifest.json` (SPEC §6): the record that makes a backup directory complete. */
+/** `rebuild-manifest.json` (docs/design.md, "backup-all"): the record that makes a backup directory complete. */
 export const MANIFEST_FILE = "rebuild-manifest.json";
 
 export interface ManifestFile {
@@ -20,7 +20,7 @@ export interface ManifestFile {
   symlink?: string;
 }
 
-/** What a special file found in a state dir was (SPEC §13): listed, never stored. */
+/** What a special file found in a state dir was (docs/design.md): listed, never stored. */
 export type SkippedType = "fifo" | "socket" | "block-device" | "char-device" | "unknown";
 
 export interface SkippedEntry {
@@ -127,7 +127,7 @@ export function displayPath(entry: { path?: string; pathB64?: string }): string 
   return out;
 }
 
-/** `0o644` → `"0644"`: the 0777 bits only (SPEC §13). */
+/** `0o644` → `"0644"`: the 0777 bits only (docs/design.md). */
 export function formatMode(mode: number): string {
   return (mode & 0o777).toString(8).padStart(4, "0");
 }

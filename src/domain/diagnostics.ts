@@ -2,7 +2,7 @@ import type { GatewayFacts, PreflightIssue } from "./preflight-types.js";
 import { foldExcerpt } from "./schema-mismatch.js";
 
 /**
- * The refusal text of SPEC §5, as plain lines (the renderer adds colour and writes to stderr).
+ * The refusal text of docs/design.md, "The preflight decision", as plain lines (the renderer adds colour and writes to stderr).
  * Operators' scripts grep the anchor lines, so their wording, indentation and the blank lines
  * around them are part of the contract.
  */

@@ -41,7 +41,7 @@ export class PreflightRefusal extends NemoclawError {
     readonly code: "gateway_drift" | "schema_mismatch" | "preflight_unknown",
     message: string,
     readonly preflight: Preflight,
-    /** The full diagnostic of SPEC §5, one entry per line. */
+    /** The full diagnostic of docs/design.md, "The preflight decision", one entry per line. */
     readonly diagnostic: string[],
   ) {
     super(message);

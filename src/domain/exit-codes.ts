@@ -1,4 +1,4 @@
-/** The exit codes of SPEC §2, identical in every command. */
+/** The exit codes of docs/design.md, "Exit codes", identical in every command. */
 export const ExitCode = {
   Ok: 0,
   Failed: 1,

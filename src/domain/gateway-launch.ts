@@ -1,7 +1,7 @@
 import { stripAnsi } from "./schema-mismatch.js";
 
 /**
- * How nemoclaw launches the host-process gateway (SPEC §4, §9): no arguments, configured only by
+ * How nemoclaw launches the host-process gateway (docs/design.md, "Gateway launch environment"): no arguments, configured only by
  * `OPENSHELL_*` environment variables, loopback only. Pure: the hash itself is computed by the
  * adapter (it needs node:crypto); what is hashed is decided here.
  */
@@ -17,7 +17,7 @@ export function gatewayEndpoint(port: number): string {
 }
 
 /**
- * The gateway's configuration (SPEC §4). `stateDir` is absolute; the sqlite database lives in it,
+ * The gateway's configuration (docs/design.md, "OpenShell output forms handled"). `stateDir` is absolute; the sqlite database lives in it,
  * next to the marker and the log.
  */
 export function gatewayLaunchEnv(port: number, stateDir: string): Record<string, string> {

@@ -2,7 +2,7 @@ import type { GatewayStatus } from "./preflight-types.js";
 import { versionsEqual } from "./versions.js";
 
 /**
- * When is a freshly launched gateway healthy? (SPEC §9 step 4.)
+ * When is a freshly launched gateway healthy? (docs/design.md, "onboard", step 4.)
  *
  * A gateway can answer its health RPC while a startup migration is still running and then crash,
  * so one good `openshell status` proves nothing. The rule: `status -g <gw>` reports Connected,
@@ -22,9 +22,9 @@ export interface ReadinessCriteria {
   endpoint: string;
   /** Epoch ms after which a gateway that is not yet healthy has failed. */
   deadline: number;
-  /** Minimum spacing of the confirming polls (SPEC: at least one second). */
+  /** Minimum spacing of the confirming polls (docs/design.md, "onboard": at least one second). */
   confirmIntervalMs: number;
-  /** Consecutive healthy polls required (SPEC: two). */
+  /** Consecutive healthy polls required (docs/design.md, "onboard": two). */
   requiredHealthyPolls: number;
   /** Spacing of polls while the gateway is still starting. */
   startingPollMs: number;

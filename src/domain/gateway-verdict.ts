@@ -10,7 +10,7 @@ import type {
 import { clusterImageVersion, compareVersions } from "./versions.js";
 
 /**
- * The gateway schema preflight verdict (SPEC §5), from evidence already gathered.
+ * The gateway schema preflight verdict (docs/design.md, "The preflight decision"), from evidence already gathered.
  *
  * Guiding rule: only evidence that describes the gateway actually serving `<gw>` may cause or
  * clear drift. A stopped (or unrelated) leftover cluster container says nothing about the gateway

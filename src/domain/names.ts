@@ -1,4 +1,4 @@
-/** SPEC §3: the only sandbox names nemoclaw will put into a path or a command line. */
+/** docs/design.md, "Host layout and environment": the only sandbox names nemoclaw will put into a path or a command line. */
 const SANDBOX_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**

@@ -2,7 +2,7 @@ import { REINSTALL_STEP } from "./diagnostics.js";
 
 /**
  * `onboard` refuses to launch a gateway binary whose version differs from the installed CLI
- * (SPEC §9 step 1): restarting would only recreate the drift the preflight refuses. The recovery
+ * (docs/design.md, "onboard", step 1): restarting would only recreate the drift the preflight refuses. The recovery
  * is the same reinstall step the preflight advises when the fallback binary is the drifted one.
  */
 export function binaryMismatchLines(opts: {

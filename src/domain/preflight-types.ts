@@ -1,5 +1,5 @@
 /**
- * Shared data model of the gateway schema preflight (SPEC §2, §4, §5).
+ * Shared data model of the gateway schema preflight (docs/design.md, "JSON envelope" and "The preflight decision").
  * Pure types: parsers (adapters) produce them, the verdict (domain) consumes them,
  * renderers (output) print them. The JSON envelope's `preflight` member is `Preflight`.
  */

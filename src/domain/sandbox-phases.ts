@@ -1,7 +1,7 @@
 import { isAtLeast } from "./versions.js";
 
 /**
- * Sandbox phases and what OpenShell can do about them (SPEC §14). Only `Ready` counts as running.
+ * Sandbox phases and what OpenShell can do about them (docs/design.md). Only `Ready` counts as running.
  * `Stopping`, `Stopped` and `Starting` exist from OpenShell 0.0.105, which added `sandbox stop` and
  * `sandbox start`; older CLIs reject those subcommands as a usage error (exit 2).
  */

@@ -1,6 +1,6 @@
 /**
  * Reactive classification of an OpenShell state query (`sandbox list`, `get`, `exec`, …) after the
- * preflight (SPEC §4, §5). The point is fail-closed: a query that failed or came back garbled must
+ * preflight (docs/design.md, "Error shapes" and "Reactive check"). The point is fail-closed: a query that failed or came back garbled must
  * never be read as "sandbox stopped/missing", and a protobuf decode error means the CLI and the
  * gateway disagree on the schema, whatever else the output says.
  */

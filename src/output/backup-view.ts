@@ -69,7 +69,7 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
   };
 }
 
-/** The stdout part: per-sandbox results, then the summary lines of SPEC §6. */
+/** The stdout part: per-sandbox results, then the summary lines of docs/design.md, "backup-all". */
 export function renderBackupSummary(result: BackupAllResult, style: Style): string[] {
   const lines: string[] = [];
   for (const o of result.sandboxes) {

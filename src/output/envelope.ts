@@ -1,7 +1,7 @@
 import type { ExitCode } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
 
-/** The one JSON document every `--json` run prints (SPEC §2; schema/nemoclaw-output.schema.json). */
+/** The one JSON document every `--json` run prints (docs/design.md, "JSON envelope"; schema/nemoclaw-output.schema.json). */
 export interface JsonEnvelope {
   ok: boolean;
   command: string;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Backup fidelity (SPEC §13): modes, special files, odd names, corrupt manifests, lock and scratch
+# Backup fidelity (docs/design.md): modes, special files, odd names, corrupt manifests, lock and scratch
 # handling — through the built CLI and the simulator, whose transfers behave like tar streams.
 
 load helpers

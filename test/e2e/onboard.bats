@@ -58,7 +58,7 @@ nothing_running() {
   [ "$(marker_get openshellVersion)" = 0.0.44 ]
   [ "$(marker_get endpoint)" = "http://127.0.0.1:$PORT" ]
   [[ "$(marker_get desiredEnvHash)" =~ ^[0-9a-f]{64}$ ]]
-  # Launched with no arguments and the SPEC §4 environment (argv0 is the binary path).
+  # Launched with no arguments and the environment of docs/design.md, "Gateway launch environment" (argv0 is the binary path).
   tr '\0' '\n' <"/proc/$new/environ" | grep -qx "OPENSHELL_BIND_ADDRESS=127.0.0.1"
   tr '\0' '\n' <"/proc/$new/environ" | grep -qx "OPENSHELL_SERVER_PORT=$PORT"
   tr '\0' '\n' <"/proc/$new/environ" | grep -qx "OPENSHELL_DB_URL=sqlite:$STATE_DIR/openshell.db"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Stopped sandboxes (SPEC §14, OpenShell >= 0.0.105): backed up by starting them and stopping them
+# Stopped sandboxes (docs/design.md, OpenShell >= 0.0.105): backed up by starting them and stopping them
 # again, never left running; the built CLI against the simulator.
 
 load helpers

@@ -277,7 +277,7 @@ describe("compareTrees", () => {
   });
 });
 
-describe("backup fidelity (SPEC §13)", () => {
+describe("backup fidelity (docs/design.md)", () => {
   it("accepts a mode, and older manifests without one", () => {
     const files = [{ path: ".openclaw/a", size: 1, sha256: SHA_A, mode: "0640" }];
     expect(parseManifest(JSON.stringify(manifest({ files }))).ok).toBe(true);

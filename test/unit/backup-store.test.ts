@@ -498,7 +498,7 @@ describe("backup-store", () => {
     });
   });
 
-  describe("fidelity (SPEC §13)", () => {
+  describe("fidelity (docs/design.md)", () => {
     it("records the 0777 bits of every file: setuid, setgid and sticky are not promised", async () => {
       const root = tempDir();
       const modes: Record<string, number> = {

@@ -34,7 +34,7 @@ const base = {
 };
 
 describe("preflightRefusalLines", () => {
-  it("prints the SPEC §5 block verbatim for host-process drift", () => {
+  it("prints the diagnostic block of docs/design.md (Diagnostic text) verbatim for host-process drift", () => {
     expect(preflightRefusalLines({ ...base, gateway: hostFacts, issues: hostIssues })).toEqual([
       "  OpenShell gateway schema preflight failed before backing up registered sandboxes.",
       "  Installed OpenShell: 0.0.44",

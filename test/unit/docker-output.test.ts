@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   classifyDockerError,
-  DOCKER_INSPECT_FORMAT,
+  dockerInspectFormat,
   parseDockerFormatOutput,
   parseDockerInspect,
   parseDockerPorts,
@@ -89,9 +89,7 @@ describe("parseDockerPorts", () => {
 
 describe("parseDockerFormatOutput", () => {
   it("uses a template with the three fields in order", () => {
-    expect(DOCKER_INSPECT_FORMAT).toBe(
-      "{{.Config.Image}}|{{.State.Running}}|{{json .NetworkSettings.Ports}}",
-    );
+    expect(dockerInspectFormat).toBe("{{.Config.Image}}|{{.State.Running}}|{{json .NetworkSettings.Ports}}");
   });
 
   it("parses a running container", () => {

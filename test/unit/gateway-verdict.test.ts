@@ -107,7 +107,7 @@ interface Expected {
   mode: "cluster" | "host-process" | "none";
 }
 
-/** The SPEC §5 rules, restated plainly for this matrix. */
+/** The rules of docs/design.md, "Verdict rules", restated plainly for this matrix. */
 function oracle(
   c: ClusterState,
   image: Image,
@@ -179,7 +179,7 @@ describe("decideVerdict — every combination", () => {
   );
 });
 
-// ---- named SPEC cases --------------------------------------------------------------------------
+// ---- named design cases --------------------------------------------------------------------------
 
 const marker = (version: string | null): ResolvedGatewayBinary => ({
   path: "/opt/openshell/bin/openshell-gateway",
@@ -200,7 +200,7 @@ const stoppedLeftover: ClusterContainer = {
   hostPorts: [8080],
 };
 
-describe("decideVerdict — SPEC examples", () => {
+describe("decideVerdict — design examples", () => {
   it("a stopped leftover cluster does not mask host-process drift", () => {
     const result = decideVerdict(
       input({ cluster: stoppedLeftover, hostBinary: marker(OLD), status: connected(OLD) }),

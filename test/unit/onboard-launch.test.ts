@@ -23,7 +23,7 @@ import {
 import { binaryMismatchLines } from "../../src/domain/onboard-diagnostics.js";
 
 describe("gateway launch environment", () => {
-  it("is the SPEC §4 environment for the port and state dir", () => {
+  it("is the gateway launch environment of docs/design.md for the port and state dir", () => {
     expect(gatewayLaunchEnv(8080, "/home/u/.local/state/nemoclaw/openshell-docker-gateway/")).toEqual({
       OPENSHELL_BIND_ADDRESS: "127.0.0.1",
       OPENSHELL_SERVER_PORT: "8080",

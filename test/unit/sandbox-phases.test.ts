@@ -7,7 +7,7 @@ import {
   stopCommand,
 } from "../../src/domain/sandbox-phases.js";
 
-describe("sandbox phases (SPEC §14)", () => {
+describe("sandbox phases (docs/design.md)", () => {
   it("start/stop exist from OpenShell 0.0.105, judged semantically (build metadata ignored)", () => {
     expect(STOP_START_SINCE).toBe("0.0.105");
     expect(canStartStop("0.0.105")).toBe(true);

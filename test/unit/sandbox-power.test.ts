@@ -1,4 +1,4 @@
-// Starting a Stopped sandbox for nemoclaw's work and stopping it again (SPEC §14), against a
+// Starting a Stopped sandbox for nemoclaw's work and stopping it again (docs/design.md), against a
 // scripted `openshell`: every call must be expected, so a call nobody scripted fails the test.
 import fs from "node:fs";
 import os from "node:os";

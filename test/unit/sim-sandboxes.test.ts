@@ -802,7 +802,7 @@ describe("simctl sandbox helpers", () => {
   });
 });
 
-describe("sandbox file trees: what a tar stream carries (SPEC §13)", () => {
+describe("sandbox file trees: what a tar stream carries (docs/design.md)", () => {
   it("download keeps FIFOs and odd names, drops sockets with a warning and setuid/setgid/sticky bits", async () => {
     await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
     const stateDir = path.join(rootOf(host, "alpha"), "sandbox/.openclaw");

@@ -1,5 +1,5 @@
 // Self-test of the OpenShell simulator (test/sim): the e2e tests, benchmark and demo trust it to
-// reproduce SPEC §4, so its output shapes, version-dependent forms and fault knobs are pinned here.
+// reproduce docs/design.md, "OpenShell output forms handled", so its output shapes, version-dependent forms and fault knobs are pinned here.
 // Every sim executable runs as a real process against a host in a temp dir.
 
 import { type ChildProcess, spawn } from "node:child_process";

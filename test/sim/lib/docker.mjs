@@ -1,4 +1,4 @@
-// Simulated `docker`, just enough for the legacy cluster gateway probe (SPEC §4):
+// Simulated `docker`, just enough for the legacy cluster gateway probe (docs/design.md, "OpenShell output forms handled"):
 //   docker inspect [--type container] [--format TEMPLATE] NAME...
 // docker does not colour this output.
 

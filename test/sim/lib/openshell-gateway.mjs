@@ -1,4 +1,4 @@
-// Simulated `openshell-gateway` (SPEC §4). Two modes:
+// Simulated `openshell-gateway` (docs/design.md, "OpenShell output forms handled"). Two modes:
 //   --version   print the binary's version (knobs: gatewayVersionDelayMs, gatewayVersionHang)
 //   no args     the long-lived gateway, configured only by OPENSHELL_* environment variables.
 // The gateway is a genuine process listening on loopback, so /proc/<pid> (argv0 = the wrapper

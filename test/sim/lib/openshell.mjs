@@ -1,4 +1,4 @@
-// Simulated `openshell` CLI (SPEC §4). Reached through `<hostdir>/bin/openshell`.
+// Simulated `openshell` CLI (docs/design.md, "OpenShell output forms handled"). Reached through `<hostdir>/bin/openshell`.
 
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
