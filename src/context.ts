@@ -34,6 +34,8 @@ export interface Context {
   probeEnv: Record<string, string>;
   procRoot: string;
   now: () => Date;
+  /** Monotonic milliseconds (durations, deadlines, polls): injectable so tests control time. */
+  clock: () => number;
   io: IOStreams;
   /** Aborted on SIGINT/SIGTERM; its `reason` is the signal name. Long work stops starting new steps. */
   abort: AbortController;
@@ -81,6 +83,7 @@ export function createContext(options: ContextOptions): Context {
     probeEnv: pinnedProbeEnv(env),
     procRoot: "/proc",
     now: () => new Date(),
+    clock: () => performance.now(),
     io: options.io ?? processIOStreams(env),
     abort: new AbortController(),
   };

@@ -1,4 +1,4 @@
-import { type AgentCatalog, readAgentCatalog } from "../adapters/agent-catalog.js";
+import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { pruneBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
@@ -6,11 +6,12 @@ import type { Context } from "../context.js";
 import type { SkippedEntry } from "../domain/backup-manifest.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import type { SandboxRow } from "../domain/preflight-types.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
 import { takeMaintenanceLock } from "./maintenance.js";
 import { type OpenOperation, openOperations, pinnedBackups } from "./operations.js";
-import { enforcePreflight, runPreflight } from "./preflight.js";
+import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { type BackupProgress, backupSandbox, SandboxBackupError } from "./sandbox-backup.js";
 import {
   SandboxStartError,
@@ -115,6 +116,33 @@ export async function backupAll(ctx: Context, options: BackupAllOptions): Promis
   }
 }
 
+/** Everything one run shares across its sandboxes. */
+interface BackupRun {
+  ctx: Context;
+  options: BackupAllOptions;
+  reactive: { action: string; rerunCommand: string; strict: boolean; report: PreflightReport };
+  catalog: AgentCatalog;
+  registry: Registry;
+  ops: Map<string, OpenOperation>;
+  listed: Map<string, SandboxRow>;
+  transferSlots: Slots;
+  hashPool: HashPool;
+  warnings: string[];
+  runStopped: () => boolean;
+  record: (outcome: SandboxBackupOutcome) => void;
+  onRefusal: (error: PreflightRefusal) => void;
+  refused: () => boolean;
+}
+
+/** A sandbox admitted to the pipeline: what its backup needs. */
+interface Admitted {
+  entry: RegistryEntry;
+  agentType: string;
+  agent: AgentSpec;
+  /** A `Stopped` sandbox, started for its backup and stopped again right after its downloads. */
+  startIt: boolean;
+}
+
 async function backupRegistered(
   ctx: Context,
   options: BackupAllOptions,
@@ -122,7 +150,6 @@ async function backupRegistered(
   result: BackupAllResult,
   hashPool: HashPool,
 ): Promise<BackupAllRun> {
-  const backupsRoot = ctx.settings.paths.backupsRoot;
   const policy = { action: BACKUP_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
   const report = await runPreflight(ctx, options.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, policy);
@@ -131,17 +158,13 @@ async function backupRegistered(
 
   const { lock, cleaned } = takeMaintenanceLock(ctx, "backup-all");
   let refusal: PreflightRefusal | undefined;
-  // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for its
-  // downloads only, so hashing one sandbox overlaps with the next one's transfer: up to
-  // `concurrency` sandboxes transfer while as many more hash and seal.
-  const transferSlots = new Slots(options.concurrency);
-  const runStopped = () => ctx.abort.signal.aborted || refusal !== undefined;
   try {
     result.cleanedStaging = cleaned;
+    const reactive = { ...policy, report };
     // Read under the lock: no rebuild or restore can open or close a journal meanwhile.
     const ops = openOperations(ctx);
-    // Sandboxes a killed run started for their backup are stopped again first (docs/design.md).
-    const restopped = await stopLeftoverStartedSandboxes(ctx, { ...policy, report });
+    // Sandboxes a killed run started for their backup are stopped again first.
+    const restopped = await stopLeftoverStartedSandboxes(ctx, reactive);
     if (restopped.length) {
       warnings.push(...restopped);
       options.onWarnings?.(restopped);
@@ -151,179 +174,206 @@ async function backupRegistered(
       type: "planned",
       names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),
     });
-
-    const record = (outcome: SandboxBackupOutcome) => {
-      result.sandboxes.push(outcome);
-      if (outcome.status === "backed-up") result.summary.backedUp++;
-      else if (outcome.status === "failed") result.summary.failed++;
-      else result.summary.skipped++;
-      options.onEvent?.({ type: "finished", outcome });
-    };
-
-    await forEachLimited(
-      registry.names,
-      // Every sandbox is in the pipeline at once: the transfer slots bound the gateway's load,
-      // the hash pool bounds the CPU, and a sandbox creates nothing until it has a slot.
-      registry.names.length,
-      runStopped,
-      async (name) => {
-        let started = performance.now();
-        let transferring = false;
-        const elapsed = () => Math.round(performance.now() - started);
-        if (!isValidSandboxName(name)) {
-          record({
-            name: escapeForDisplay(name),
-            status: "failed",
-            reason: "invalid sandbox name",
-            durationMs: 0,
-          });
-          return;
-        }
-        const entry = registry.entries[name] as RegistryEntry;
-        const op = ops.get(name);
-        if (op && !(op.state === "interrupted" && op.journal?.phase === "registering")) {
-          // Its live state is partial: a backup now would capture it (and could become "latest").
-          const reason = unfinishedReason(op);
-          warnings.push(`${name}: ${reason}`);
-          record({ name, status: "skipped", reason, durationMs: 0 });
-          return;
-        }
-        const row = listed.get(name);
-        if (!row) {
-          record({ name, status: "skipped", reason: "not listed by the gateway", durationMs: 0 });
-          return;
-        }
-        // Transient phases are waited out (bounded) before deciding.
-        const phase = await settlePhase(ctx, { ...policy, report }, name, row.phase);
-        const startIt = phase === "Stopped" && !options.skipStopped;
-        if (phase !== "Ready" && !startIt) {
-          record({ name, status: "skipped", reason: `phase ${phase}, not Ready`, durationMs: 0 });
-          return;
-        }
-        const unsupported = startIt ? startUnsupportedReason({ ...policy, report }) : null;
-        if (unsupported) {
-          record({ name, status: "skipped", reason: unsupported, durationMs: 0 });
-          return;
-        }
-        const agentType = typeof entry.agent === "string" ? entry.agent : "";
-        const agent = catalog[agentType];
-        if (!agent) {
-          record({
-            name,
-            status: "failed",
-            reason: `unknown agent ${JSON.stringify(agentType)} (not in the catalog)`,
-            durationMs: 0,
-          });
-          return;
-        }
-        options.onEvent?.({ type: "started", name });
-        // A Stopped sandbox is started only once it holds its transfer slot, and stopped again
-        // right after its downloads, whatever their outcome.
-        let wasStarted = false;
-        let stopped: StopOutcome | null = null;
-        const power = startIt
-          ? {
-              beforeDownloads: async () => {
-                await startStoppedSandbox(ctx, { ...policy, report }, name, "backup");
-                wasStarted = true;
-              },
-              afterDownloads: async () => {
-                if (wasStarted) stopped = await stopStartedSandbox(ctx, { ...policy, report }, name);
-              },
-            }
-          : {};
-        const stopFailure = (): string | null => {
-          const outcome = stopped as StopOutcome | null;
-          return outcome && !outcome.ok ? outcome.reason : null;
-        };
-        try {
-          const backup = await backupSandbox(ctx, {
-            name,
-            agentType,
-            agent,
-            agentVersion: agentVersionOf(entry),
-            gatewayName: options.gatewayName,
-            reactive: { ...policy, report },
-            onProgress: (progress) => {
-              // Its duration counts from its transfer, not from its wait for a slot.
-              if (progress.phase === "downloading" && !transferring) {
-                transferring = true;
-                started = performance.now();
-              }
-              options.onEvent?.({ type: "progress", name, progress });
-            },
-            transferSlots,
-            hashPool,
-            runStopped,
-            ...power,
-          });
-          if (backup.warnings.length) options.onWarnings?.(backup.warnings);
-          const pinned = pinnedBackups(ops, name);
-          const pruned = options.keep && pinned ? pruneBackups(backupsRoot, name, options.keep, pinned) : [];
-          const notStopped = stopFailure();
-          record({
-            name,
-            status: notStopped ? "failed" : "backed-up",
-            ...(notStopped ? { reason: `backed up, but ${notStopped}` } : {}),
-            ...(wasStarted ? { startedForBackup: true } : {}),
-            timestamp: backup.timestamp,
-            path: backup.path,
-            bytes: backup.bytes,
-            files: backup.manifest.files.length,
-            absentDirs: backup.manifest.absentDirs,
-            ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
-            ...(pruned.length ? { pruned } : {}),
-            durationMs: elapsed(),
-          });
-        } catch (error) {
-          if (error instanceof PreflightRefusal) {
-            refusal = error;
-            // Stop the other transfers at once: the gateway's answers cannot be trusted.
-            ctx.runner.killAll("SIGKILL");
-            record({ name, status: "failed", reason: "schema mismatch", durationMs: elapsed() });
-            return;
-          }
-          if (error instanceof SandboxBackupError && error.notStarted) {
-            record({ name, status: "skipped", reason: error.message, durationMs: 0 });
-            return;
-          }
-          if (error instanceof SandboxStartError) {
-            record({
-              name,
-              status: error.cannotStart ? "skipped" : "failed",
-              reason: error.message,
-              durationMs: error.cannotStart ? 0 : elapsed(),
-            });
-            return;
-          }
-          const reason =
-            refusal !== undefined
-              ? "stopped: schema mismatch detected on another sandbox"
-              : error instanceof SandboxBackupError
-                ? error.message
-                : `unexpected error: ${(error as Error).message}`;
-          const notStopped = stopFailure();
-          record({
-            name,
-            status: "failed",
-            reason: notStopped ? `${reason}; ${notStopped}` : reason,
-            ...(wasStarted ? { startedForBackup: true } : {}),
-            durationMs: elapsed(),
-          });
-        }
+    const run: BackupRun = {
+      ctx,
+      options,
+      reactive,
+      catalog,
+      registry,
+      ops,
+      listed,
+      // `--concurrency` bounds the transfers from the gateway. Each sandbox holds its slot for
+      // its downloads only, so hashing one sandbox overlaps with the next one's transfer.
+      transferSlots: new Slots(options.concurrency),
+      hashPool,
+      warnings,
+      runStopped: () => ctx.abort.signal.aborted || refusal !== undefined,
+      record: (outcome) => {
+        result.sandboxes.push(outcome);
+        if (outcome.status === "backed-up") result.summary.backedUp++;
+        else if (outcome.status === "failed") result.summary.failed++;
+        else result.summary.skipped++;
+        options.onEvent?.({ type: "finished", outcome });
       },
-    );
+      onRefusal: (error) => {
+        refusal = error;
+      },
+      refused: () => refusal !== undefined,
+    };
+    // Every sandbox is in the pipeline at once: the transfer slots bound the gateway's load,
+    // the hash pool bounds the CPU, and a sandbox creates nothing until it has a slot.
+    await forEachLimited(registry.names, registry.names.length, run.runStopped, async (name) => {
+      const admitted = await admit(run, name);
+      if (admitted) await backupOne(run, name, admitted);
+    });
     // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
     const seen = new Set(result.sandboxes.map((s) => s.name));
     for (const name of registry.names) {
       const shown = isValidSandboxName(name) ? name : escapeForDisplay(name);
       if (!seen.has(shown))
-        record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
+        run.record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
     }
   } finally {
     lock.release();
   }
   return finishBatch(ctx, result, report, warnings, refusal);
+}
+
+/**
+ * Whether a sandbox is backed up at all: a valid name, no unfinished operation (its live state
+ * would be partial), listed, Ready (transient phases waited out; a Stopped one is started unless
+ * --skip-stopped or this OpenShell cannot), and a known agent. Records the outcome otherwise.
+ */
+async function admit(run: BackupRun, name: string): Promise<Admitted | null> {
+  const { ctx, options, reactive } = run;
+  const skip = (reason: string, status: SandboxOutcomeStatus = "skipped") => {
+    run.record({ name, status, reason, durationMs: 0 });
+    return null;
+  };
+  if (!isValidSandboxName(name)) {
+    run.record({
+      name: escapeForDisplay(name),
+      status: "failed",
+      reason: "invalid sandbox name",
+      durationMs: 0,
+    });
+    return null;
+  }
+  const op = run.ops.get(name);
+  if (op && !(op.state === "interrupted" && op.journal?.phase === "registering")) {
+    const reason = unfinishedReason(op);
+    run.warnings.push(`${name}: ${reason}`);
+    return skip(reason);
+  }
+  const row = run.listed.get(name);
+  if (!row) return skip("not listed by the gateway");
+  const phase = await settlePhase(ctx, reactive, name, row.phase);
+  const startIt = phase === "Stopped" && !options.skipStopped;
+  if (phase !== "Ready" && !startIt) return skip(`phase ${phase}, not Ready`);
+  const unsupported = startIt ? startUnsupportedReason(reactive) : null;
+  if (unsupported) return skip(unsupported);
+  const entry = run.registry.entries[name] as RegistryEntry;
+  const agentType = typeof entry.agent === "string" ? entry.agent : "";
+  const agent = run.catalog[agentType];
+  if (!agent) return skip(`unknown agent ${JSON.stringify(agentType)} (not in the catalog)`, "failed");
+  return { entry, agentType, agent, startIt };
+}
+
+/** The start/stop hooks of a Stopped sandbox, and what they did. */
+function powerHooks(run: BackupRun, name: string, startIt: boolean) {
+  let wasStarted = false;
+  let stopped: StopOutcome | null = null;
+  const hooks = startIt
+    ? {
+        beforeDownloads: async () => {
+          await startStoppedSandbox(run.ctx, run.reactive, name, "backup");
+          wasStarted = true;
+        },
+        afterDownloads: async () => {
+          if (wasStarted) stopped = await stopStartedSandbox(run.ctx, run.reactive, name);
+        },
+      }
+    : {};
+  return {
+    hooks,
+    wasStarted: () => wasStarted,
+    stopFailure: (): string | null => {
+      const outcome = stopped as StopOutcome | null;
+      return outcome && !outcome.ok ? outcome.reason : null;
+    },
+  };
+}
+
+/** One admitted sandbox: back it up (starting/stopping it if Stopped), prune, record. */
+async function backupOne(run: BackupRun, name: string, admitted: Admitted): Promise<void> {
+  const { ctx, options } = run;
+  let started = ctx.clock();
+  let transferring = false;
+  const elapsed = () => Math.round(ctx.clock() - started);
+  options.onEvent?.({ type: "started", name });
+  const power = powerHooks(run, name, admitted.startIt);
+  try {
+    const backup = await backupSandbox(ctx, {
+      name,
+      agentType: admitted.agentType,
+      agent: admitted.agent,
+      agentVersion: agentVersionOf(admitted.entry),
+      gatewayName: options.gatewayName,
+      reactive: run.reactive,
+      onProgress: (progress) => {
+        // Its duration counts from its transfer, not from its wait for a slot.
+        if (progress.phase === "downloading" && !transferring) {
+          transferring = true;
+          started = ctx.clock();
+        }
+        options.onEvent?.({ type: "progress", name, progress });
+      },
+      transferSlots: run.transferSlots,
+      hashPool: run.hashPool,
+      runStopped: run.runStopped,
+      ...power.hooks,
+    });
+    if (backup.warnings.length) options.onWarnings?.(backup.warnings);
+    const pinned = pinnedBackups(run.ops, name);
+    const root = ctx.settings.paths.backupsRoot;
+    const pruned = options.keep && pinned ? pruneBackups(root, name, options.keep, pinned) : [];
+    const notStopped = power.stopFailure();
+    run.record({
+      name,
+      status: notStopped ? "failed" : "backed-up",
+      ...(notStopped ? { reason: `backed up, but ${notStopped}` } : {}),
+      ...(power.wasStarted() ? { startedForBackup: true } : {}),
+      timestamp: backup.timestamp,
+      path: backup.path,
+      bytes: backup.bytes,
+      files: backup.manifest.files.length,
+      absentDirs: backup.manifest.absentDirs,
+      ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
+      ...(pruned.length ? { pruned } : {}),
+      durationMs: elapsed(),
+    });
+  } catch (error) {
+    run.record(failedOutcome(run, name, error, elapsed, power));
+  }
+}
+
+/** What a failed backup of one sandbox is reported as (a schema mismatch stops the run). */
+function failedOutcome(
+  run: BackupRun,
+  name: string,
+  error: unknown,
+  elapsed: () => number,
+  power: { wasStarted: () => boolean; stopFailure: () => string | null },
+): SandboxBackupOutcome {
+  if (error instanceof PreflightRefusal) {
+    run.onRefusal(error);
+    // Stop the other transfers at once: the gateway's answers cannot be trusted.
+    run.ctx.runner.killAll("SIGKILL");
+    return { name, status: "failed", reason: "schema mismatch", durationMs: elapsed() };
+  }
+  if (error instanceof SandboxBackupError && error.notStarted)
+    return { name, status: "skipped", reason: error.message, durationMs: 0 };
+  if (error instanceof SandboxStartError) {
+    return {
+      name,
+      status: error.cannotStart ? "skipped" : "failed",
+      reason: error.message,
+      durationMs: error.cannotStart ? 0 : elapsed(),
+    };
+  }
+  const reason = run.refused()
+    ? "stopped: schema mismatch detected on another sandbox"
+    : error instanceof SandboxBackupError
+      ? error.message
+      : `unexpected error: ${(error as Error).message}`;
+  const notStopped = power.stopFailure();
+  return {
+    name,
+    status: "failed",
+    reason: notStopped ? `${reason}; ${notStopped}` : reason,
+    ...(power.wasStarted() ? { startedForBackup: true } : {}),
+    durationMs: elapsed(),
+  };
 }
 
 function unfinishedReason(op: OpenOperation): string {

@@ -213,7 +213,7 @@ export async function runOnboard(ctx: Context, options: OnboardOptions): Promise
  */
 async function checkInstalledVersions(ctx: Context, options: OnboardOptions): Promise<Installed> {
   const { settings } = ctx;
-  const started = performance.now();
+  const started = ctx.clock();
   const found = resolveOpenshellBinary({
     override: settings.openshellBinOverride,
     pathEnv: ctx.env.PATH ?? "",
@@ -267,7 +267,7 @@ async function checkInstalledVersions(ctx: Context, options: OnboardOptions): Pr
     );
   }
   if (!versionsEqual(binaryVersion, version)) {
-    const ms = Math.round(performance.now() - started);
+    const ms = Math.round(ctx.clock() - started);
     const evidence: Evidence[] = [
       { probe: "openshell-version", ok: true, value: { path: found.path, version }, ms: cliRun.durationMs },
       {
@@ -421,7 +421,7 @@ async function onboardUnderLock(
     kind: "step",
     message: `Starting ${installed.binary} (OpenShell ${installed.version}) on ${endpoint}`,
   });
-  const launchedAt = Date.now();
+  const launchedAt = ctx.clock();
   let launched: LaunchedGateway;
   try {
     launched = await launchDetachedGateway({
@@ -486,7 +486,7 @@ async function onboardUnderLock(
           pid,
           gatewayBin: installed.binary,
           ...(stopped ? { stopped } : {}),
-          readyMs: Date.now() - launchedAt,
+          readyMs: ctx.clock() - launchedAt,
         },
         warnings,
       };
@@ -593,7 +593,7 @@ async function waitUntilHealthy(
   launched: LaunchedGateway,
   criteria: ReadinessCriteria,
 ): Promise<TerminalReadiness> {
-  const started = Date.now();
+  const started = ctx.clock();
   const timeoutMs = criteria.deadline - started;
   const exitController = new AbortController();
   void launched.exited.then(() => exitController.abort());
@@ -613,27 +613,27 @@ async function waitUntilHealthy(
         : `Waiting for gateway '${criteria.gatewayName}' (pid ${launched.pid})${
             state.phase === "starting" && state.polls > 0 ? `: ${state.problem}` : ""
           }`;
-    options.onProgress?.({ kind: "waiting", message: waiting, elapsedMs: Date.now() - started, timeoutMs });
+    options.onProgress?.({ kind: "waiting", message: waiting, elapsedMs: ctx.clock() - started, timeoutMs });
   };
   report();
   for (;;) {
-    const delay = nextPollDelay(state, Date.now(), criteria);
+    const delay = nextPollDelay(state, ctx.clock(), criteria);
     if (delay > 0) await sleepUnless(delay, pollSignal);
     throwIfInterrupted(options.signal);
     if (!launched.isRunning()) {
-      state = advanceReadiness(state, { at: Date.now(), status: null, processAlive: false }, criteria);
+      state = advanceReadiness(state, { at: ctx.clock(), status: null, processAlive: false }, criteria);
     } else {
-      state = expireReadiness(state, Date.now(), criteria);
+      state = expireReadiness(state, ctx.clock(), criteria);
     }
     if (isTerminal(state)) return state;
 
-    const remaining = criteria.deadline - Date.now();
+    const remaining = criteria.deadline - ctx.clock();
     const pollTimeout = Math.max(500, Math.min(ctx.settings.probeTimeoutMs, remaining));
     const result = await cli.status(criteria.gatewayName, pollTimeout);
     throwIfInterrupted(options.signal);
     // Liveness is read *after* the status poll: a gateway that answered and then died fails here.
     const processAlive = launched.isRunning();
-    state = advanceReadiness(state, { at: Date.now(), status: statusOf(result), processAlive }, criteria);
+    state = advanceReadiness(state, { at: ctx.clock(), status: statusOf(result), processAlive }, criteria);
     if (isTerminal(state)) return state;
     report();
   }

@@ -49,13 +49,14 @@ interface Probed<T> {
 
 /** Times one probe and turns its outcome into published evidence; a probe never throws. */
 async function probe<T>(
+  clock: () => number,
   name: string,
   fn: () => Promise<{ data: T; ok: boolean; value?: unknown; reason?: string }>,
 ): Promise<Probed<T | null>> {
-  const started = performance.now();
+  const started = clock();
   try {
     const { data, ok, value, reason } = await fn();
-    const evidence: Evidence = { probe: name, ok, ms: Math.round(performance.now() - started) };
+    const evidence: Evidence = { probe: name, ok, ms: Math.round(clock() - started) };
     if (value !== undefined) evidence.value = value;
     if (reason !== undefined) evidence.reason = reason;
     return { evidence, data };
@@ -65,7 +66,7 @@ async function probe<T>(
         probe: name,
         ok: false,
         reason: error instanceof Error ? error.message : String(error),
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(clock() - started),
       },
       data: null,
     };
@@ -114,7 +115,7 @@ export async function runPreflight(
   gatewayName: string,
   signal?: AbortSignal,
 ): Promise<PreflightReport> {
-  const started = performance.now();
+  const started = ctx.clock();
   const { settings } = ctx;
   const timeoutMs = settings.probeTimeoutMs;
   const found = resolveOpenshellBinary({
@@ -140,14 +141,14 @@ export async function runPreflight(
   };
 
   const [installed, status, info, cluster, hostBinary] = await Promise.all([
-    probe("openshell-version", async () => {
+    probe(ctx.clock, "openshell-version", async () => {
       const r = await openshell.version();
       const version = r.exitCode === 0 ? parseVersionOutput(r.stdout, "openshell") : null;
       return version
         ? { data: version, ok: true, value: { path: found.path, version } }
         : { data: null, ok: false, reason: failureReason(r, timeoutMs) };
     }),
-    probe("gateway-status", async () => {
+    probe(ctx.clock, "gateway-status", async () => {
       const r = await openshell.status(gatewayName);
       if (r.startError || r.timedOut || r.aborted) {
         return { data: null as GatewayStatus | null, ok: false, reason: failureReason(r, timeoutMs) };
@@ -156,14 +157,14 @@ export async function runPreflight(
       const ok = parsed.state === "connected";
       return { data: parsed, ok, value: parsed, ...(ok ? {} : { reason: `gateway ${parsed.state}` }) };
     }),
-    probe("gateway-info", async () => {
+    probe(ctx.clock, "gateway-info", async () => {
       const r = await openshell.gatewayInfo(gatewayName);
       if (r.exitCode !== 0)
         return { data: null as GatewayInfo | null, ok: false, reason: failureReason(r, timeoutMs) };
       const parsed = parseGatewayInfo(r.stdout);
       return { data: parsed, ok: Boolean(parsed.endpoint), value: parsed };
     }),
-    probe("cluster-container", async () => {
+    probe(ctx.clock, "cluster-container", async () => {
       const r = await inspectClusterContainer(ctx.runner, gatewayName, ctx.probeEnv, timeoutMs, signal);
       if (r.exitCode === 0) {
         const container = parseDockerInspect(r.stdout, `openshell-cluster-${gatewayName}`);
@@ -201,7 +202,7 @@ export async function runPreflight(
     installedVersion: installed.data,
     gateway: verdict.gateway,
     evidence: [installed.evidence, status.evidence, info.evidence, cluster.evidence, ...hostBinary.evidence],
-    durationMs: Math.round(performance.now() - started),
+    durationMs: Math.round(ctx.clock() - started),
     ...(verdict.missing.length ? { missing: verdict.missing } : {}),
   };
   return { preflight, verdict, openshell, gatewayName };
@@ -222,7 +223,7 @@ async function probeHostBinaries(
   fallback: ResolvedGatewayBinary | null;
   evidence: Evidence[];
 }> {
-  const markerStarted = performance.now();
+  const markerStarted = ctx.clock();
   const marker = resolveMarkerGatewayBinary({
     markerPath: ctx.settings.paths.runtimeMarker,
     procRoot: ctx.procRoot,
@@ -235,7 +236,7 @@ async function probeHostBinaries(
         ms: 0,
       }
     : { probe: "runtime-marker", ok: false, reason: marker.reason, ms: 0 };
-  markerEvidence.ms = Math.round(performance.now() - markerStarted);
+  markerEvidence.ms = Math.round(ctx.clock() - markerStarted);
 
   const fallback = resolveFallbackGatewayBinary(fallbackOptions);
   // The usual healthy case: the marker's binary is the one the fallback order finds too.
@@ -243,12 +244,12 @@ async function probeHostBinaries(
   const sameBinary = marker.ok && fallback.ok && sameFile(marker.path, fallback.path);
   const [markerProbe, fallbackProbe] = await Promise.all([
     marker.ok
-      ? probe("gateway-binary-version", () =>
+      ? probe(ctx.clock, "gateway-binary-version", () =>
           probeBinaryVersion(ctx, { path: marker.path, source: "runtime-marker" }, signal),
         )
       : null,
     fallback.ok && !sameBinary
-      ? probe(marker.ok ? "fallback-gateway-binary-version" : "gateway-binary-version", () =>
+      ? probe(ctx.clock, marker.ok ? "fallback-gateway-binary-version" : "gateway-binary-version", () =>
           probeBinaryVersion(ctx, { path: fallback.path, source: fallback.source }, signal),
         )
       : null,

@@ -53,10 +53,10 @@ export async function settlePhase(
   phase: string,
 ): Promise<string> {
   if (!isTransientPhase(phase)) return phase;
-  const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+  const deadline = ctx.clock() + ctx.settings.sandboxReadyTimeoutMs;
   let current = phase;
   for (let delay = 200; isTransientPhase(current); delay = Math.min(delay * 2, 2000)) {
-    const left = deadline - Date.now();
+    const left = deadline - ctx.clock();
     if (ctx.abort.signal.aborted || left <= 0) break;
     // The last poll lands on the deadline, not a whole delay before it.
     await sleep(Math.min(delay, left));
@@ -155,13 +155,13 @@ export async function stopStartedSandbox(
             (result.timedOut ? "timed out" : `exit ${result.exitCode}`),
         );
       }
-      const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+      const deadline = ctx.clock() + ctx.settings.sandboxReadyTimeoutMs;
       let phase = "Stopping";
       for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
         const now = await sandboxPresence(live, name);
         phase = now.exists ? now.phase : "absent";
         if (phase === "Stopped" || phase === "absent") break;
-        const left = deadline - Date.now();
+        const left = deadline - ctx.clock();
         if (left <= 0) return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
         await sleep(Math.min(delay, left));
       }

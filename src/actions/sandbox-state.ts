@@ -56,7 +56,7 @@ export async function sandboxPresence(reactive: Reactive, name: string): Promise
 
 /** Polls `sandbox get` until Ready, bounded by NEMOCLAW_SANDBOX_READY_TIMEOUT_MS. */
 export async function waitForReady(ctx: Context, reactive: Reactive, name: string): Promise<void> {
-  const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+  const deadline = ctx.clock() + ctx.settings.sandboxReadyTimeoutMs;
   let last = "unknown";
   for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
     const presence = await sandboxPresence(reactive, name);
@@ -67,7 +67,7 @@ export async function waitForReady(ctx: Context, reactive: Reactive, name: strin
     }
     if (ctx.abort.signal.aborted)
       throw new SandboxStepError("wait-ready", `interrupted by ${ctx.abort.signal.reason}`);
-    if (Date.now() + delay > deadline) {
+    if (ctx.clock() + delay > deadline) {
       throw new SandboxStepError(
         "wait-ready",
         `sandbox ${name} was not Ready within ${ctx.settings.sandboxReadyTimeoutMs} ms (last phase: ${last})`,
@@ -79,13 +79,13 @@ export async function waitForReady(ctx: Context, reactive: Reactive, name: strin
 
 /** Polls `sandbox get` until the sandbox is gone (a delete still under way), bounded like Ready. */
 export async function waitForGone(ctx: Context, reactive: Reactive, name: string): Promise<void> {
-  const deadline = Date.now() + ctx.settings.sandboxReadyTimeoutMs;
+  const deadline = ctx.clock() + ctx.settings.sandboxReadyTimeoutMs;
   for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
     const presence = await sandboxPresence(reactive, name);
     if (!presence.exists) return;
     if (ctx.abort.signal.aborted)
       throw new SandboxStepError("wait-deleted", `interrupted by ${ctx.abort.signal.reason}`);
-    if (Date.now() + delay > deadline) {
+    if (ctx.clock() + delay > deadline) {
       throw new SandboxStepError(
         "wait-deleted",
         `sandbox ${name} was still ${presence.phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`,

@@ -463,7 +463,7 @@ export async function upgradeSandboxes(ctx: Context, options: UpgradeOptions): P
   const { warnings } = enforcePreflight(report, checkPolicy);
   options.onWarnings?.(warnings);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
-  const run: RunState = { ctx, report, options, catalog, clock: () => performance.now() };
+  const run: RunState = { ctx, report, options, catalog, clock: ctx.clock };
 
   const { lock } = takeMaintenanceLock(ctx, "upgrade-sandboxes");
   let refusal: PreflightRefusal | undefined;

@@ -651,13 +651,13 @@ describe("driveOperation: resuming from each phase", () => {
     expectClosed(env, "resumed-and-completed");
   });
 
-  it("restore at `restoring` with the sandbox Stopped: failed, nothing changed, journal kept", async () => {
+  it("restore at `restoring` with the sandbox Stopped on an OpenShell that cannot start it: failed, nothing changed, journal kept", async () => {
     const env = await setup();
     env.sim.phase = "Stopped";
     const { result } = await drive(env, { operation: "restore", phase: "restoring", resumed: true });
     expect(result).toEqual({
       status: "failed",
-      why: `sandbox ${SANDBOX} is Stopped; start it and rerun`,
+      why: "stopped; this OpenShell (0.0.44) cannot start it",
       attempts: 1,
     });
     expect(calls(env)).toEqual(["get"]);

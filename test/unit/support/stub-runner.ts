@@ -224,6 +224,7 @@ export function fakeContext(
     probeEnv: {},
     procRoot: "/proc",
     now: () => FIXED_NOW,
+    clock: () => performance.now(),
     io: {
       stdin: new PassThrough(),
       stdout: sink(),
