@@ -43,6 +43,7 @@ import {
   READINESS_DEFAULTS,
   type ReadinessCriteria,
   type ReadinessState,
+  sameEndpoint,
   type TerminalReadiness,
 } from "../domain/gateway-readiness.js";
 import { binaryMismatchLines } from "../domain/onboard-diagnostics.js";
@@ -136,10 +137,6 @@ function runFailure(result: RunResult): string {
 function statusOf(result: RunResult): GatewayStatus | null {
   if (result.startError || result.timedOut || result.aborted) return null;
   return parseStatus({ stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? 1 });
-}
-
-function sameEndpoint(a: string, b: string): boolean {
-  return a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase();
 }
 
 /** The marker records the realpath, unless that would lose the `openshell-gateway` basename the marker rules require. */
@@ -314,20 +311,36 @@ function portInUseError(
   );
 }
 
+/** What the steps of one onboard share. */
+interface OnboardRun {
+  ctx: Context;
+  options: OnboardOptions;
+  installed: Installed;
+  port: number;
+  stateDir: string;
+  endpoint: string;
+  desiredEnv: Record<string, string>;
+  envHash: string;
+  warnings: string[];
+  progress: (event: OnboardProgress) => void;
+  base: { gatewayName: string; version: string; endpoint: string };
+}
+
+type Stopped = OnboardResult["stopped"];
+
+/**
+ * docs/design.md, "onboard" steps 2–4 under the lock: retire the marker's gateway (or find it
+ * already healthy), make sure the port is free, launch, then confirm it (marker, registration,
+ * readiness); a start that fails leaves nothing running and no marker behind.
+ */
 async function onboardUnderLock(
   ctx: Context,
   options: OnboardOptions,
   installed: Installed,
 ): Promise<OnboardReport> {
-  const { settings } = ctx;
-  const { paths, gatewayPort: port } = settings;
-  const { gatewayName } = options;
-  const progress = options.onProgress ?? (() => {});
+  const { paths, gatewayPort: port } = ctx.settings;
   const stateDir = paths.gatewayStateDir;
   const endpoint = gatewayEndpoint(port);
-  const warnings: string[] = [];
-  const base = { gatewayName, version: installed.version, endpoint };
-
   try {
     ensurePrivateDir(stateDir);
   } catch (error) {
@@ -337,75 +350,23 @@ async function onboardUnderLock(
     );
   }
   const desiredEnv = gatewayLaunchEnv(port, stateDir);
-  const envHash = desiredEnvHash(desiredEnv);
-
-  // Step 2: the gateway the marker describes, if it is really running.
-  const marker = resolveMarkerGatewayBinary({ markerPath: paths.runtimeMarker, procRoot: ctx.procRoot });
-  let stopped: OnboardResult["stopped"];
-  if (marker.ok) {
-    const { pid, startTime } = marker;
-    const stillIt = () =>
-      isSameProcessInstance(pid, startTime, ctx.procRoot) &&
-      processIsBinary(pid, marker.path, ctx.procRoot).match &&
-      isSameProcessInstance(pid, startTime, ctx.procRoot);
-    let problem: string | null = null;
-    if (!sameEndpoint(marker.marker.endpoint, endpoint)) {
-      problem = `it serves ${marker.marker.endpoint}, not ${endpoint}`;
-    } else if (marker.marker.desiredEnvHash !== undefined && marker.marker.desiredEnvHash !== envHash) {
-      problem = "it was launched with a different configuration";
-    } else {
-      const assessment = assessStatus(statusOf(await installed.openshell.status(gatewayName)), {
-        gatewayName,
-        version: installed.version,
-        endpoint,
-      });
-      throwIfInterrupted(options.signal);
-      if (!assessment.healthy) problem = assessment.problem;
-      else if (!stillIt()) problem = "the gateway process exited";
-    }
-    if (problem === null) {
-      return {
-        result: { action: "already-healthy", ...base, pid, gatewayBin: marker.path },
-        warnings,
-      };
-    }
-    if (!options.resume) {
-      throw new EnvironmentError(
-        "gateway_needs_repair",
-        `gateway '${gatewayName}' (pid ${pid}) is running but ${problem}; run \`nemoclaw onboard --resume\` to restart it with OpenShell ${installed.version}`,
-      );
-    }
-    // Fail closed before stopping anything: if a third process holds our port, restarting cannot help.
-    const early = await checkPortFree(port);
-    if (!early.free) {
-      const holder = findPortHolder(port, ctx.procRoot);
-      if (holder !== null && holder.pid !== pid && holder.ppid !== pid) {
-        throw portInUseError(port, holder, early.code, "; the running gateway was left alone");
-      }
-    }
-    progress({ kind: "step", message: `Stopping gateway pid ${pid} (${problem})` });
-    const stop = await stopGatewayProcess(
-      { pid, startTime, isStillIt: stillIt },
-      { procRoot: ctx.procRoot, termGraceMs: TERM_GRACE_MS, killGraceMs: KILL_GRACE_MS },
-    );
-    if (stop.outcome === "still-running") {
-      throw new EnvironmentError(
-        "gateway_stop_failed",
-        `gateway pid ${pid} is still running after ${stop.signal}; nothing was started`,
-      );
-    }
-    if (stop.outcome === "stopped") stopped = { pid, signal: stop.signal };
-    else warnings.push(`Gateway pid ${pid} exited before it could be stopped; it was not signalled.`);
-    removeRuntimeMarker(stateDir);
-  } else if (marker.markerStatus === "ok") {
-    // The marker parsed but its pid is dead or another program: nothing of ours runs there.
-    warnings.push(`Discarded a stale runtime marker (${marker.reason}); that process was not signalled.`);
-    removeRuntimeMarker(stateDir);
-  } else if (marker.markerStatus !== "absent") {
-    warnings.push(`Replacing an unusable runtime marker: ${marker.reason}.`);
-  }
+  const run: OnboardRun = {
+    ctx,
+    options,
+    installed,
+    port,
+    stateDir,
+    endpoint,
+    desiredEnv,
+    envHash: desiredEnvHash(desiredEnv),
+    warnings: [],
+    progress: options.onProgress ?? (() => {}),
+    base: { gatewayName: options.gatewayName, version: installed.version, endpoint },
+  };
+  const retired = await retireMarkerGateway(run);
+  if ("healthy" in retired) return retired.healthy;
+  const { stopped } = retired;
   throwIfInterrupted(options.signal);
-
   const free = await checkPortFree(port);
   if (!free.free) {
     throw portInUseError(
@@ -415,9 +376,94 @@ async function onboardUnderLock(
       stopped ? ` (the previous gateway, pid ${stopped.pid}, was stopped)` : "",
     );
   }
+  return launchAndConfirm(run, stopped);
+}
 
-  // Step 3: launch.
-  progress({
+/**
+ * Step 2: the gateway the marker describes, if it is really running. Already healthy and ours →
+ * the idempotent report; otherwise (with --resume) it is stopped — by pid, after its identity was
+ * checked again — and the marker removed. A stale or unusable marker is discarded.
+ */
+async function retireMarkerGateway(
+  run: OnboardRun,
+): Promise<{ healthy: OnboardReport } | { stopped: Stopped }> {
+  const { ctx, options, installed, warnings, stateDir, endpoint } = run;
+  const { gatewayName } = options;
+  const marker = resolveMarkerGatewayBinary({
+    markerPath: ctx.settings.paths.runtimeMarker,
+    procRoot: ctx.procRoot,
+  });
+  if (!marker.ok) {
+    if (marker.markerStatus === "ok") {
+      // The marker parsed but its pid is dead or another program: nothing of ours runs there.
+      warnings.push(`Discarded a stale runtime marker (${marker.reason}); that process was not signalled.`);
+      removeRuntimeMarker(stateDir);
+    } else if (marker.markerStatus !== "absent") {
+      warnings.push(`Replacing an unusable runtime marker: ${marker.reason}.`);
+    }
+    return { stopped: undefined };
+  }
+  const { pid, startTime } = marker;
+  const stillIt = () =>
+    isSameProcessInstance(pid, startTime, ctx.procRoot) &&
+    processIsBinary(pid, marker.path, ctx.procRoot).match &&
+    isSameProcessInstance(pid, startTime, ctx.procRoot);
+  let problem: string | null = null;
+  if (!sameEndpoint(marker.marker.endpoint, endpoint)) {
+    problem = `it serves ${marker.marker.endpoint}, not ${endpoint}`;
+  } else if (marker.marker.desiredEnvHash !== undefined && marker.marker.desiredEnvHash !== run.envHash) {
+    problem = "it was launched with a different configuration";
+  } else {
+    const assessment = assessStatus(statusOf(await installed.openshell.status(gatewayName)), {
+      gatewayName,
+      version: installed.version,
+      endpoint,
+    });
+    throwIfInterrupted(options.signal);
+    if (!assessment.healthy) problem = assessment.problem;
+    else if (!stillIt()) problem = "the gateway process exited";
+  }
+  if (problem === null) {
+    return {
+      healthy: { result: { action: "already-healthy", ...run.base, pid, gatewayBin: marker.path }, warnings },
+    };
+  }
+  if (!options.resume) {
+    throw new EnvironmentError(
+      "gateway_needs_repair",
+      `gateway '${gatewayName}' (pid ${pid}) is running but ${problem}; run \`nemoclaw onboard --resume\` to restart it with OpenShell ${installed.version}`,
+    );
+  }
+  // Fail closed before stopping anything: if a third process holds our port, restarting cannot help.
+  const early = await checkPortFree(run.port);
+  if (!early.free) {
+    const holder = findPortHolder(run.port, ctx.procRoot);
+    if (holder !== null && holder.pid !== pid && holder.ppid !== pid) {
+      throw portInUseError(run.port, holder, early.code, "; the running gateway was left alone");
+    }
+  }
+  run.progress({ kind: "step", message: `Stopping gateway pid ${pid} (${problem})` });
+  const stop = await stopGatewayProcess(
+    { pid, startTime, isStillIt: stillIt },
+    { procRoot: ctx.procRoot, termGraceMs: TERM_GRACE_MS, killGraceMs: KILL_GRACE_MS },
+  );
+  if (stop.outcome === "still-running") {
+    throw new EnvironmentError(
+      "gateway_stop_failed",
+      `gateway pid ${pid} is still running after ${stop.signal}; nothing was started`,
+    );
+  }
+  removeRuntimeMarker(stateDir);
+  if (stop.outcome === "stopped") return { stopped: { pid, signal: stop.signal } };
+  warnings.push(`Gateway pid ${pid} exited before it could be stopped; it was not signalled.`);
+  return { stopped: undefined };
+}
+
+/** Step 3: launch the binary detached with exactly the launch environment. */
+async function launchAndConfirm(run: OnboardRun, stopped: Stopped): Promise<OnboardReport> {
+  const { ctx, installed, stateDir, endpoint } = run;
+  const paths = ctx.settings.paths;
+  run.progress({
     kind: "step",
     message: `Starting ${installed.binary} (OpenShell ${installed.version}) on ${endpoint}`,
   });
@@ -426,10 +472,11 @@ async function onboardUnderLock(
   try {
     launched = await launchDetachedGateway({
       bin: installed.binary,
-      // The gateway gets exactly the OPENSHELL_* of docs/design.md, "OpenShell output forms handled": not even the CLI's workspace.
+      // The gateway gets exactly the OPENSHELL_* of docs/design.md, "Gateway launch environment":
+      // not even the CLI's workspace.
       env: {
         ...Object.fromEntries(Object.entries(ctx.probeEnv).filter(([key]) => !key.startsWith("OPENSHELL_"))),
-        ...desiredEnv,
+        ...run.desiredEnv,
       },
       logFile: paths.gatewayLog,
       cwd: stateDir,
@@ -440,18 +487,33 @@ async function onboardUnderLock(
     return {
       result: {
         action: "failed",
-        ...base,
+        ...run.base,
         gatewayBin: installed.binary,
         ...(stopped ? { stopped } : {}),
         logFile: paths.gatewayLog,
         logTail: [],
       },
-      warnings,
+      warnings: run.warnings,
       failure: { code: "gateway_launch_failed", message },
     };
   }
-  const { pid } = launched;
+  return confirmLaunch(run, stopped, launched, launchedAt);
+}
 
+/**
+ * Step 3 (marker, pid file, registration) and step 4 (readiness). Anything short of healthy
+ * stops what was launched and removes the marker: it would point at a dead process.
+ */
+async function confirmLaunch(
+  run: OnboardRun,
+  stopped: Stopped,
+  launched: LaunchedGateway,
+  launchedAt: number,
+): Promise<OnboardReport> {
+  const { ctx, options, installed, stateDir, endpoint, warnings } = run;
+  const { gatewayName } = options;
+  const { settings } = ctx;
+  const { pid } = launched;
   let failure: { code: string; message: string } | null = null;
   let interrupted: InterruptedError | null = null;
   try {
@@ -463,13 +525,13 @@ async function onboardUnderLock(
       platform: process.platform,
       arch: process.arch,
       endpoint,
-      desiredEnvHash: envHash,
+      desiredEnvHash: run.envHash,
       gatewayBin: markerBinaryPath(installed.binary),
       openshellVersion: installed.version,
       dockerHost: ctx.probeEnv.DOCKER_HOST || null,
       createdAt: ctx.now().toISOString(),
     });
-    await registerGateway(installed.openshell, gatewayName, endpoint, warnings, progress);
+    await registerGateway(installed.openshell, gatewayName, endpoint, warnings, run.progress);
     throwIfInterrupted(options.signal);
     const readiness = await waitUntilHealthy(ctx, options, installed, launched, {
       gatewayName,
@@ -482,7 +544,7 @@ async function onboardUnderLock(
       return {
         result: {
           action: stopped ? "restarted" : "started",
-          ...base,
+          ...run.base,
           pid,
           gatewayBin: installed.binary,
           ...(stopped ? { stopped } : {}),
@@ -507,7 +569,6 @@ async function onboardUnderLock(
     else
       failure = { code: "onboard_failed", message: error instanceof Error ? error.message : String(error) };
   }
-
   // The start failed (or was interrupted): stop what we launched and leave no marker behind.
   const stillRunning = await abandonLaunch(ctx, launched, stateDir);
   if (stillRunning)
@@ -516,12 +577,12 @@ async function onboardUnderLock(
   return {
     result: {
       action: "failed",
-      ...base,
+      ...run.base,
       pid,
       gatewayBin: installed.binary,
       ...(stopped ? { stopped } : {}),
-      logFile: paths.gatewayLog,
-      logTail: logTailLines(readLogSince(paths.gatewayLog, launched.logOffset), LOG_TAIL_LINES),
+      logFile: settings.paths.gatewayLog,
+      logTail: logTailLines(readLogSince(settings.paths.gatewayLog, launched.logOffset), LOG_TAIL_LINES),
     },
     warnings,
     failure: failure ?? { code: "onboard_failed", message: "gateway start failed" },

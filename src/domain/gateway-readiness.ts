@@ -64,7 +64,8 @@ export function isTerminal(state: ReadinessState): state is TerminalReadiness {
 
 export type StatusAssessment = { healthy: true } | { healthy: false; problem: string };
 
-function sameEndpoint(a: string, b: string): boolean {
+/** Two gateway endpoints name the same server (case and trailing slashes do not matter). */
+export function sameEndpoint(a: string, b: string): boolean {
   return a.replace(/\/+$/, "").toLowerCase() === b.replace(/\/+$/, "").toLowerCase();
 }
 
