@@ -57,6 +57,27 @@ kill_group() {
   wait "$pid" || true
 }
 
+# NemoClaw's own registry lock, held by a live process ($holder, stopped in teardown).
+hold_registry_lock() {
+  sleep 120 &
+  holder=$!
+  mkdir "$HOME/.nemoclaw/sandboxes.json.lock"
+  echo "$holder" >"$HOME/.nemoclaw/sandboxes.json.lock/owner"
+}
+
+release_registry_lock() {
+  kill "$holder"
+  holder=
+  rm -rf "$HOME/.nemoclaw/sandboxes.json.lock"
+}
+
+# Starts a rebuild whose upload waits 1.5 s and returns once it is restoring state.
+rebuild_until_restoring() {
+  simctl set uploadDelayMs=1500
+  start_own_group upgrade-sandboxes --yes
+  wait_for_phase beta restoring
+}
+
 backup_count() {
   ls "$HOME/.nemoclaw/rebuild-backups/$1" 2>/dev/null | grep -vc '^\.' || true
 }
@@ -159,19 +180,12 @@ assert_recovers_rebuild() {
 
 @test "rebuild killed before the registry update: the next run only updates the registry (no second delete)" {
   stale_sandbox beta
-  simctl set uploadDelayMs=1500
-  start_own_group upgrade-sandboxes --yes
-  wait_for_phase beta restoring
+  rebuild_until_restoring
   # NemoClaw's own registry lock, taken by a live process meanwhile: the registry step waits.
-  sleep 120 &
-  holder=$!
-  mkdir "$HOME/.nemoclaw/sandboxes.json.lock"
-  echo "$holder" >"$HOME/.nemoclaw/sandboxes.json.lock/owner"
+  hold_registry_lock
   wait_for_phase beta registering
   kill_group
-  kill "$holder"
-  holder=
-  rm -rf "$HOME/.nemoclaw/sandboxes.json.lock"
+  release_registry_lock
   run_split upgrade-sandboxes --check --json
   [ "$status" -eq 1 ]
   assert_valid_json
@@ -188,22 +202,15 @@ assert_recovers_rebuild() {
 
 @test "a registry lock held at the registry update: rebuilt; registry not updated, exit 1, no second delete" {
   stale_sandbox beta
-  simctl set uploadDelayMs=1500
-  start_own_group upgrade-sandboxes --yes
-  wait_for_phase beta restoring
-  sleep 120 &
-  holder=$!
-  mkdir "$HOME/.nemoclaw/sandboxes.json.lock"
-  echo "$holder" >"$HOME/.nemoclaw/sandboxes.json.lock/owner"
+  rebuild_until_restoring
+  hold_registry_lock
   rc=0
   wait "$pid" || rc=$?
   [ "$rc" -eq 1 ]
   grep -q "rebuilt; registry not updated" "$BATS_TEST_TMPDIR/out"
   grep -q "nemoclaw upgrade-sandboxes --yes beta" "$BATS_TEST_TMPDIR/out"
   [ "$(registry_version beta)" = "2026.6.0" ]
-  kill "$holder"
-  holder=
-  rm -rf "$HOME/.nemoclaw/sandboxes.json.lock"
+  release_registry_lock
   : >"$HOST/state/calls.log"
   run_split upgrade-sandboxes --yes beta
   [ "$status" -eq 0 ]
@@ -213,10 +220,7 @@ assert_recovers_rebuild() {
 
 @test "a registry lock held when a rebuild would start: exit 4 before anything destructive" {
   stale_sandbox beta
-  sleep 120 &
-  holder=$!
-  mkdir "$HOME/.nemoclaw/sandboxes.json.lock"
-  echo "$holder" >"$HOME/.nemoclaw/sandboxes.json.lock/owner"
+  hold_registry_lock
   run_split upgrade-sandboxes --yes
   [ "$status" -eq 4 ]
   [[ "$err" == *"sandboxes.json.lock"* ]]
