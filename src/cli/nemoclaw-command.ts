@@ -6,7 +6,7 @@ import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import { type JsonEnvelope, renderJson } from "../output/envelope.js";
 import { colourFirstLine, styleFor } from "../output/style.js";
-import { jsonRequested } from "./flags.js";
+import { jsonFlag, jsonRequested } from "./flags.js";
 
 /** What a command produced: fed to both the JSON envelope and the human renderer. */
 export interface Outcome {
@@ -28,6 +28,12 @@ export interface Outcome {
 export abstract class NemoclawCommand extends Command {
   /** The command id as it appears in the JSON envelope (`gateway preflight`, …). */
   static commandId = "nemoclaw";
+
+  /**
+   * `--json` on every command (oclif's base flags). The flag only selects the output form: the
+   * envelope written by `emit` stays the one JSON writer, on success and on every failure.
+   */
+  static override baseFlags = { json: jsonFlag };
 
   protected abstract execute(): Promise<Outcome>;
 

@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { backupAll, backupAllFailed } from "../actions/backup-all.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { interruptedBy } from "../context.js";
@@ -41,7 +41,6 @@ ${exitCodesHelp()}`;
     },
   ];
   static override flags = {
-    json: jsonFlag,
     "require-all": Flags.boolean({
       description: "Fail (exit 1) when any registered sandbox could not be backed up, skipped ones included.",
       default: false,

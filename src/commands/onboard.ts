@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { runOnboard } from "../actions/onboard.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
@@ -42,7 +42,6 @@ ${exitCodesHelp()}`;
         "Repair: restart a running gateway that is not healthy or does not serve the installed version.",
       default: false,
     }),
-    json: jsonFlag,
     gateway: gatewayFlag,
   };
 

@@ -2,7 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { requireSandboxName } from "../actions/backups.js";
 import { RestoreFailed, restoreSandbox } from "../actions/restore.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
@@ -44,7 +44,6 @@ ${exitCodesHelp()}`;
       description: "Do not ask for confirmation (required without a terminal).",
       default: false,
     }),
-    json: jsonFlag,
     gateway: gatewayFlag,
   };
 

@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { hostStatus, needsAction } from "../actions/status.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { parseDuration } from "../domain/duration.js";
@@ -29,7 +29,6 @@ ${exitCodesHelp()}`;
     },
   ];
   static override flags = {
-    json: jsonFlag,
     "max-age": Flags.string({
       description: "Flag backups older than this (s, m, h or d: 90m, 24h, 7d).",
       default: "24h",

@@ -3,7 +3,7 @@ import { requireSandboxName } from "../actions/backups.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { interruptedBy } from "../context.js";
@@ -66,7 +66,6 @@ ${exitCodesHelp()}`;
       default: false,
       hidden: false,
     }),
-    json: jsonFlag,
     concurrency: Flags.integer({
       description: "Sandboxes rebuilt at the same time (with --yes).",
       default: 1,

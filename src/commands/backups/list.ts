@@ -1,6 +1,5 @@
 import { Flags } from "@oclif/core";
 import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
-import { jsonFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
@@ -23,7 +22,6 @@ ${exitCodesHelp()}`;
   ];
   static override flags = {
     sandbox: Flags.string({ description: "Only this sandbox's backups.", helpValue: "NAME" }),
-    json: jsonFlag,
   };
 
   protected async execute(): Promise<Outcome> {

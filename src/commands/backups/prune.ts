@@ -1,6 +1,5 @@
 import { Args, Flags } from "@oclif/core";
 import { pruneAll } from "../../actions/backups.js";
-import { jsonFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
@@ -30,7 +29,6 @@ ${exitCodesHelp()}`;
   static override flags = {
     keep: Flags.integer({ description: "Backups with files to keep per sandbox.", required: true, min: 1 }),
     "dry-run": Flags.boolean({ description: "Only report what would be removed.", default: false }),
-    json: jsonFlag,
   };
 
   protected async execute(): Promise<Outcome> {

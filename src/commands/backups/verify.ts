@@ -1,6 +1,5 @@
 import { Args, Flags } from "@oclif/core";
 import { verifyBackups } from "../../actions/backups.js";
-import { jsonFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
@@ -30,7 +29,6 @@ ${exitCodesHelp()}`;
   };
   static override flags = {
     backup: Flags.string({ description: "Only the backup with this timestamp.", helpValue: "TIMESTAMP" }),
-    json: jsonFlag,
   };
 
   protected async execute(): Promise<Outcome> {

@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { enforcePreflight, runPreflight } from "../../actions/preflight.js";
-import { gatewayFlag, jsonFlag, resolveGatewayName } from "../../cli/flags.js";
+import { gatewayFlag, resolveGatewayName } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { PreflightRefusal } from "../../domain/errors.js";
@@ -32,7 +32,6 @@ ${exitCodesHelp()}`;
     },
   ];
   static override flags = {
-    json: jsonFlag,
     strict: Flags.boolean({
       description: "Refuse (exit 3) when compatibility cannot be established (verdict unknown).",
       default: false,
