@@ -1,27 +1,24 @@
 // backup-all at action level: the preflight, `sandbox list` and every transfer answered by the
 // stub runner, the sandboxes' state dirs on disk. No simulator, no real process.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type BackupAllOptions, backupAll, backupAllFailed } from "../../src/actions/backup-all.js";
-import { createStaging, sealBackup } from "../../src/adapters/backup-store.js";
-import { journalFile } from "../../src/adapters/operations-journal.js";
 import { batchOutcome } from "../../src/cli/batch-outcome.js";
-import type { BackupManifest } from "../../src/domain/backup-manifest.js";
 import { PreflightRefusal } from "../../src/domain/errors.js";
 import { ExitCode } from "../../src/domain/exit-codes.js";
-import type { JournalPhase } from "../../src/domain/operation-journal.js";
-import { fail, NO_SUCH_PID } from "./support/stub-runner.js";
+import { fail } from "./support/stub-runner.js";
 import {
   addSandbox,
   entry,
   GATEWAY,
   type Host,
+  interruptedJournal,
   MISMATCH,
   makeHost,
   registerPreflight,
   registerSandboxes,
+  sealedBackup,
   workCalls,
   writeRegistry,
 } from "./support/workflow-host.js";
@@ -66,58 +63,6 @@ function backupsOf(h: Host, name: string): string[] {
 function lockFiles(h: Host): string[] {
   const dir = h.ctx.settings.paths.locksDir;
   return existsSync(dir) ? readdirSync(dir) : [];
-}
-
-/** A sealed backup of `name` at `ts` (one file). */
-function sealedBackup(h: Host, name: string, ts: string): void {
-  const staging = createStaging(h.ctx.settings.paths.backupsRoot, name, ts);
-  mkdirSync(path.join(staging, ".openclaw"), { recursive: true });
-  writeFileSync(path.join(staging, ".openclaw/x"), "x");
-  const manifest: BackupManifest = {
-    version: 1,
-    sandboxName: name,
-    timestamp: ts,
-    agentType: "openclaw",
-    agentVersion: "2026.7.1",
-    stateDirs: ["/sandbox/.openclaw"],
-    backedUpDirs: ["/sandbox/.openclaw"],
-    absentDirs: [],
-    files: [
-      {
-        path: ".openclaw/x",
-        size: 1,
-        sha256: "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
-      },
-    ],
-    complete: true,
-  };
-  sealBackup(staging, manifest);
-}
-
-/** A journal of `name` whose writer is gone (an interrupted operation). */
-function interruptedJournal(h: Host, name: string, phase: JournalPhase, backup: string): string {
-  const file = journalFile(h.ctx.settings.paths.stateRoot, name);
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    JSON.stringify({
-      version: 1,
-      operation: "rebuild",
-      sandbox: name,
-      gateway: GATEWAY,
-      backup,
-      safetyBackup: null,
-      image: "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
-      finalPhase: "Ready",
-      phase,
-      startedAt: "2026-11-29T11:00:00.000Z",
-      updatedAt: "2026-11-29T11:00:00.000Z",
-      writer: { pid: NO_SUCH_PID, bootId: null, startTick: 1, hostname: os.hostname() },
-      child: null,
-      command: `nemoclaw upgrade-sandboxes ${name}`,
-    }),
-  );
-  return file;
 }
 
 describe("backup-all (action level)", () => {

@@ -2,13 +2,18 @@
 // `openshell-gateway` (never run: the stub answers for them), the preflight probes, a registry,
 // and sandboxes whose state dirs live on disk behind `sandbox download` / `upload` / `exec rm`.
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import os, { tmpdir } from "node:os";
 import path from "node:path";
+import { createStaging, sealBackup } from "../../../src/adapters/backup-store.js";
+import { journalFile } from "../../../src/adapters/operations-journal.js";
 import type { Context } from "../../../src/context.js";
+import type { BackupManifest } from "../../../src/domain/backup-manifest.js";
+import type { JournalPhase } from "../../../src/domain/operation-journal.js";
 import {
   type FakeContextOverrides,
   fail,
   fakeContext,
+  NO_SUCH_PID,
   ok,
   type StubAnswer,
   StubRunner,
@@ -184,6 +189,7 @@ export function registerSandboxes(
         if (!b) b = addSandbox(host, name, {}, "Ready");
         mkdirSync(path.join(b.fsRoot, "sandbox"), { recursive: true });
         b.phase = "Ready";
+        b.agentVersion = (args[7] as string).split(":").at(-1) as string;
         return ok(`Created sandbox: ${name}\n`);
       }
       const name = verb === "exec" ? (args[5] as string) : (args[4] as string);
@@ -222,4 +228,63 @@ export function registerSandboxes(
       }
     },
   );
+}
+
+/** A sealed backup of `name` at `ts` (one file). */
+export function sealedBackup(h: Host, name: string, ts: string): void {
+  const staging = createStaging(h.ctx.settings.paths.backupsRoot, name, ts);
+  mkdirSync(path.join(staging, ".openclaw"), { recursive: true });
+  writeFileSync(path.join(staging, ".openclaw/x"), "x");
+  const manifest: BackupManifest = {
+    version: 1,
+    sandboxName: name,
+    timestamp: ts,
+    agentType: "openclaw",
+    agentVersion: "2026.7.1",
+    stateDirs: ["/sandbox/.openclaw"],
+    backedUpDirs: ["/sandbox/.openclaw"],
+    absentDirs: [],
+    files: [
+      {
+        path: ".openclaw/x",
+        size: 1,
+        sha256: "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+      },
+    ],
+    complete: true,
+  };
+  sealBackup(staging, manifest);
+}
+
+/** A journal of `name` whose writer is gone (an interrupted operation). */
+export function interruptedJournal(
+  h: Host,
+  name: string,
+  phase: JournalPhase,
+  backup: string,
+  extra: Record<string, unknown> = {},
+): string {
+  const file = journalFile(h.ctx.settings.paths.stateRoot, name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify({
+      version: 1,
+      operation: "rebuild",
+      sandbox: name,
+      gateway: GATEWAY,
+      backup,
+      safetyBackup: null,
+      image: "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
+      finalPhase: "Ready",
+      phase,
+      startedAt: "2026-11-29T11:00:00.000Z",
+      updatedAt: "2026-11-29T11:00:00.000Z",
+      writer: { pid: NO_SUCH_PID, bootId: null, startTick: 1, hostname: os.hostname() },
+      child: null,
+      command: `nemoclaw upgrade-sandboxes ${name}`,
+      ...extra,
+    }),
+  );
+  return file;
 }
