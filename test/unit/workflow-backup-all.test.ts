@@ -164,6 +164,47 @@ describe("backup-all (action level)", () => {
     expect(backupAllFailed(run.result)).toBe(true);
   });
 
+  it("a Stopped sandbox on OpenShell 0.0.44 (no `sandbox start`) is skipped with the version in the reason", async () => {
+    const h = host();
+    writeRegistry(h, { alpha: entry("alpha") });
+    addSandbox(h, "alpha", undefined, "Stopped");
+    registerPreflight(h);
+    registerSandboxes(h);
+    const run = await backupAll(h.ctx, options());
+    expect(run.result.sandboxes[0]?.status).toBe("skipped");
+    expect(run.result.sandboxes[0]?.reason).toContain("0.0.44");
+    expect(workCalls(h.stub)).toEqual([`sandbox list -g ${GATEWAY}`]);
+  });
+
+  it("a Stopped sandbox on 0.0.105 is started, backed up and stopped again (startedForBackup)", async () => {
+    const h = host();
+    writeRegistry(h, { alpha: entry("alpha") });
+    addSandbox(h, "alpha", undefined, "Stopped");
+    registerPreflight(h, { cli: "0.0.105", served: "0.0.105", gatewayBinary: "0.0.105" });
+    registerSandboxes(h);
+    const run = await backupAll(h.ctx, options());
+    expect(run.result.sandboxes[0]).toMatchObject({
+      status: "backed-up",
+      startedForBackup: true,
+      timestamp: NOW_TS,
+    });
+    const verbs = workCalls(h.stub)
+      .filter((c) => c.startsWith("-g "))
+      .map((c) => c.split(" ")[3]);
+    const [start, download, stop] = ["start", "download", "stop"].map((v) => verbs.indexOf(v)) as [
+      number,
+      number,
+      number,
+    ];
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(download).toBeGreaterThan(start);
+    expect(stop).toBeGreaterThan(download);
+    expect(h.sandboxes.get("alpha")?.phase).toBe("Stopped");
+    // The started record is gone once it is stopped again.
+    const ops = path.join(h.ctx.settings.paths.stateRoot, "operations");
+    expect(existsSync(ops) ? readdirSync(ops).filter((f) => f.endsWith(".started.json")) : []).toEqual([]);
+  });
+
   it("one sandbox's failed download does not stop the others; failure → exit 1", async () => {
     const h = host();
     writeRegistry(h, { alpha: entry("alpha"), beta: entry("beta"), gamma: entry("gamma") });

@@ -198,6 +198,12 @@ export function registerSandboxes(
       switch (verb) {
         case "get":
           return ok(`Sandbox:\n\n  Name: ${name}\n  Phase: ${b.phase}\n`);
+        case "start":
+          b.phase = "Ready";
+          return ok(`✓ Started sandbox ${name}\n`);
+        case "stop":
+          b.phase = "Stopped";
+          return ok(`✓ Stopped sandbox ${name}\n`);
         case "delete":
           b.phase = null;
           rmSync(b.fsRoot, { recursive: true, force: true });
