@@ -181,8 +181,17 @@ describe("backup-all (action level)", () => {
     writeRegistry(h, { alpha: entry("alpha") });
     addSandbox(h, "alpha", undefined, "Stopped");
     registerPreflight(h, { cli: "0.0.105", served: "0.0.105", gatewayBinary: "0.0.105" });
-    registerSandboxes(h);
+    const record = path.join(h.ctx.settings.paths.stateRoot, "operations", "alpha.started.json");
+    const recordAt: Record<string, boolean> = {};
+    registerSandboxes(h, (args) => {
+      if (args[3] === "start" || args[3] === "download" || args[3] === "stop")
+        recordAt[args[3]] = existsSync(record);
+      return undefined;
+    });
     const run = await backupAll(h.ctx, options());
+    // Recorded before the start, kept through the download and until the stop.
+    expect(recordAt).toEqual({ start: true, download: true, stop: true });
+    expect(existsSync(record)).toBe(false);
     expect(run.result.sandboxes[0]).toMatchObject({
       status: "backed-up",
       startedForBackup: true,
@@ -200,9 +209,6 @@ describe("backup-all (action level)", () => {
     expect(download).toBeGreaterThan(start);
     expect(stop).toBeGreaterThan(download);
     expect(h.sandboxes.get("alpha")?.phase).toBe("Stopped");
-    // The started record is gone once it is stopped again.
-    const ops = path.join(h.ctx.settings.paths.stateRoot, "operations");
-    expect(existsSync(ops) ? readdirSync(ops).filter((f) => f.endsWith(".started.json")) : []).toEqual([]);
   });
 
   it("one sandbox's failed download does not stop the others; failure → exit 1", async () => {
