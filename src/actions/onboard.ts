@@ -553,6 +553,9 @@ async function confirmLaunch(
         warnings,
       };
     }
+    // The readiness poll can see the process gone (a zombie) before its exit status arrived.
+    if (readiness.phase === "exited")
+      await Promise.race([launched.exited, new Promise<void>((resolve) => setTimeout(resolve, 500).unref())]);
     failure =
       readiness.phase === "exited"
         ? {

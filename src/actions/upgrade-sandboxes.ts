@@ -320,7 +320,6 @@ async function rebuildOne(
     };
   }
   if (backup.warnings.length) options.onWarnings?.(backup.warnings);
-  if (backup.warnings.length) options.onWarnings?.(backup.warnings);
   const backupRef = { timestamp: backup.timestamp, path: backup.path };
   if (ctx.abort.signal.aborted) {
     return {

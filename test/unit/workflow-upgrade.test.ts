@@ -230,10 +230,7 @@ describe("upgradeSandboxes (the rebuild)", () => {
     expect(existsSync(journalFile(h.ctx.settings.paths.stateRoot, "alpha"))).toBe(false);
   });
 
-  // BUG (src/actions/upgrade-sandboxes.ts:322-323): rebuildOne calls onWarnings twice with the
-  // same backup warnings, so every skipped special file is reported twice. `it.fails` documents
-  // it: this test starts failing (i.e. must become a plain `it`) once the duplicate line goes.
-  it.fails("reports a backup's special-file warning once (currently twice)", async () => {
+  it("reports a backup's special-file warning once", async () => {
     const h = host();
     writeRegistry(h, { alpha: entry("alpha", { agentVersion: OLD }) });
     const box = addSandbox(h, "alpha");
