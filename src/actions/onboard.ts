@@ -548,7 +548,7 @@ async function confirmLaunch(
           pid,
           gatewayBin: installed.binary,
           ...(stopped ? { stopped } : {}),
-          readyMs: ctx.clock() - launchedAt,
+          readyMs: Math.round(ctx.clock() - launchedAt),
         },
         warnings,
       };
@@ -658,7 +658,7 @@ async function waitUntilHealthy(
   criteria: ReadinessCriteria,
 ): Promise<TerminalReadiness> {
   const started = ctx.clock();
-  const timeoutMs = criteria.deadline - started;
+  const timeoutMs = Math.round(criteria.deadline - started);
   const exitController = new AbortController();
   void launched.exited.then(() => exitController.abort());
   const pollSignal = eitherSignal(options.signal, exitController.signal);
@@ -677,7 +677,12 @@ async function waitUntilHealthy(
         : `Waiting for gateway '${criteria.gatewayName}' (pid ${launched.pid})${
             state.phase === "starting" && state.polls > 0 ? `: ${state.problem}` : ""
           }`;
-    options.onProgress?.({ kind: "waiting", message: waiting, elapsedMs: ctx.clock() - started, timeoutMs });
+    options.onProgress?.({
+      kind: "waiting",
+      message: waiting,
+      elapsedMs: Math.round(ctx.clock() - started),
+      timeoutMs,
+    });
   };
   report();
   for (;;) {
