@@ -81,9 +81,11 @@ function markCell(o: SandboxBackupOutcome, style: Style): Cell {
  * is printed once, below), then the same summary lines as without a terminal.
  */
 function backupTable(result: BackupAllResult, style: Style): string[] {
+  const numeric = new Set(["SIZE", "FILES", "TIME"]);
   const header: Cell[] = ["", "NAME", "STATUS", "BACKUP", "SIZE", "FILES", "TIME", "DETAIL"].map((text) => ({
     text,
     paint: style.bold,
+    right: numeric.has(text),
   }));
   const rows: TableRow[] = [header];
   for (const o of result.sandboxes) {

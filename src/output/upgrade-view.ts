@@ -85,6 +85,7 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
   const header: Cell[] = ["", "NAME", "STATUS", "VERSION", "BACKUP", "TIME", "DETAIL"].map((text) => ({
     text,
     paint: style.bold,
+    right: text === "TIME",
   }));
   const rows: TableRow[] = [header];
   for (const o of result.sandboxes) {
