@@ -130,3 +130,12 @@ screen() {
   (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +rebuilt'
 }
+
+@test "backups list on a terminal: the root once, aligned rows with timestamps" {
+  nemoclaw backup-all >/dev/null 2>&1
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" backups list
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  [ "$(grep -c 'rebuild-backups' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  grep -qE '^SANDBOX +BACKUP +SIZE +FILES +AGENT' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^alpha +[0-9T-]+Z +[0-9.]+ [KMG]?i?B +[0-9]+ +[0-9.]+' "$BATS_TEST_TMPDIR/screen"
+}

@@ -3,6 +3,7 @@ import type { BackupAllResult } from "../../src/actions/backup-all.js";
 import type { UpgradeResult } from "../../src/actions/upgrade-sandboxes.js";
 import { clearsLiveView, type IOStreams } from "../../src/context.js";
 import { renderBackupSummary } from "../../src/output/backup-view.js";
+import { renderBackupList } from "../../src/output/backups-view.js";
 import { styleFor } from "../../src/output/style.js";
 import { renderTable } from "../../src/output/table.js";
 import { renderUpgradeSummary } from "../../src/output/upgrade-view.js";
@@ -160,5 +161,60 @@ describe("clearsLiveView", () => {
     expect(clearsLiveView(io({ sameTerminal: false }))).toBe(false);
     expect(clearsLiveView(io({ sameTerminal: undefined }))).toBe(false);
     expect(clearsLiveView(io({ color: false }))).toBe(false);
+  });
+});
+
+describe("renderBackupList", () => {
+  const backups = [
+    {
+      sandbox: "alpha",
+      timestamp: "2026-11-29T22-00-00-000Z",
+      path: `${ROOT}/alpha/2026-11-29T22-00-00-000Z`,
+      complete: true,
+      size: 2048,
+      fileCount: 12,
+      agentVersion: "2026.7.1",
+      pinned: true as const,
+    },
+    {
+      sandbox: "alpha",
+      timestamp: "2026-01-01T00-00-00-000Z",
+      path: `${ROOT}/alpha/2026-01-01T00-00-00-000Z`,
+      complete: false,
+      corrupt: "manifest unreadable",
+      size: 0,
+      fileCount: 0,
+      agentVersion: null,
+    },
+    {
+      sandbox: "beta",
+      timestamp: "2026-11-29T22-00-01-000Z",
+      path: `${ROOT}/beta/2026-11-29T22-00-01-000Z`,
+      complete: true,
+      size: 300,
+      fileCount: 3,
+      agentVersion: null,
+    },
+  ];
+
+  it("on a terminal: the root once, aligned rows with timestamps, disk use below", () => {
+    expect(renderBackupList(backups, ROOT, styleFor(false), { alpha: 4096, beta: 300 }, true)).toEqual([
+      `Backups in ${ROOT}:`,
+      "SANDBOX  BACKUP                       SIZE  FILES  AGENT     NOTE",
+      "alpha    2026-11-29T22-00-00-000Z  2.0 KiB     12  2026.7.1  pinned (an unfinished operation needs it)",
+      "alpha    2026-01-01T00-00-00-000Z                            CORRUPT: manifest unreadable",
+      "beta     2026-11-29T22-00-01-000Z    300 B      3  unknown",
+      "",
+      "On disk (hard links counted once):",
+      "  alpha  4.0 KiB",
+      "  beta     300 B",
+    ]);
+  });
+
+  it("without a terminal: the grouped plain lines of old", () => {
+    const lines = renderBackupList(backups, ROOT, styleFor(false), { alpha: 4096 });
+    expect(lines[0]).toBe(`Backups in ${ROOT}:`);
+    expect(lines).toContain("  2026-01-01T00-00-00-000Z  CORRUPT: manifest unreadable");
+    expect(lines).toContain("alpha  4.0 KiB on disk (hard links counted once)");
   });
 });
