@@ -117,7 +117,8 @@ export class LiveView {
    */
   print(lines: readonly string[]): void {
     if (lines.length === 0) return;
-    if (!this.live || this.drawn === 0) {
+    // Not (or no longer) redrawing: what is on screen stays, the text goes below it.
+    if (!this.live || this.drawn === 0 || !this.timer) {
       this.out.write(`${lines.join("\n")}\n`);
       return;
     }

@@ -292,6 +292,15 @@ describe("LiveView", () => {
       }
     });
 
+    it("print() after finish() leaves the final frame and writes below it", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.plan(["alpha"]);
+      view.finish();
+      view.print(["late"]);
+      expect(writes.at(-1)).toBe("late\n");
+    });
+
     it("print() without a terminal is plain lines", () => {
       const { out, text } = sink();
       const view = new LiveView(out, false, styleFor(false));
