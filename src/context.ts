@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import type { Writable } from "node:stream";
 import { type HostSettings, resolveHostSettings } from "./adapters/host-paths.js";
@@ -18,6 +19,27 @@ export interface IOStreams {
   color: boolean;
   /** Colour on stdout, decided the same way for stdout's own terminal. */
   stdoutColor: boolean;
+  /**
+   * stdout and stderr are the same terminal (same device): a live view on stderr may be erased
+   * before the result goes to stdout. Absent means no.
+   */
+  sameTerminal?: boolean;
+}
+
+/** The same terminal device behind two file descriptors (both TTYs, same rdev/dev+ino). */
+export function fdsShareTerminal(a: number, b: number): boolean {
+  try {
+    const x = fs.fstatSync(a);
+    const y = fs.fstatSync(b);
+    return x.rdev === y.rdev && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Erase the live view when the work ends: it is live (a TTY with colour) and the result follows on that terminal. */
+export function clearsLiveView(io: IOStreams): boolean {
+  return io.color && io.stdoutIsTTY && io.stderrIsTTY && io.sameTerminal === true;
 }
 
 /**
@@ -61,6 +83,7 @@ export function processIOStreams(env: NodeJS.ProcessEnv): IOStreams {
     stdinIsTTY: Boolean(process.stdin.isTTY),
     color: stderrIsTTY && !noColor && env.TERM !== "dumb",
     stdoutColor: stdoutIsTTY && !noColor && env.TERM !== "dumb",
+    sameTerminal: stdoutIsTTY && stderrIsTTY && fdsShareTerminal(1, 2),
   };
 }
 

@@ -4,7 +4,7 @@ import { batchOutcome } from "../cli/batch-outcome.js";
 import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
-import { interruptedBy } from "../context.js";
+import { clearsLiveView, interruptedBy } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
 import { LiveView } from "../output/live-view.js";
@@ -85,10 +85,10 @@ ${exitCodesHelp()}`;
       onEvent: showProgress ? backupProgressListener(view) : undefined,
       onWarnings: (w) => {
         warningLines.push(...w);
-        if (showProgress && w.length)
-          ctx.io.stderr.write(`${w.map((l, i) => (i === 0 ? style.yellow(l) : l)).join("\n")}\n`);
+        if (showProgress) view.print(w.map((l, i) => (i === 0 ? style.yellow(l) : l)));
       },
-    }).finally(() => view.finish());
+      // On the terminal the result goes to, the live view gives way to the result (printed once).
+    }).finally(() => view.finish({ clear: clearsLiveView(ctx.io) }));
     const { result } = run;
     if (result.registered === 0) {
       return {
@@ -115,7 +115,7 @@ ${exitCodesHelp()}`;
       result,
       warnings: warningLines,
       ...(error ? { error } : {}),
-      stdout: renderBackupSummary(result, styleFor(ctx.io.stdoutColor)),
+      stdout: renderBackupSummary(result, styleFor(ctx.io.stdoutColor), ctx.io.stdoutIsTTY),
       stderr: run.refusal ? run.refusal.diagnostic.map((l, i) => (i === 0 ? style.red(l) : l)) : [],
     };
   }

@@ -6,7 +6,7 @@ import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
-import { interruptedBy } from "../context.js";
+import { clearsLiveView, interruptedBy } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { needsAttention } from "../domain/upgrade-classification.js";
 import { LiveView } from "../output/live-view.js";
@@ -134,9 +134,10 @@ ${exitCodesHelp()}`;
         : {}),
       onEvent: this.wantsJson || interactive ? undefined : upgradeProgressListener(view),
       onWarnings: (w) => {
-        if (!this.wantsJson && w.length) ctx.io.stderr.write(`${w.join("\n")}\n`);
+        if (!this.wantsJson) view.print(w);
       },
-    }).finally(() => view.finish());
+      // On the terminal the result goes to, the live view gives way to the result (printed once).
+    }).finally(() => view.finish({ clear: clearsLiveView(ctx.io) }));
     const { result } = run;
     if (result.sandboxes.length === 0) {
       return {
@@ -160,7 +161,7 @@ ${exitCodesHelp()}`;
       result,
       warnings: run.warnings,
       ...(error ? { error } : {}),
-      stdout: renderUpgradeSummary(result, stdoutStyle),
+      stdout: renderUpgradeSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
       stderr: run.refusal ? run.refusal.diagnostic : [],
     };
   }

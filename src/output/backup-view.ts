@@ -1,7 +1,8 @@
 import type { BackupAllResult, BackupEvent, SandboxBackupOutcome } from "../actions/backup-all.js";
 import type { BackupProgress } from "../actions/sandbox-backup.js";
-import { formatBytes, formatDuration, type LiveView } from "./live-view.js";
+import { formatBytes, formatDuration, formatTransfer, type LiveView } from "./live-view.js";
 import type { Style } from "./style.js";
+import { type Cell, renderTable, type TableRow } from "./table.js";
 
 function outcomeDetail(outcome: SandboxBackupOutcome): string {
   if (outcome.status === "backed-up") {
@@ -12,11 +13,11 @@ function outcomeDetail(outcome: SandboxBackupOutcome): string {
   return `${outcome.status}: ${outcome.reason ?? ""}`;
 }
 
-function rateOf(started: Map<string, number>, event: { name: string; progress: BackupProgress }): string {
+/** Bytes, and for a download its rate (OpenShell reports no download total: no bar, no ETA). */
+function transferOf(started: Map<string, number>, event: { name: string; progress: BackupProgress }): string {
   const since = started.get(event.name);
-  if (event.progress.phase !== "downloading" || since === undefined) return "";
-  const seconds = (performance.now() - since) / 1000;
-  return seconds >= 0.5 ? ` at ${formatBytes(Math.round(event.progress.bytes / seconds))}/s` : "";
+  if (event.progress.phase !== "downloading" || since === undefined) return formatBytes(event.progress.bytes);
+  return formatTransfer(event.progress.bytes, performance.now() - since);
 }
 
 /** Feeds backup events into the live view (TTY) or plain per-event lines. */
@@ -34,7 +35,7 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
         break;
       case "progress": {
         // A new phase is a milestone (one plain line); byte counts only refresh the live view.
-        const { phase, bytes } = event.progress;
+        const { phase } = event.progress;
         if (phase === "queued") {
           view.update(event.name, "pending", "queued for a transfer slot");
           break;
@@ -53,7 +54,7 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
           if (phase === "downloading") downloadStarted.set(event.name, performance.now());
           view.update(event.name, "running", phase, true);
         }
-        view.update(event.name, "running", `${phase} ${formatBytes(bytes)}${rateOf(downloadStarted, event)}`);
+        view.update(event.name, "running", `${phase} ${transferOf(downloadStarted, event)}`);
         break;
       }
       case "finished": {
@@ -69,10 +70,56 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
   };
 }
 
-/** The stdout part: per-sandbox results, then the summary lines of docs/design.md, "backup-all". */
-export function renderBackupSummary(result: BackupAllResult, style: Style): string[] {
-  const lines: string[] = [];
+function markCell(o: SandboxBackupOutcome, style: Style): Cell {
+  if (o.status === "backed-up") return { text: "✓", paint: style.green };
+  if (o.status === "failed") return { text: "✗", paint: style.red };
+  return { text: "-", paint: style.yellow };
+}
+
+/**
+ * The result on a terminal: one aligned row per sandbox showing its backup's timestamp (the root
+ * is printed once, below), then the same summary lines as without a terminal.
+ */
+function backupTable(result: BackupAllResult, style: Style): string[] {
+  const numeric = new Set(["SIZE", "FILES", "TIME"]);
+  const header: Cell[] = ["", "NAME", "STATUS", "BACKUP", "SIZE", "FILES", "TIME", "DETAIL"].map((text) => ({
+    text,
+    paint: style.bold,
+    right: numeric.has(text),
+  }));
+  const rows: TableRow[] = [header];
   for (const o of result.sandboxes) {
+    const ok = o.status === "backed-up";
+    const notes = ok
+      ? [
+          o.absentDirs?.length ? `absent: ${o.absentDirs.join(", ")}` : "",
+          o.startedForBackup ? "was Stopped: started for the backup, stopped again" : "",
+        ]
+          .filter(Boolean)
+          .join("; ")
+      : (o.reason ?? "");
+    rows.push([
+      markCell(o, style),
+      o.name,
+      { text: o.status, paint: ok ? undefined : o.status === "failed" ? style.red : style.yellow },
+      ok ? (o.timestamp ?? "") : "",
+      { text: ok ? formatBytes(o.bytes ?? 0) : "", right: true },
+      { text: ok ? String(o.files ?? 0) : "", right: true },
+      { text: o.durationMs ? formatDuration(o.durationMs) : "", right: true },
+      notes,
+    ]);
+  }
+  return renderTable(rows);
+}
+
+/**
+ * The stdout part: per-sandbox results, then the summary lines of docs/design.md, "backup-all". `table` (stdout is a
+ * terminal): aligned columns with timestamps instead of per-row paths; without it, the plain
+ * `<name>: <detail> → <path>` lines scripts read.
+ */
+export function renderBackupSummary(result: BackupAllResult, style: Style, table = false): string[] {
+  const lines: string[] = table ? backupTable(result, style) : [];
+  for (const o of table ? [] : result.sandboxes) {
     const mark =
       o.status === "backed-up"
         ? style.green("✓")

@@ -2,14 +2,60 @@ import type { BackupSummary, BackupVerification, PruneResult } from "../actions/
 import type { RestoreResult } from "../actions/restore.js";
 import { formatBytes } from "./live-view.js";
 import { colourFirstLine, type Style } from "./style.js";
+import { type Cell, renderTable, type TableRow } from "./table.js";
 
+/** On a terminal: one aligned row per backup (its timestamp; the root once, above), then disk use. */
+function backupListTable(
+  backups: BackupSummary[],
+  root: string,
+  style: Style,
+  diskBytes: Record<string, number>,
+): string[] {
+  const header: Cell[] = ["SANDBOX", "BACKUP", "SIZE", "FILES", "AGENT", "NOTE"].map((text) => ({
+    text,
+    paint: style.bold,
+    right: text === "SIZE" || text === "FILES",
+  }));
+  const rows: TableRow[] = [header];
+  for (const b of backups) {
+    rows.push(
+      b.complete
+        ? [
+            b.sandbox,
+            b.timestamp,
+            { text: formatBytes(b.size), right: true },
+            { text: String(b.fileCount), right: true },
+            b.agentVersion ?? "unknown",
+            b.pinned ? { text: "pinned (an unfinished operation needs it)", paint: style.yellow } : "",
+          ]
+        : [b.sandbox, b.timestamp, "", "", "", { text: `CORRUPT: ${b.corrupt}`, paint: style.red }],
+    );
+  }
+  const lines = [`Backups in ${root}:`, ...renderTable(rows)];
+  const sandboxes = [...new Set(backups.map((b) => b.sandbox))].filter((s) => diskBytes[s] !== undefined);
+  if (sandboxes.length) {
+    lines.push("", style.dim("On disk (hard links counted once):"));
+    for (const line of renderTable(
+      sandboxes.map((s) => [`  ${s}`, { text: formatBytes(diskBytes[s] ?? 0), right: true }]),
+    ))
+      lines.push(line);
+  }
+  return lines;
+}
+
+/**
+ * `backups list`. `table` (stdout is a terminal): aligned columns; without it, the grouped plain
+ * lines scripts read.
+ */
 export function renderBackupList(
   backups: BackupSummary[],
   root: string,
   style: Style,
   diskBytes: Record<string, number> = {},
+  table = false,
 ): string[] {
   if (backups.length === 0) return [`No backups in ${root}.`];
+  if (table) return backupListTable(backups, root, style, diskBytes);
   const lines: string[] = [`Backups in ${root}:`];
   let current = "";
   for (const b of backups) {

@@ -34,6 +34,31 @@ export function formatDuration(ms: number): string {
 }
 
 /**
+ * Erases the `n` lines just above the cursor (the live region; the cursor sits at the start of
+ * the line below it): cursor up n, erase to the end of the screen. The one sequence the live view
+ * uses to clear itself (PTY tests apply exactly these semantics to a transcript).
+ */
+export function eraseLines(n: number): string {
+  return n > 0 ? `\x1b[${n}A\r\x1b[J` : "";
+}
+
+/**
+ * A transfer's progress: bytes done and rate; with a known total also a bar, percent and ETA.
+ * `elapsedMs` under half a second gives no rate (and no ETA): too early to be meaningful.
+ */
+export function formatTransfer(bytes: number, elapsedMs: number, total?: number, barWidth = 20): string {
+  const rate = elapsedMs >= 500 ? bytes / (elapsedMs / 1000) : 0;
+  const rateText = rate > 0 ? ` at ${formatBytes(Math.round(rate))}/s` : "";
+  if (total === undefined || total <= 0) return `${formatBytes(bytes)}${rateText}`;
+  const fraction = Math.min(1, Math.max(0, bytes / total));
+  const filled = Math.round(fraction * barWidth);
+  const bar = `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}]`;
+  const percent = `${Math.floor(fraction * 100)}%`;
+  const eta = rate > 0 && bytes < total ? `, ETA ${formatDuration(((total - bytes) / rate) * 1000)}` : "";
+  return `${bar} ${percent} ${formatBytes(bytes)} / ${formatBytes(total)}${rateText}${eta}`;
+}
+
+/**
  * Per-item progress on stderr. On a TTY: a live region of one line per item, redrawn in place
  * (spinner, detail, elapsed time). Otherwise: one plain line per state change, nothing redrawn.
  */
@@ -86,11 +111,37 @@ export class LiveView {
       this.out.write(`${this.line(row, false)}\n`);
   }
 
-  /** Stops redrawing and leaves the final state of every row on screen. */
-  finish(): void {
+  /**
+   * Text that must scroll above the live region (e.g. warnings): the region is erased, the text
+   * written, and the region drawn again below it, so the redraw never overwrites the text.
+   */
+  print(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    // Not (or no longer) redrawing: what is on screen stays, the text goes below it.
+    if (!this.live || this.drawn === 0 || !this.timer) {
+      this.out.write(`${lines.join("\n")}\n`);
+      return;
+    }
+    this.out.write(`${eraseLines(this.drawn)}${lines.join("\n")}\n`);
+    this.drawn = 0;
+    if (this.timer) this.redraw();
+  }
+
+  /**
+   * Stops redrawing. `clear` (the result follows on the same terminal): the live region is erased
+   * so nothing is printed twice. Otherwise the final state of every row stays on screen (with a
+   * redirected stdout it is all the terminal will show).
+   */
+  finish(options: { clear?: boolean } = {}): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    if (this.live) this.redraw();
+    if (!this.live) return;
+    if (options.clear) {
+      if (this.drawn > 0) this.out.write(eraseLines(this.drawn));
+      this.drawn = 0;
+      return;
+    }
+    this.redraw();
   }
 
   private symbol(row: Row): string {

@@ -6,6 +6,7 @@ import type {
 } from "../actions/upgrade-sandboxes.js";
 import { formatDuration, type LiveView } from "./live-view.js";
 import type { Style } from "./style.js";
+import { type Cell, renderTable, type TableRow } from "./table.js";
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
@@ -69,9 +70,59 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
   };
 }
 
-export function renderUpgradeSummary(result: UpgradeResult, style: Style): string[] {
-  const lines: string[] = [];
+function markCell(o: RebuildOutcome, style: Style): Cell {
+  if (o.status === "rebuilt" || o.status === "restored") return { text: "✓", paint: style.green };
+  if (o.status === "failed") return { text: "✗", paint: style.red };
+  if (o.status === "current") return { text: "=", paint: style.green };
+  return { text: "-", paint: style.yellow };
+}
+
+/**
+ * The result on a terminal: one aligned row per sandbox, then — for each failure — its backup's
+ * full path and the commands that bring it back or finish it, each on a line of its own.
+ */
+function upgradeTable(result: UpgradeResult, style: Style): string[] {
+  const header: Cell[] = ["", "NAME", "STATUS", "VERSION", "BACKUP", "TIME", "DETAIL"].map((text) => ({
+    text,
+    paint: style.bold,
+    right: text === "TIME",
+  }));
+  const rows: TableRow[] = [header];
   for (const o of result.sandboxes) {
+    const failed = o.status === "failed";
+    rows.push([
+      markCell(o, style),
+      o.name,
+      { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
+      o.from || o.to ? `${o.from ?? "?"} → ${o.to ?? "?"}` : "",
+      o.backup?.timestamp ?? "",
+      { text: o.durationMs ? formatDuration(o.durationMs) : "", right: true },
+      o.reason,
+    ]);
+  }
+  const lines = renderTable(rows);
+  for (const o of result.sandboxes) {
+    if (!((o.status === "failed" && o.backup) || o.recoveryCommand || o.finishCommand)) continue;
+    lines.push("");
+    const mark = markCell(o, style);
+    lines.push(
+      `${mark.paint ? mark.paint(mark.text) : mark.text} ${o.name}: ${o.status === "failed" ? "FAILED" : o.status} — ${o.reason}`,
+    );
+    if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
+    // On a line of its own, so an operator (or a script) can copy it as is.
+    if (o.recoveryCommand) lines.push(o.recoveryCommand);
+    if (o.finishCommand) lines.push(o.finishCommand);
+  }
+  return lines;
+}
+
+/**
+ * The stdout part. `table` (stdout is a terminal): aligned rows, failures' paths and commands
+ * below them; without it, the plain `<name>: <status> — <reason>` lines scripts read.
+ */
+export function renderUpgradeSummary(result: UpgradeResult, style: Style, table = false): string[] {
+  const lines: string[] = table ? upgradeTable(result, style) : [];
+  for (const o of table ? [] : result.sandboxes) {
     lines.push(outcomeLine(o, style));
     if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
     // On a line of its own, so an operator (or a script) can copy it as is.

@@ -30,6 +30,11 @@ has_escape() {
   grep -q $'\x1b' "$1"
 }
 
+# screen TRANSCRIPT: the final screen, as a terminal shows it once every redraw and clear is applied.
+screen() {
+  "$NODE" "$REPO/test/e2e/screen.mjs" "$1"
+}
+
 @test "backup-all on a terminal: a live per-sandbox view that ends in a clean summary" {
   simctl set downloadBytesPerSec=4000
   in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" backup-all
@@ -45,14 +50,50 @@ has_escape() {
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | tail -3 | grep -q 'Backups stored in:'
 }
 
+@test "backup-all on a terminal: the live view gives way to the result, each sandbox shown once" {
+  simctl set downloadBytesPerSec=4000
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" backup-all
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  [ "$(grep -c 'alpha' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  [ "$(grep -c 'beta' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  # an aligned table: header, one row per sandbox with its timestamp, no per-row path
+  grep -qE '^ +NAME +STATUS +BACKUP +SIZE +FILES +TIME' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^✓ +alpha +backed-up +[0-9T-]+Z +[0-9.]+ [KMG]?i?B +[0-9]+ +[0-9.]+s' "$BATS_TEST_TMPDIR/screen"
+  ! grep -qE '(alpha|beta).*rebuild-backups/' "$BATS_TEST_TMPDIR/screen"
+  # the root once, the summary lines verbatim
+  [ "$(grep -c 'Backups stored in: ' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  grep -q '^Backup summary: 2 backed up, 0 failed, 0 skipped$' "$BATS_TEST_TMPDIR/screen"
+}
+
+@test "backup-all on a terminal with stdout redirected: the final frame stays on stderr" {
+  simctl set downloadBytesPerSec=4000
+  cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" backup-all) >$(printf '%q' "$BATS_TEST_TMPDIR/stdout")"
+  script -qefc "$cmd" "$BATS_TEST_TMPDIR/pty" >/dev/null </dev/null
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  grep -qE '✓ alpha +backed up' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '✓ beta +backed up' "$BATS_TEST_TMPDIR/screen"
+  # stdout is not a terminal: the plain result lines of old
+  grep -q '^✓ alpha: backed up .* → .*rebuild-backups/alpha/' "$BATS_TEST_TMPDIR/stdout"
+  ! has_escape "$BATS_TEST_TMPDIR/stdout"
+}
+
 @test "upgrade-sandboxes --yes on a terminal: live view and a clean summary" {
   simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
   register gamma openclaw 2026.6.0
   in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" upgrade-sandboxes --yes
   t="$BATS_TEST_TMPDIR/pty"
   grep -q $'\x1b\\[2K' "$t"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -q 'gamma: rebuilt'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -qE '✓ +gamma +rebuilt'
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -q 'Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 2 up to date'
+  # the final screen: the live view gave way to the table, each sandbox once
+  screen "$t" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  for s in alpha beta gamma; do
+    [ "$(grep -c "$s" "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  done
+  grep -qE '^ +NAME +STATUS +VERSION +BACKUP +TIME +DETAIL' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^✓ +gamma +rebuilt +2026\.6\.0 → 2026\.7\.1 +[0-9T-]+Z' "$BATS_TEST_TMPDIR/screen"
 }
 
 @test "NO_COLOR=1 on a terminal: no escape codes at all, plain progress lines" {
@@ -84,8 +125,17 @@ has_escape() {
   cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
   (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
   grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -q 'gamma: declined'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +declined'
   ! grep -q '"delete"' "$HOST/state/calls.log"
   (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -q 'gamma: rebuilt'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +rebuilt'
+}
+
+@test "backups list on a terminal: the root once, aligned rows with timestamps" {
+  nemoclaw backup-all >/dev/null 2>&1
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" backups list
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  [ "$(grep -c 'rebuild-backups' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  grep -qE '^SANDBOX +BACKUP +SIZE +FILES +AGENT' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^alpha +[0-9T-]+Z +[0-9.]+ [KMG]?i?B +[0-9]+ +[0-9.]+' "$BATS_TEST_TMPDIR/screen"
 }

@@ -1,6 +1,12 @@
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { formatBytes, formatDuration, LiveView } from "../../src/output/live-view.js";
+import {
+  eraseLines,
+  formatBytes,
+  formatDuration,
+  formatTransfer,
+  LiveView,
+} from "../../src/output/live-view.js";
 import { styleFor } from "../../src/output/style.js";
 
 const ESC = "\x1b";
@@ -236,5 +242,88 @@ describe("LiveView", () => {
       view.finish();
       expect(writes).toEqual([`\r${ESC}[2K✓ solo  done\n`]);
     });
+  });
+
+  describe("transient (the result follows on the same terminal)", () => {
+    it("finish({ clear }) erases exactly the lines drawn, with one known sequence", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.plan(["alpha", "beta"]);
+      view.update("alpha", "ok", "backed up");
+      view.finish({ clear: true });
+      expect(writes.at(-1)).toBe(`${ESC}[2A\r${ESC}[J`);
+      expect(eraseLines(2)).toBe(`${ESC}[2A\r${ESC}[J`);
+      // The final rows are not drawn again before the erase.
+      expect(writes.join("")).not.toContain("backed up");
+    });
+
+    it("finish({ clear }) with nothing drawn writes nothing", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.update("solo", "ok", "done");
+      view.finish({ clear: true });
+      expect(writes).toEqual([]);
+      expect(eraseLines(0)).toBe("");
+    });
+
+    it("finish({ clear }) without a live view keeps the plain lines (nothing to erase)", () => {
+      const { out, text } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      view.plan(["alpha"]);
+      view.update("alpha", "ok", "backed up");
+      view.finish({ clear: true });
+      expect(text()).toBe("✓ alpha  backed up\n");
+    });
+
+    it("print() puts text above the live region and draws the region again below it", () => {
+      vi.useFakeTimers();
+      try {
+        const { out, writes } = sink();
+        const view = new LiveView(out, true, styleFor(false));
+        view.plan(["alpha"]);
+        view.print(["warning: one", "two"]);
+        expect(writes[1]).toBe(`${ESC}[1A\r${ESC}[Jwarning: one\ntwo\n`);
+        // The region comes back below the text, without moving up over it.
+        expect(writes[2]).toBe(`\r${ESC}[2K· alpha  waiting\n`);
+        view.finish({ clear: true });
+        expect(writes.at(-1)).toBe(`${ESC}[1A\r${ESC}[J`);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it("print() after finish() leaves the final frame and writes below it", () => {
+      const { out, writes } = sink();
+      const view = new LiveView(out, true, styleFor(false));
+      view.plan(["alpha"]);
+      view.finish();
+      view.print(["late"]);
+      expect(writes.at(-1)).toBe("late\n");
+    });
+
+    it("print() without a terminal is plain lines", () => {
+      const { out, text } = sink();
+      const view = new LiveView(out, false, styleFor(false));
+      view.print([]);
+      view.print(["a", "b"]);
+      expect(text()).toBe("a\nb\n");
+    });
+  });
+});
+
+describe("formatTransfer", () => {
+  it("without a total: bytes and, after half a second, the rate", () => {
+    expect(formatTransfer(1024, 100)).toBe("1.0 KiB");
+    expect(formatTransfer(4 * 1024 * 1024, 2000)).toBe("4.0 MiB at 2.0 MiB/s");
+  });
+
+  it("with a total: a bar, the percentage, bytes of total, rate and ETA", () => {
+    expect(formatTransfer(25 * 1024 * 1024, 5000, 100 * 1024 * 1024, 10)).toBe(
+      "[###-------] 25% 25.0 MiB / 100.0 MiB at 5.0 MiB/s, ETA 15.0s",
+    );
+    // Too early for a rate: no ETA yet.
+    expect(formatTransfer(0, 0, 1024, 4)).toBe("[----] 0% 0 B / 1.0 KiB");
+    // Done: a full bar, no ETA; more than the total never overflows the bar.
+    expect(formatTransfer(2048, 1000, 1024, 4)).toBe("[####] 100% 2.0 KiB / 1.0 KiB at 2.0 KiB/s");
   });
 });

@@ -39,6 +39,7 @@ ${exitCodesHelp()}`;
         ctx.settings.paths.backupsRoot,
         styleFor(ctx.io.stdoutColor),
         diskBytes,
+        ctx.io.stdoutIsTTY,
       ),
     };
   }
