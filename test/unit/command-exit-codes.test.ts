@@ -136,7 +136,7 @@ describe("needsAction (status → 1 when neither refused (3) nor unreachable (4)
 });
 
 describe("exitCodeFor (every thrown error, every command)", () => {
-  it("maps each error class to its docs/design.md, "Exit codes" code, anything else to 1", () => {
+  it("maps each error class to its documented exit code, anything else to 1", () => {
     expect(exitCodeFor(new UsageError("bad flag"))).toBe(ExitCode.Usage);
     expect(exitCodeFor(new EnvironmentError("registry_locked", "held"))).toBe(ExitCode.Environment);
     expect(exitCodeFor(refusal())).toBe(ExitCode.Refused);
