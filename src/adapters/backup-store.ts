@@ -477,7 +477,8 @@ const LINK_TMP = ".nemoclaw-link.tmp";
  * Replaces files of a staging directory by hard links to the identical files of the sandbox's
  * previous backup (docs/design.md, "backup-all"): for each candidate, the previous file must be
  * a regular file inside `previousDir` reached through real directories only (lstat, never
- * following a link), whose size and `0777` bits still equal its own manifest entry. The link is
+ * following a link), whose size and `0777` bits still equal its own manifest entry and which
+ * was not modified after that backup's manifest was written. The link is
  * made beside the staged copy and renamed over it; the previous backup is never modified. Any
  * failure (EXDEV, EMLINK, a missing file, a name taken) keeps the copy. Every directory where a
  * copy was replaced is fsynced before returning, so the caller may then seal the manifest.
@@ -489,6 +490,16 @@ export function linkFromPrevious(
   link: LinkFunction = fs.linkSync,
 ): LinkResult {
   const result: LinkResult = { linkedFiles: 0, bytesLinked: 0 };
+  // A file written after its backup was sealed was changed since (a tamper that kept the size):
+  // the manifest is written after every file of its backup, and a link never changes an mtime.
+  let sealedAt: number;
+  try {
+    const manifest = fs.lstatSync(path.join(previousDir, MANIFEST_FILE));
+    if (!manifest.isFile()) return result;
+    sealedAt = manifest.mtimeMs;
+  } catch {
+    return result;
+  }
   const stagingBytes = Buffer.from(staging);
   const previousBytes = Buffer.from(previousDir);
   // Directories of the previous backup proven real (not symlinks), by relative path bytes.
@@ -526,6 +537,7 @@ export function linkFromPrevious(
       !old?.isFile() ||
       old.size !== previous.size ||
       formatMode(old.mode) !== previous.mode ||
+      old.mtimeMs > sealedAt ||
       old.nlink >= MAX_LINKS
     ) {
       continue; // no longer what its own manifest says: keep the copy

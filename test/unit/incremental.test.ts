@@ -10,6 +10,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -193,6 +194,21 @@ describe("linkFromPrevious", () => {
     expect(result).toEqual({ linkedFiles: 0, bytesLinked: 0 });
     expect(readFileSync(path.join(staging, ".openclaw/a.txt"), "utf8")).toBe("alpha content");
     expect(statSync(path.join(staging, ".openclaw/deep/c.sh")).mode & 0o777).toBe(0o755);
+  });
+
+  it("does not link to a previous file modified after its backup was sealed, even at the same size", async () => {
+    const previous = await previousBackup();
+    const later = new Date(statSync(path.join(previous.path, "rebuild-manifest.json")).mtimeMs + 5000);
+    writeFileSync(path.join(previous.path, ".openclaw/a.txt"), "ALPHA content"); // same size
+    utimesSync(path.join(previous.path, ".openclaw/a.txt"), later, later);
+    const { staging, files } = await stage();
+    const result = linkFromPrevious(
+      staging,
+      previous.path,
+      linkCandidates(files, previous.manifest?.files ?? []),
+    );
+    expect(result.linkedFiles).toBe(2);
+    expect(readFileSync(path.join(staging, ".openclaw/a.txt"), "utf8")).toBe("alpha content");
   });
 
   it("never links through a previous directory that became a symlink", async () => {
