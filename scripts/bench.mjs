@@ -380,7 +380,7 @@ function duKiB(dir) {
 async function benchIncremental() {
   const SANDBOXES = 4;
   const FILES = 20_000;
-  const ROUNDS = 3;
+  const ROUNDS = Number(process.env.NEMOCLAW_BENCH_ROUNDS ?? 3);
   const host = healthyHost("nemoclaw-bench-incr-");
   try {
     const registry = { sandboxes: {} };
@@ -460,9 +460,15 @@ async function benchIncremental() {
       if (!cpFirst) cp = copyAll();
       return { cp, first, second, ratio: bothKiB / firstKiB, firstKiB, bothKiB };
     };
-    round(true); // warm-up, discarded
+    // No warm-up round: one round takes minutes at this file count (measured, see README).
     const rounds = [];
-    for (let i = 0; i < ROUNDS; i++) rounds.push(round(i % 2 === 0));
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = round(i % 2 === 0);
+      rounds.push(r);
+      console.log(
+        `  round ${i + 1}: cp ${fmt(r.cp)}, first ${fmt(r.first.ms)}, second ${fmt(r.second.ms)} (${r.second.linked} linked), disk ${r.firstKiB} → ${r.bothKiB} KiB`,
+      );
+    }
     fresh();
     const list = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
     const firstRatio = median(rounds.map((r) => r.first.ms / r.cp));
