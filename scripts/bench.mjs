@@ -8,8 +8,12 @@
 //     Node simulator process costs more CPU than a native openshell call.
 //  4. upgrade-sandboxes --check over 50/100/200 Ready sandboxes (goal < 5 s for 200).
 //  5. backup-all human output vs --json over a 15,000-entry registry (goal ≤ 2×).
+//  6. incremental backups, 4 sandboxes × 20,000 files of 1 KiB in nested directories: the disk
+//     of a second backup-all of unchanged state vs the first (`du -sk`, goal ≤ 1.05×), and the
+//     time of backup-all vs `cp -a` + `sync` (goal ≤ 1.5×), first and second backup alike.
 // `npm run bench -- backup` runs one suite.
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { REPO, SimHost } from "./sim-host.mjs";
@@ -361,6 +365,143 @@ function benchRows() {
   }
 }
 
+/** KiB `du -sk` reports for a directory (hard links counted once). */
+function duKiB(dir) {
+  const r = spawnSync("du", ["-sk", dir], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`du failed: ${r.stderr}`);
+  return Number(r.stdout.split("\t")[0]);
+}
+
+/**
+ * Incremental backups on small-file-heavy state: 4 sandboxes × 20,000 files of 1 KiB, 20 × 20
+ * nested directories. Each round: `cp -a` + `sync`, a first backup-all into an empty backup root,
+ * then a second one of the unchanged state (whose files become hard links to the first's).
+ */
+async function benchIncremental() {
+  const SANDBOXES = 4;
+  const FILES = 20_000;
+  const ROUNDS = Number(process.env.NEMOCLAW_BENCH_ROUNDS ?? 3);
+  const host = healthyHost("nemoclaw-bench-incr-");
+  try {
+    const registry = { sandboxes: {} };
+    const trees = [];
+    for (let i = 0; i < SANDBOXES; i++) {
+      const name = `incr-${i}`;
+      host.simctl(
+        "add-sandbox",
+        name,
+        "--phase",
+        "Ready",
+        "--agent",
+        "openclaw",
+        "--image",
+        "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.7.1",
+        "--seed",
+      );
+      registry.sandboxes[name] = { name, agent: "openclaw", agentVersion: "2026.7.1" };
+      const tree = host.simctl("sandbox-path", name, "/sandbox/.openclaw");
+      for (let f = 0; f < FILES; f++) {
+        const dir = path.join(tree, "notes", String(f % 20), String(Math.floor(f / 20) % 20));
+        if (f < 400) mkdirSync(dir, { recursive: true });
+        writeFileSync(path.join(dir, `note-${f}.md`), randomBytes(768).toString("base64"));
+      }
+      trees.push(tree);
+    }
+    const home = path.join(host.dir, "home");
+    mkdirSync(path.join(home, ".nemoclaw"), { recursive: true });
+    writeFileSync(path.join(home, ".nemoclaw/sandboxes.json"), JSON.stringify(registry));
+    const env = host.env;
+    host.simctl("set", "fastQueries=true", "fastTransfer=true");
+    host.nemoclaw(["gateway", "preflight"]);
+    host.nemoclaw(["gateway", "preflight"]);
+    spawnSync(path.join(host.dir, "bin/openshell"), ["sandbox", "list", "-g", "nemoclaw"], {
+      env,
+      stdio: "ignore",
+    });
+
+    const backupsRoot = path.join(home, ".nemoclaw/rebuild-backups");
+    const copies = path.join(host.dir, "cp-baseline");
+    const fresh = () => {
+      rmSync(copies, { recursive: true, force: true });
+      rmSync(backupsRoot, { recursive: true, force: true });
+      spawnSync("sync");
+    };
+    const copyAll = () => {
+      fresh();
+      mkdirSync(copies);
+      const started = performance.now();
+      trees.forEach((tree, i) => {
+        const r = spawnSync("cp", ["-a", tree, path.join(copies, String(i))]);
+        if (r.status !== 0) throw new Error("cp failed");
+      });
+      spawnSync("sync");
+      return performance.now() - started;
+    };
+    const backupAll = () => {
+      const started = performance.now();
+      const r = spawnSync(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], {
+        env,
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      if (r.status !== 0) throw new Error(`backup-all exited ${r.status}: ${r.stderr.slice(0, 500)}`);
+      const ms = performance.now() - started;
+      const linked = JSON.parse(r.stdout).result.sandboxes.reduce((n, s) => n + (s.linkedFiles ?? 0), 0);
+      return { ms, linked };
+    };
+    const round = (cpFirst) => {
+      let cp = 0;
+      if (cpFirst) cp = copyAll();
+      fresh();
+      const first = backupAll();
+      const firstKiB = duKiB(backupsRoot);
+      const second = backupAll();
+      const bothKiB = duKiB(backupsRoot);
+      if (!cpFirst) cp = copyAll();
+      return { cp, first, second, ratio: bothKiB / firstKiB, firstKiB, bothKiB };
+    };
+    // No warm-up round: one round takes minutes at this file count (measured, see README).
+    const rounds = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = round(i % 2 === 0);
+      rounds.push(r);
+      console.log(
+        `  round ${i + 1}: cp ${fmt(r.cp)}, first ${fmt(r.first.ms)}, second ${fmt(r.second.ms)} (${r.second.linked} linked), disk ${r.firstKiB} → ${r.bothKiB} KiB`,
+      );
+    }
+    fresh();
+    const list = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
+    const firstRatio = median(rounds.map((r) => r.first.ms / r.cp));
+    const secondRatio = median(rounds.map((r) => r.second.ms / r.cp));
+    const diskRatio = median(rounds.map((r) => r.ratio));
+    const last = rounds[rounds.length - 1];
+    console.log(
+      `Incremental backup-all of ${SANDBOXES} sandboxes × ${FILES} files of 1 KiB in nested directories (${ROUNDS} rounds, each side by side)`,
+    );
+    console.log(
+      `  cp -a + sync:                         median ${fmt(median(rounds.map((r) => r.cp)))}  (${list(rounds.map((r) => r.cp / 1000))})`,
+    );
+    console.log(
+      `  first backup-all (empty root):        median ${fmt(median(rounds.map((r) => r.first.ms)))}  (${list(rounds.map((r) => r.first.ms / 1000))})`,
+    );
+    console.log(
+      `  second backup-all (unchanged state):  median ${fmt(median(rounds.map((r) => r.second.ms)))}  (${list(rounds.map((r) => r.second.ms / 1000))}), ${last.second.linked} files linked`,
+    );
+    console.log(
+      `    first  ${firstRatio.toFixed(2)}× cp (goal ≤ 1.5×)  ${firstRatio <= 1.5 ? "OK" : "MISSED"}`,
+    );
+    console.log(
+      `    second ${secondRatio.toFixed(2)}× cp (goal ≤ 1.5×)  ${secondRatio <= 1.5 ? "OK" : "MISSED"}`,
+    );
+    console.log(
+      `  disk (du -sk): first ${last.firstKiB} KiB, both ${last.bothKiB} KiB: ratio ${diskRatio.toFixed(3)}× (goal ≤ 1.05×)  ${diskRatio <= 1.05 ? "OK" : "MISSED"}`,
+    );
+    return firstRatio <= 1.5 && secondRatio <= 1.5 && diskRatio <= 1.05;
+  } finally {
+    host.dispose();
+  }
+}
+
 const only = process.argv[2];
 const suites = {
   preflight: benchPreflight,
@@ -368,6 +509,7 @@ const suites = {
   backup: benchBackup,
   check: benchCheck,
   rows: benchRows,
+  incremental: benchIncremental,
 };
 const results = [];
 for (const [name, run] of Object.entries(suites)) {

@@ -34,6 +34,10 @@ export interface SandboxBackupOutcome {
   path?: string;
   bytes?: number;
   files?: number;
+  /** Files stored as hard links to the previous backup's identical files (docs/design.md). */
+  linkedFiles?: number;
+  /** Their bytes: what this backup did not have to store again. */
+  bytesLinked?: number;
   absentDirs?: string[];
   /** Special files found and not stored (docs/design.md); each also gave a warning. */
   skippedFiles?: SkippedEntry[];
@@ -327,6 +331,8 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
       path: backup.path,
       bytes: backup.bytes,
       files: backup.manifest.files.length,
+      linkedFiles: backup.linkedFiles,
+      bytesLinked: backup.bytesLinked,
       absentDirs: backup.manifest.absentDirs,
       ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
       ...(pruned.length ? { pruned } : {}),

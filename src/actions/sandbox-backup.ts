@@ -2,7 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import type { AgentSpec } from "../adapters/agent-catalog.js";
 import { fsyncDir } from "../adapters/atomic-file.js";
-import { createStaging, hashTree, sealBackup } from "../adapters/backup-store.js";
+import {
+  createStaging,
+  hashTree,
+  type LinkFunction,
+  linkFromPrevious,
+  listBackups,
+  sealBackup,
+} from "../adapters/backup-store.js";
 import type { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
 import {
@@ -11,6 +18,7 @@ import {
   displayPath,
   entryBytes,
   isSafeRelativePath,
+  linkCandidates,
   type SkippedEntry,
 } from "../domain/backup-manifest.js";
 import { stripAnsi } from "../domain/schema-mismatch.js";
@@ -47,6 +55,8 @@ export interface SandboxBackupRequest {
   beforeDownloads?: () => Promise<void>;
   /** Runs right after the downloads, whatever their outcome (stopping it again). Must not throw. */
   afterDownloads?: () => Promise<void>;
+  /** Makes hard links to the previous backup's files (tests inject failures); `fs.linkSync`. */
+  link?: LinkFunction;
 }
 
 export interface SandboxBackup {
@@ -56,6 +66,9 @@ export interface SandboxBackup {
   bytes: number;
   /** One line per special file not stored: the caller reports them as warnings. */
   warnings: string[];
+  /** Files stored as hard links to the previous backup's identical files, and their bytes. */
+  linkedFiles: number;
+  bytesLinked: number;
 }
 
 /** The warning for a special file found in a sandbox's state and not stored. */
@@ -244,6 +257,12 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       complete: true,
       nemoclawVersion: ctx.cliVersion,
     };
+    // Files identical to the previous complete backup's become hard links to them
+    // (docs/design.md, "backup-all"); the directories changed are fsynced before the manifest.
+    const previous = listBackups(ctx.settings.paths.backupsRoot, name).find((b) => b.complete && b.manifest);
+    const linked = previous?.manifest
+      ? linkFromPrevious(dir, previous.path, linkCandidates(files, previous.manifest.files), request.link)
+      : { linkedFiles: 0, bytesLinked: 0 };
     // Special files are listed, never stored: remove them from staging so the sealed backup
     // holds exactly what its manifest lists (and a later verify finds no "extra" files).
     const emptied = new Set<string>();
@@ -262,6 +281,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       manifest,
       bytes: files.reduce((sum, f) => sum + f.size, 0),
       warnings: manifest.skipped?.map((entry) => skippedWarning(name, entry)) ?? [],
+      ...linked,
     };
   } finally {
     releaseSlot?.();

@@ -11,12 +11,14 @@ import {
   entryPath,
   formatMode,
   isBackupTimestamp,
+  type LinkCandidate,
   MANIFEST_FILE,
   type ManifestFile,
   parseManifest,
   type SkippedEntry,
   type SkippedType,
   type TreeComparison,
+  validEntryPath,
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
@@ -453,4 +455,113 @@ export function bytesFreedByRemoving(dirs: readonly string[]): number {
   let total = 0;
   for (const { nlink, bytes, seen } of inodes.values()) if (seen >= nlink) total += bytes;
   return total;
+}
+
+/** Makes `newPath` a hard link to `existing` (`fs.linkSync`); injectable so tests can fail it. */
+export type LinkFunction = (existing: Buffer, newPath: Buffer) => void;
+
+export interface LinkResult {
+  linkedFiles: number;
+  bytesLinked: number;
+}
+
+/**
+ * A file with this many links is not linked to again (ext4 stops at 65,000 with EMLINK; long
+ * before that, one inode shared by that many entries is a doubt, not a saving worth having).
+ */
+const MAX_LINKS = 1000;
+
+const LINK_TMP = ".nemoclaw-link.tmp";
+
+/**
+ * Replaces files of a staging directory by hard links to the identical files of the sandbox's
+ * previous backup (docs/design.md, "backup-all"): for each candidate, the previous file must be
+ * a regular file inside `previousDir` reached through real directories only (lstat, never
+ * following a link), whose size and `0777` bits still equal its own manifest entry and which
+ * was not modified after that backup's manifest was written. The link is
+ * made beside the staged copy and renamed over it; the previous backup is never modified. Any
+ * failure (EXDEV, EMLINK, a missing file, a name taken) keeps the copy. Every directory where a
+ * copy was replaced is fsynced before returning, so the caller may then seal the manifest.
+ */
+export function linkFromPrevious(
+  staging: string,
+  previousDir: string,
+  candidates: readonly LinkCandidate[],
+  link: LinkFunction = fs.linkSync,
+): LinkResult {
+  const result: LinkResult = { linkedFiles: 0, bytesLinked: 0 };
+  // A file written after its backup was sealed was changed since (a tamper that kept the size):
+  // the manifest is written after every file of its backup, and a link never changes an mtime.
+  let sealedAt: number;
+  try {
+    const manifest = fs.lstatSync(path.join(previousDir, MANIFEST_FILE));
+    if (!manifest.isFile()) return result;
+    sealedAt = manifest.mtimeMs;
+  } catch {
+    return result;
+  }
+  const stagingBytes = Buffer.from(staging);
+  const previousBytes = Buffer.from(previousDir);
+  // Directories of the previous backup proven real (not symlinks), by relative path bytes.
+  const realDirs = new Map<string, boolean>();
+  const isRealDir = (relDir: Buffer): boolean => {
+    const key = relDir.toString("latin1");
+    const known = realDirs.get(key);
+    if (known !== undefined) return known;
+    const slash = relDir.lastIndexOf(0x2f);
+    const parentOk = slash === -1 || isRealDir(relDir.subarray(0, slash));
+    let ok = false;
+    try {
+      const st = parentOk ? fs.lstatSync(Buffer.concat([previousBytes, SLASH, relDir])) : undefined;
+      ok = st?.isDirectory() === true && !st.isSymbolicLink();
+    } catch {
+      ok = false; // missing or unreadable: no link through it
+    }
+    realDirs.set(key, ok);
+    return ok;
+  };
+  const touched = new Set<string>();
+  for (const { entry, previous } of candidates) {
+    if (!validEntryPath(entry) || !validEntryPath(previous) || entry.mode !== previous.mode) continue;
+    const oldRel = entryBytes(previous);
+    const oldSlash = oldRel.lastIndexOf(0x2f);
+    if (oldSlash !== -1 && !isRealDir(oldRel.subarray(0, oldSlash))) continue;
+    const oldPath = Buffer.concat([previousBytes, SLASH, oldRel]);
+    let old: fs.Stats | undefined;
+    try {
+      old = fs.lstatSync(oldPath, { throwIfNoEntry: false });
+    } catch {
+      continue;
+    }
+    if (
+      !old?.isFile() ||
+      old.size !== previous.size ||
+      formatMode(old.mode) !== previous.mode ||
+      old.mtimeMs > sealedAt ||
+      old.nlink >= MAX_LINKS
+    ) {
+      continue; // no longer what its own manifest says: keep the copy
+    }
+    const newRel = entryBytes(entry);
+    const newPath = Buffer.concat([stagingBytes, SLASH, newRel]);
+    const newSlash = newRel.lastIndexOf(0x2f);
+    const parent = Buffer.concat([stagingBytes, SLASH, newRel.subarray(0, Math.max(newSlash, 0))]);
+    const tmp = Buffer.concat([parent, SLASH, Buffer.from(LINK_TMP)]);
+    try {
+      link(oldPath, tmp);
+    } catch {
+      continue; // EXDEV, EMLINK, EEXIST (a downloaded file has the name) …: keep the copy
+    }
+    try {
+      fs.renameSync(tmp, newPath);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+      continue;
+    }
+    touched.add(parent.toString("latin1"));
+    result.linkedFiles++;
+    result.bytesLinked += previous.size;
+  }
+  for (const dir of touched) fsyncDir(Buffer.from(dir, "latin1"));
+  return result;
 }

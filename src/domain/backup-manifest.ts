@@ -149,7 +149,8 @@ function topSegment(entry: { path?: string; pathB64?: string }): string {
   return entryBytes(entry).toString("latin1").split("/")[0] as string;
 }
 
-function validEntryPath(f: { path?: unknown; pathB64?: unknown }): boolean {
+/** An entry's path (`path` or `pathB64`) names something inside the backup directory. */
+export function validEntryPath(f: { path?: unknown; pathB64?: unknown }): boolean {
   if (f.path !== undefined)
     return f.pathB64 === undefined && typeof f.path === "string" && isSafeRelativePath(f.path);
   return (
@@ -297,4 +298,46 @@ export function modeRepairs(
     else byMode.set(f.mode, [f]);
   }
   return byMode;
+}
+
+/** A file of a new backup that may be stored as a hard link to a file of the previous one. */
+export interface LinkCandidate {
+  /** The new backup's entry (its file is in staging). */
+  entry: ManifestFile;
+  /** The previous backup's entry with the same content, size and mode. */
+  previous: ManifestFile;
+}
+
+function contentKey(f: ManifestFile): string {
+  return `${f.sha256}:${f.size}:${f.mode}`;
+}
+
+/**
+ * The hard-link rule of docs/design.md ("backup-all"): a regular file of the new backup whose
+ * `sha256`, `size` and `mode` all equal those of a regular file of the previous backup may be
+ * a link to it. Symlinks never are, nor entries without a recorded mode (older manifests). The
+ * previous entry at the same path is preferred; otherwise any entry with that content. Empty
+ * files are left alone: a link saves nothing.
+ */
+export function linkCandidates(
+  current: readonly ManifestFile[],
+  previous: readonly ManifestFile[],
+): LinkCandidate[] {
+  const regular = (f: ManifestFile) => f.symlink === undefined && f.mode !== undefined && f.size > 0;
+  const byContent = new Map<string, ManifestFile>();
+  const byPath = new Map<string, ManifestFile>();
+  for (const p of previous) {
+    if (!regular(p)) continue;
+    byPath.set(entryKey(p), p);
+    if (!byContent.has(contentKey(p))) byContent.set(contentKey(p), p);
+  }
+  const candidates: LinkCandidate[] = [];
+  for (const entry of current) {
+    if (!regular(entry)) continue;
+    const key = contentKey(entry);
+    const same = byPath.get(entryKey(entry));
+    const match = same && contentKey(same) === key ? same : byContent.get(key);
+    if (match) candidates.push({ entry, previous: match });
+  }
+  return candidates;
 }

@@ -8,7 +8,10 @@ function outcomeDetail(outcome: SandboxBackupOutcome): string {
   if (outcome.status === "backed-up") {
     const absent = outcome.absentDirs?.length ? `, absent: ${outcome.absentDirs.join(", ")}` : "";
     const started = outcome.startedForBackup ? " (was Stopped: started for the backup, stopped again)" : "";
-    return `backed up ${outcome.files ?? 0} files, ${formatBytes(outcome.bytes ?? 0)} in ${formatDuration(outcome.durationMs)}${absent}${started}`;
+    const linked = outcome.linkedFiles
+      ? ` (${outcome.linkedFiles} unchanged, linked: ${formatBytes(outcome.bytesLinked ?? 0)} not stored again)`
+      : "";
+    return `backed up ${outcome.files ?? 0} files, ${formatBytes(outcome.bytes ?? 0)}${linked} in ${formatDuration(outcome.durationMs)}${absent}${started}`;
   }
   return `${outcome.status}: ${outcome.reason ?? ""}`;
 }
