@@ -140,6 +140,7 @@ function writtenSince(dir: string): () => number {
 export async function backupSandbox(ctx: Context, request: SandboxBackupRequest): Promise<SandboxBackup> {
   const { name, agent } = request;
   const signal = ctx.abort.signal;
+  const interrupted = () => new SandboxBackupError(`interrupted by ${signal.reason}`);
   let releaseSlot: (() => void) | undefined;
   if (request.transferSlots) {
     request.onProgress?.({ phase: "queued", bytes: 0 });
@@ -147,9 +148,6 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
   }
   let staging: string | undefined;
   let sealed = false;
-  // Download progress is the staging tree's size, sampled: OpenShell's own progress output is
-  // not a stable format to parse.
-  let sampler: NodeJS.Timeout | undefined;
   try {
     if (signal.aborted || request.runStopped?.()) {
       throw new SandboxBackupError("not started (run stopped)", { notStarted: true });
@@ -160,73 +158,19 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     }
     // The timestamp is when the data is taken, not when the sandbox was queued.
     const timestamp = backupTimestamp(ctx.now());
-    const backedUpDirs: string[] = [];
-    const absentDirs: string[] = [];
-    // Special files the transfer itself left out (a tar stream drops sockets, with a warning).
-    const droppedByTransfer: SkippedEntry[] = [];
-    let dir = "";
+    let downloaded: Downloaded;
     try {
-      dir = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
-      staging = dir;
-      for (const stateDir of agent.stateDirs) {
-        if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
-        const dest = path.join(dir, path.posix.basename(stateDir));
-        request.onProgress?.({ phase: "downloading", bytes: 0 });
-        if (request.onProgress) {
-          const written = writtenSince(dir);
-          sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: written() }), 500);
-          sampler.unref();
-        }
-        const result = await request.reactive.report.openshell.sandboxDownload(
-          request.gatewayName,
-          name,
-          stateDir,
-          dest,
-          ctx.settings.transferTimeoutMs,
-        );
-        clearInterval(sampler);
-        if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
-        if (result.exitCode === 0) {
-          backedUpDirs.push(stateDir);
-          droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
-          continue;
-        }
-        if (result.timedOut) {
-          throw new SandboxBackupError(
-            `download of ${stateDir} timed out after ${ctx.settings.transferTimeoutMs} ms`,
-          );
-        }
-        // Throws on a schema mismatch (exit 3); a connection failure mid-run is this sandbox's failure.
-        let failure: ReturnType<typeof checkStateQuery>;
-        try {
-          failure = checkStateQuery(result, {
-            ...request.reactive,
-            query: `sandbox download ${name} ${stateDir}`,
-          });
-        } catch (error) {
-          if ((error as { code?: string }).code === "gateway_unreachable") {
-            throw new SandboxBackupError(`gateway unreachable while downloading ${stateDir}`);
-          }
-          throw error;
-        }
-        if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
-          fs.rmSync(dest, { recursive: true, force: true });
-          absentDirs.push(stateDir);
-          continue;
-        }
-        throw new SandboxBackupError(
-          `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
-        );
-      }
+      staging = createStaging(ctx.settings.paths.backupsRoot, name, timestamp);
+      downloaded = await downloadStateDirs(ctx, request, staging);
     } finally {
-      clearInterval(sampler);
       if (request.afterDownloads) {
         request.onProgress?.({ phase: "stopping", bytes: 0 });
         await request.afterDownloads();
       }
     }
+    const dir = staging;
     releaseSlot?.();
-    if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+    if (signal.aborted) throw interrupted();
     let hashed = 0;
     const skipped: SkippedEntry[] = [];
     const files = await hashTree(dir, {
@@ -239,10 +183,10 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       },
     }).catch((error: unknown) => {
       // An interrupt closes the shared pool: hashing stops at once rather than finishing.
-      if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+      if (signal.aborted) throw interrupted();
       throw error;
     });
-    if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+    if (signal.aborted) throw interrupted();
     const manifest: BackupManifest = {
       version: 1,
       sandboxName: name,
@@ -250,10 +194,10 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       agentType: request.agentType,
       agentVersion: request.agentVersion,
       stateDirs: agent.stateDirs,
-      backedUpDirs,
-      absentDirs,
+      backedUpDirs: downloaded.backedUpDirs,
+      absentDirs: downloaded.absentDirs,
       files,
-      skipped: [...droppedByTransfer, ...skipped],
+      skipped: [...downloaded.droppedByTransfer, ...skipped],
       complete: true,
       nemoclawVersion: ctx.cliVersion,
     };
@@ -263,15 +207,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     const linked = previous?.manifest
       ? linkFromPrevious(dir, previous.path, linkCandidates(files, previous.manifest.files), request.link)
       : { linkedFiles: 0, bytesLinked: 0 };
-    // Special files are listed, never stored: remove them from staging so the sealed backup
-    // holds exactly what its manifest lists (and a later verify finds no "extra" files).
-    const emptied = new Set<string>();
-    for (const entry of skipped) {
-      const at = Buffer.concat([Buffer.from(`${dir}/`), entryBytes(entry)]);
-      fs.rmSync(at, { force: true });
-      emptied.add(path.dirname(at.toString("latin1")));
-    }
-    for (const parent of emptied) fsyncDir(Buffer.from(parent, "latin1"));
+    removeSkipped(dir, skipped);
     request.onProgress?.({ phase: "sealing", bytes: hashed });
     const final = sealBackup(dir, manifest);
     sealed = true;
@@ -285,7 +221,106 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     };
   } finally {
     releaseSlot?.();
-    clearInterval(sampler);
     if (staging && !sealed) fs.rmSync(staging, { recursive: true, force: true });
   }
+}
+
+interface Downloaded {
+  backedUpDirs: string[];
+  absentDirs: string[];
+  /** Special files the transfer itself left out (a tar stream drops sockets, with a warning). */
+  droppedByTransfer: SkippedEntry[];
+}
+
+/** Every catalog state dir into staging: downloaded, or absent in the sandbox; else a failure. */
+async function downloadStateDirs(
+  ctx: Context,
+  request: SandboxBackupRequest,
+  dir: string,
+): Promise<Downloaded> {
+  const signal = ctx.abort.signal;
+  const downloaded: Downloaded = { backedUpDirs: [], absentDirs: [], droppedByTransfer: [] };
+  for (const stateDir of request.agent.stateDirs) {
+    if (signal.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+    const dest = path.join(dir, path.posix.basename(stateDir));
+    const result = await downloadWithProgress(ctx, request, dir, stateDir, dest);
+    if (result.aborted) throw new SandboxBackupError(`interrupted by ${signal.reason}`);
+    if (result.exitCode === 0) {
+      downloaded.backedUpDirs.push(stateDir);
+      downloaded.droppedByTransfer.push(...socketsDropped(path.posix.basename(stateDir), result.stderr));
+      continue;
+    }
+    if (result.timedOut) {
+      throw new SandboxBackupError(
+        `download of ${stateDir} timed out after ${ctx.settings.transferTimeoutMs} ms`,
+      );
+    }
+    // Throws on a schema mismatch (exit 3); a connection failure mid-run is this sandbox's failure.
+    let failure: ReturnType<typeof checkStateQuery>;
+    try {
+      failure = checkStateQuery(result, {
+        ...request.reactive,
+        query: `sandbox download ${request.name} ${stateDir}`,
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === "gateway_unreachable") {
+        throw new SandboxBackupError(`gateway unreachable while downloading ${stateDir}`);
+      }
+      throw error;
+    }
+    if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
+      fs.rmSync(dest, { recursive: true, force: true });
+      downloaded.absentDirs.push(stateDir);
+      continue;
+    }
+    throw new SandboxBackupError(
+      `download of ${stateDir} failed: ${failure?.excerpt || `exit ${result.exitCode}`}`,
+    );
+  }
+  return downloaded;
+}
+
+/**
+ * One `sandbox download`, its progress sampled from what reaches the staging filesystem:
+ * OpenShell's own progress output is not a stable format to parse.
+ */
+async function downloadWithProgress(
+  ctx: Context,
+  request: SandboxBackupRequest,
+  dir: string,
+  stateDir: string,
+  dest: string,
+) {
+  request.onProgress?.({ phase: "downloading", bytes: 0 });
+  let sampler: NodeJS.Timeout | undefined;
+  if (request.onProgress) {
+    const written = writtenSince(dir);
+    sampler = setInterval(() => request.onProgress?.({ phase: "downloading", bytes: written() }), 500);
+    sampler.unref();
+  }
+  try {
+    return await request.reactive.report.openshell.sandboxDownload(
+      request.gatewayName,
+      request.name,
+      stateDir,
+      dest,
+      ctx.settings.transferTimeoutMs,
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/**
+ * Special files are listed, never stored: removed from staging so the sealed backup holds
+ * exactly what its manifest lists (and a later verify finds no "extra" files).
+ */
+function removeSkipped(dir: string, skipped: SkippedEntry[]): void {
+  const emptied = new Set<string>();
+  for (const entry of skipped) {
+    const at = Buffer.concat([Buffer.from(`${dir}/`), entryBytes(entry)]);
+    fs.rmSync(at, { force: true });
+    emptied.add(path.dirname(at.toString("latin1")));
+  }
+  for (const parent of emptied) fsyncDir(Buffer.from(parent, "latin1"));
 }
