@@ -108,6 +108,37 @@ function peakRssKiB(file, args, env) {
   return Number(r.stderr.trim().split("\n").pop());
 }
 
+/** Removes the cp baseline and the backups of the last round, and flushes the disk. */
+function clearRound(copies, backupsRoot) {
+  rmSync(copies, { recursive: true, force: true });
+  rmSync(backupsRoot, { recursive: true, force: true });
+  spawnSync("sync");
+}
+
+/** The baseline of the backup suites: a plain copy of `trees` made durable, timed (ms). */
+function copyTrees(trees, copies) {
+  mkdirSync(copies);
+  const started = performance.now();
+  trees.forEach((tree, i) => {
+    const r = spawnSync("cp", ["-a", tree, path.join(copies, String(i))]);
+    if (r.status !== 0) throw new Error("cp failed");
+  });
+  spawnSync("sync");
+  return performance.now() - started;
+}
+
+/** One `backup-all --json` against `env`, timed; its JSON result is returned too. */
+function timedBackupAll(env) {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], {
+    env,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`backup-all exited ${r.status}: ${r.stderr.slice(0, 500)}`);
+  return { ms: performance.now() - started, result: JSON.parse(r.stdout).result };
+}
+
 async function benchBackup() {
   const SANDBOXES = 8;
   const host = healthyHost("nemoclaw-bench-backup-");
@@ -150,32 +181,15 @@ async function benchBackup() {
     const env = host.env;
     const backupsRoot = path.join(home, ".nemoclaw/rebuild-backups");
     const copies = path.join(host.dir, "cp-baseline");
-    const fresh = () => {
-      rmSync(copies, { recursive: true, force: true });
-      rmSync(backupsRoot, { recursive: true, force: true });
-      spawnSync("sync");
-    };
+    const fresh = () => clearRound(copies, backupsRoot);
     // Baseline: a plain copy of the same trees, made durable.
     const copyAll = () => {
       fresh();
-      mkdirSync(copies);
-      const started = performance.now();
-      trees.forEach((tree, i) => {
-        const r = spawnSync("cp", ["-a", tree, path.join(copies, String(i))]);
-        if (r.status !== 0) throw new Error("cp failed");
-      });
-      spawnSync("sync");
-      return performance.now() - started;
+      return copyTrees(trees, copies);
     };
     const backupAll = () => {
       fresh();
-      const started = performance.now();
-      const r = spawnSync(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], {
-        env,
-        stdio: "ignore",
-      });
-      if (r.status !== 0) throw new Error(`backup-all exited ${r.status}`);
-      return performance.now() - started;
+      return timedBackupAll(env).ms;
     };
 
     // First with the Node simulator as it is: every openshell call is a Node process.
@@ -211,16 +225,9 @@ async function benchBackup() {
     // Incremental storage on the same state: the second backup-all of unchanged state costs
     // (almost) no disk — its files are hard links to the first's (du counts each inode once).
     fresh();
-    const runOnce = () => {
-      const r = spawnSync(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], {
-        env,
-        stdio: "ignore",
-      });
-      if (r.status !== 0) throw new Error(`backup-all exited ${r.status}`);
-    };
-    runOnce();
+    timedBackupAll(env);
     const firstKiB = duKiB(backupsRoot);
-    runOnce();
+    timedBackupAll(env);
     const diskRatio = duKiB(backupsRoot) / firstKiB;
     fresh();
     const cpMs = median(cpRuns);
@@ -439,32 +446,14 @@ async function benchIncremental() {
 
     const backupsRoot = path.join(home, ".nemoclaw/rebuild-backups");
     const copies = path.join(host.dir, "cp-baseline");
-    const fresh = () => {
-      rmSync(copies, { recursive: true, force: true });
-      rmSync(backupsRoot, { recursive: true, force: true });
-      spawnSync("sync");
-    };
+    const fresh = () => clearRound(copies, backupsRoot);
     const copyAll = () => {
       fresh();
-      mkdirSync(copies);
-      const started = performance.now();
-      trees.forEach((tree, i) => {
-        const r = spawnSync("cp", ["-a", tree, path.join(copies, String(i))]);
-        if (r.status !== 0) throw new Error("cp failed");
-      });
-      spawnSync("sync");
-      return performance.now() - started;
+      return copyTrees(trees, copies);
     };
     const backupAll = () => {
-      const started = performance.now();
-      const r = spawnSync(process.execPath, [path.join(REPO, "bin/run.js"), "backup-all", "--json"], {
-        env,
-        encoding: "utf8",
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      if (r.status !== 0) throw new Error(`backup-all exited ${r.status}: ${r.stderr.slice(0, 500)}`);
-      const ms = performance.now() - started;
-      const linked = JSON.parse(r.stdout).result.sandboxes.reduce((n, s) => n + (s.linkedFiles ?? 0), 0);
+      const { ms, result } = timedBackupAll(env);
+      const linked = result.sandboxes.reduce((n, s) => n + (s.linkedFiles ?? 0), 0);
       return { ms, linked };
     };
     const round = (cpFirst) => {
