@@ -364,6 +364,20 @@ describe("sandbox file trees: upload", () => {
     expect(lossy["logs/keep.log"]?.type).toBe("file");
   });
 
+  it("uploadBytesPerSec limits the rate of an upload, which still lands whole", async () => {
+    await simctlOk("add-sandbox", host.dir, "alpha");
+    setKnobs(host, { uploadBytesPerSec: 100_000 });
+    const local = path.join(tempDir(), "big");
+    fs.mkdirSync(local);
+    fs.writeFileSync(path.join(local, "payload.bin"), Buffer.alloc(50_000, 7));
+    const started = Date.now();
+    const up = await openshell(host, "sandbox", "upload", "alpha", local, "/sandbox", "--no-git-ignore");
+    expect(up.code).toBe(0);
+    // 50 kB at 100 kB/s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(snapshot(path.join(rootOf(host, "alpha"), "sandbox/big"))).toEqual(snapshot(local));
+  });
+
   it("uploadFailAfterBytes breaks off an upload; a missing local dir is an error", async () => {
     await simctlOk("add-sandbox", host.dir, "alpha");
     setKnobs(host, { uploadFailAfterBytes: 10 });

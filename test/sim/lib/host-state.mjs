@@ -43,6 +43,7 @@ export const KNOB_DEFAULTS = Object.freeze({
   execDelayMs: 0,
   transferDelayMs: 0,
   downloadBytesPerSec: null,
+  uploadBytesPerSec: null,
   downloadFailAfterBytes: null,
   downloadFailSandbox: null,
   uploadFailAfterBytes: null,

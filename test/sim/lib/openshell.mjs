@@ -704,6 +704,7 @@ async function sandboxUpload(globals, args) {
   const report = progress("Upload", localPath, `${name}:${sandboxDest}`);
   const options = {
     failAfterBytes: knobFor(config.uploadFailAfterBytes, config.uploadFailSandbox, name),
+    bytesPerSec: config.uploadBytesPerSec,
     onProgress: report.update,
     // Extracted as the sandbox user: its umask 022 narrows the modes.
     modes: "upload",
