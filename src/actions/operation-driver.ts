@@ -18,6 +18,7 @@ import {
   waitForGone,
   waitForReady,
 } from "./sandbox-state.js";
+import type { UploadProgress } from "./upload-progress.js";
 
 type Reactive = Omit<ReactiveContext, "query">;
 
@@ -38,6 +39,8 @@ export interface DriveRequest {
   /** A journal found on disk (vs. one this run just wrote). */
   resumed: boolean;
   emit: (step: string) => void;
+  /** Progress of the state upload (docs/design.md, "Upload progress"). */
+  onUpload?: (progress: UploadProgress) => void;
 }
 
 export type DriveResult =
@@ -193,7 +196,10 @@ async function stepsToVerified(
   if (handle.journal.phase === "restoring") {
     await ensureReadySandbox(ctx, req, false);
     req.emit("restoring state");
-    await restoreStateDirs(ctx, req.reactive, name, req.backup, undefined, track(req));
+    await restoreStateDirs(ctx, req.reactive, name, req.backup, {
+      track: track(req),
+      onUpload: req.onUpload,
+    });
     handle.advance("verifying");
   }
   let version: string | null = null;

@@ -18,6 +18,7 @@ import {
 } from "../domain/operation-journal.js";
 import { type DriveResult, driveOperation } from "./operation-driver.js";
 import type { PreflightReport, ReactiveContext } from "./preflight.js";
+import type { UploadProgress } from "./upload-progress.js";
 
 /**
  * What the journals say about the host, for every command (they are read first; reading
@@ -109,6 +110,7 @@ export interface ResumeRequest {
   op: OpenOperation;
   policy: { action: string; rerunCommand: string; strict: boolean };
   emit: (step: string) => void;
+  onUpload?: (progress: UploadProgress) => void;
   catalog?: AgentCatalog;
 }
 
@@ -175,6 +177,7 @@ export async function resumeOperation(ctx: Context, req: ResumeRequest): Promise
     reactive: modifiedReactive(req.report, req.policy, journal.sandbox, backup, finishingCommand(journal)),
     resumed: true,
     emit: req.emit,
+    onUpload: req.onUpload,
   });
 }
 

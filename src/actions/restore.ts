@@ -20,6 +20,7 @@ import { enforcePreflight, type PreflightReport, runPreflight } from "./prefligh
 import { backupSandbox } from "./sandbox-backup.js";
 import { leaveStopped, startForRestore, stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
+import type { UploadProgress } from "./upload-progress.js";
 
 export interface SafetyBackupRef {
   timestamp: string;
@@ -89,6 +90,8 @@ export interface RestoreOptions {
     finishing: OperationJournal | null,
   ) => Promise<boolean>;
   onStep?: (text: string) => void;
+  /** Progress of the state upload against the backup's bytes. */
+  onUpload?: (progress: UploadProgress) => void;
 }
 
 /**
@@ -353,6 +356,7 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
       reactive: modifiedReactive(report, under.policy, sandbox, safety ?? backupRef, recovery[0] as string),
       resumed: mode.kind === "finish",
       emit: under.step,
+      onUpload: under.options.onUpload,
     });
   } catch (error) {
     if (error instanceof PreflightRefusal) {

@@ -5,6 +5,7 @@ import { OutputFormatError, parseSandboxGet, parseSandboxList } from "../adapter
 import type { Context } from "../context.js";
 import {
   type BackupManifest,
+  bytesPerStateDir,
   compareTrees,
   differenceCount,
   entryBytes,
@@ -16,6 +17,7 @@ import { EnvironmentError } from "../domain/errors.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
 import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
+import { UploadMeter, type UploadProgress } from "./upload-progress.js";
 
 /** A step that changes a sandbox failed (create, rm, upload, readiness, verification). */
 export class SandboxStepError extends Error {
@@ -134,14 +136,22 @@ async function mustSucceed(
  * removed. `onMutated` is called before the first destructive step, so the caller can switch
  * its reactive diagnostics to the "sandbox was modified" wording.
  */
+export interface RestoreStateOptions {
+  onMutated?: () => Reactive;
+  /** Gets the pid of every OpenShell child (the journal records it). */
+  track?: (pid: number) => void;
+  /** Upload progress against the manifest's bytes (docs/design.md, "Upload progress"). */
+  onUpload?: (progress: UploadProgress) => void;
+}
+
 export async function restoreStateDirs(
   ctx: Context,
   reactive: Reactive,
   name: string,
   backup: { path: string; manifest: BackupManifest },
-  onMutated?: () => Reactive,
-  track?: (pid: number) => void,
+  options: RestoreStateOptions = {},
 ): Promise<Reactive> {
+  const { onMutated, track, onUpload } = options;
   const { report } = reactive;
   let current = reactive;
   const mutated = () => {
@@ -159,6 +169,14 @@ export async function restoreStateDirs(
       ),
     );
   }
+  const perDir = bytesPerStateDir(backup.manifest);
+  const meter = onUpload
+    ? new UploadMeter(
+        ctx,
+        [...perDir.values()].reduce((a, b) => a + b, 0),
+        onUpload,
+      )
+    : undefined;
   for (const dir of backup.manifest.backedUpDirs) {
     let local: string;
     try {
@@ -166,16 +184,26 @@ export async function restoreStateDirs(
     } catch (error) {
       throw new SandboxStepError("upload", (error as Error).message);
     }
-    await mustSucceed(current, "upload", `sandbox upload ${name} ${dir}`, () =>
-      report.openshell.sandboxUpload(
-        report.gatewayName,
-        name,
-        local,
-        path.posix.dirname(dir),
-        ctx.settings.transferTimeoutMs,
-        track,
-      ),
-    );
+    const metered = meter?.begin(perDir.get(dir) ?? 0);
+    let succeeded = false;
+    try {
+      await mustSucceed(current, "upload", `sandbox upload ${name} ${dir}`, () =>
+        report.openshell.sandboxUpload(
+          report.gatewayName,
+          name,
+          local,
+          path.posix.dirname(dir),
+          ctx.settings.transferTimeoutMs,
+          (pid) => {
+            track?.(pid);
+            metered?.track(pid);
+          },
+        ),
+      );
+      succeeded = true;
+    } finally {
+      metered?.end(succeeded);
+    }
   }
   return current;
 }

@@ -22,6 +22,7 @@ import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
 import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { listSandboxes } from "./sandbox-state.js";
 import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
+import type { UploadProgress } from "./upload-progress.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
@@ -202,6 +203,7 @@ export interface RebuildOutcome {
 export type UpgradeEvent =
   | { type: "planned"; names: string[] }
   | { type: "step"; name: string; step: string }
+  | { type: "upload"; name: string; progress: UploadProgress }
   | { type: "finished"; outcome: RebuildOutcome };
 
 export interface UpgradeOptions extends UpgradePolicy {
@@ -357,6 +359,7 @@ async function rebuildOne(
     reactive: modifiedReactive(report, policy, name, backupRef, recoveryCommand),
     resumed: false,
     emit,
+    onUpload: (progress) => options.onEvent?.({ type: "upload", name, progress }),
   });
   if (drive.status === "abandoned") {
     return {
@@ -390,6 +393,7 @@ async function finishOne(
     op,
     policy,
     emit,
+    onUpload: (progress) => run.options.onEvent?.({ type: "upload", name, progress }),
     catalog: run.catalog,
   });
   const elapsed = Math.round(run.clock() - started);

@@ -141,6 +141,24 @@ describe("restore (action level)", () => {
     expect(existsSync(path.join(h.root, "boxes/alpha/sandbox/.openclaw"))).toBe(false);
   });
 
+  it("upload progress: from 0 to the manifest's bytes on success, never reaching them on a failed upload", async () => {
+    const ok = setup();
+    const seen: { bytes: number; total: number }[] = [];
+    await restoreSandbox(ok.h.ctx, "alpha", options({ timestamp: TS, onUpload: (p) => seen.push(p) }));
+    expect(seen[0]).toMatchObject({ bytes: 0, total: 1 });
+    expect(seen.at(-1)).toMatchObject({ bytes: 1, total: 1 });
+
+    const failing = setup((args) => (args[3] === "upload" ? fail("Error:   × broken pipe\n") : undefined));
+    const partial: { bytes: number; total: number }[] = [];
+    await restoreSandbox(
+      failing.h.ctx,
+      "alpha",
+      options({ timestamp: TS, onUpload: (p) => partial.push(p) }),
+    ).catch(() => {});
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.every((p) => p.bytes < p.total)).toBe(true);
+  });
+
   it("cancelled at the prompt: no safety backup, no journal, no destructive call", async () => {
     const { h, seen } = setup();
     let asked: { exists: boolean | null; ts: string } | null = null;
