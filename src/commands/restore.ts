@@ -7,6 +7,7 @@ import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
+import { UploadLine } from "../output/live-view.js";
 import { styleFor } from "../output/style.js";
 
 export default class Restore extends NemoclawCommand {
@@ -14,7 +15,7 @@ export default class Restore extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Restore a sandbox's state from a backup.";
   static override description =
-    `Runs the gateway schema preflight, then takes the maintenance lock and holds it to the end (also while the confirmation prompt waits, so no other command can prune the chosen backup). Chooses the backup (--backup, else the newest complete backup that holds files; newer empty ones are named in a warning), verifies it against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required) and verifies it again. Takes a safety backup of the sandbox's current state and records the operation in <state root>/operations/<sandbox>.json before anything is removed. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes and modes (modes the sandbox's umask narrowed on upload are set back with chmod, then checked again). With --create, a sandbox that no longer exists is first created from the agent catalog's image; a Stopped sandbox is started for the restore and left Stopped.
+    `Runs the gateway schema preflight, then takes the maintenance lock and holds it to the end (also while the confirmation prompt waits, so no other command can prune the chosen backup). Chooses the backup (--backup, else the newest complete backup that holds files; newer empty ones are named in a warning), verifies it against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required) and verifies it again. Takes a safety backup of the sandbox's current state and records the operation in <state root>/operations/<sandbox>.json before anything is removed. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes and modes (modes the sandbox's umask narrowed on upload are set back with chmod, then checked again). On a terminal the upload shows a bar, the rate and an ETA against the backup's bytes. With --create, a sandbox that no longer exists is first created from the agent catalog's image; a Stopped sandbox is started for the restore and left Stopped.
 
 With an unfinished operation for the sandbox (a killed rebuild or restore), restore without --backup, or with the same --backup, finishes it (a rebuild's registry update included) and takes no new safety backup; a different --backup replaces it. A failure or interrupt after the first removal exits 1 (130/143), never 4, and prints the safety backup and, each on a line of its own, the command that brings the previous state back and the command that retries the restore.
 
@@ -62,6 +63,8 @@ ${exitCodesHelp()}`;
       ...this.argv.filter((a) => a !== sandbox && a !== "--json"),
     ].join(" ");
     const quiet = this.wantsJson;
+    // On a terminal the upload shows a bar with an ETA (the manifest gives the total).
+    const upload = ctx.io.color && !quiet ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
     try {
       const run = await restoreSandbox(ctx, sandbox, {
         gatewayName,
@@ -69,7 +72,13 @@ ${exitCodesHelp()}`;
         create: flags.create,
         strict: ctx.settings.strictPreflight,
         rerunCommand: rerun,
-        onStep: quiet ? undefined : (text) => ctx.io.stderr.write(`${style.dim("…")} ${text}\n`),
+        onStep: quiet
+          ? undefined
+          : (text) => {
+              upload?.end();
+              ctx.io.stderr.write(`${style.dim("…")} ${text}\n`);
+            },
+        onUpload: upload ? (progress) => upload.update(progress) : undefined,
         confirm: async (p, exists, finishing) => {
           if (flags.yes) return true;
           const what = finishing
@@ -119,6 +128,8 @@ ${exitCodesHelp()}`;
         };
       }
       throw error;
+    } finally {
+      upload?.end();
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import type { UploadProgress } from "../actions/upload-progress.js";
 import type { Style } from "./style.js";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -56,6 +57,14 @@ export function formatTransfer(bytes: number, elapsedMs: number, total?: number,
   const percent = `${Math.floor(fraction * 100)}%`;
   const eta = rate > 0 && bytes < total ? `, ETA ${formatDuration(((total - bytes) / rate) * 1000)}` : "";
   return `${bar} ${percent} ${formatBytes(bytes)} / ${formatBytes(total)}${rateText}${eta}`;
+}
+
+/**
+ * A restore's upload: the total is the manifest's bytes, so a bar and an ETA. The bytes between
+ * directory boundaries are an estimate (docs/design.md, "Upload progress").
+ */
+export function uploadDetail(progress: UploadProgress): string {
+  return `restoring state ${formatTransfer(progress.bytes, progress.elapsedMs, progress.total)}`;
 }
 
 /**
@@ -195,5 +204,47 @@ export class LiveView {
     if (lines.length < this.drawn) text += "\x1b[J";
     this.out.write(text);
     this.drawn = lines.length;
+  }
+}
+
+/**
+ * The one transient line of a restore's upload on a terminal (a one-row live view). `end()`
+ * leaves a finished upload as one completed line and erases an unfinished one, so the step or
+ * failure lines that follow are never mixed with a stale bar.
+ */
+export class UploadLine {
+  private view: LiveView | undefined;
+  private last: UploadProgress | undefined;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly style: Style,
+    private readonly label: string,
+  ) {}
+
+  update(progress: UploadProgress): void {
+    const first = !this.view;
+    this.view ??= new LiveView(this.out, true, this.style);
+    this.last = progress;
+    this.view.update(this.label, "running", uploadDetail(progress));
+    // Drawn from now on (its first frame already shows the bar, not "waiting").
+    if (first) this.view.plan([]);
+  }
+
+  end(): void {
+    const { view, last } = this;
+    if (!view || !last) return;
+    this.view = undefined;
+    this.last = undefined;
+    if (last.bytes < last.total || last.total === 0) {
+      view.finish({ clear: true });
+      return;
+    }
+    view.update(
+      this.label,
+      "ok",
+      `state uploaded: ${formatBytes(last.total)} in ${formatDuration(last.elapsedMs)}`,
+    );
+    view.finish();
   }
 }

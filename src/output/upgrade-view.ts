@@ -4,7 +4,7 @@ import type {
   UpgradeEvent,
   UpgradeResult,
 } from "../actions/upgrade-sandboxes.js";
-import { formatDuration, type LiveView } from "./live-view.js";
+import { formatDuration, type LiveView, uploadDetail } from "./live-view.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
 
@@ -55,6 +55,7 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
   return (event) => {
     if (event.type === "planned") view.plan(event.names);
     else if (event.type === "step") view.update(event.name, "running", event.step, true);
+    else if (event.type === "upload") view.update(event.name, "running", uploadDetail(event.progress));
     else {
       const o = event.outcome;
       view.update(

@@ -139,3 +139,52 @@ screen() {
   grep -qE '^SANDBOX +BACKUP +SIZE +FILES +AGENT' "$BATS_TEST_TMPDIR/screen"
   grep -qE '^alpha +[0-9T-]+Z +[0-9.]+ [KMG]?i?B +[0-9]+ +[0-9.]+' "$BATS_TEST_TMPDIR/screen"
 }
+
+# bar_frames TRANSCRIPT: the upload frames of the live view, escape codes removed.
+bar_frames() {
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$1" | tr '\r' '\n' | grep -E 'restoring state \[[#-]{20}\]' || true
+}
+
+@test "restore on a terminal: the upload shows a bar with a percentage and an ETA, then one completed line" {
+  # 3 MiB of state, uploaded at 1 MiB/s: about three seconds of frames.
+  head -c 3145728 /dev/urandom >"$(state_dir_of alpha)/model.bin"
+  nemoclaw backup-all >/dev/null 2>&1
+  simctl set uploadBytesPerSec=1048576
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" restore alpha --yes
+  t="$BATS_TEST_TMPDIR/pty"
+  bar_frames "$t" >"$BATS_TEST_TMPDIR/frames"
+  cat "$BATS_TEST_TMPDIR/frames"
+  # a total from the manifest, and progress part-way with a rate and an ETA
+  grep -qE '\] [0-9]+% [0-9.]+ [KM]iB / 3\.[0-9] MiB at [0-9.]+ [KM]iB/s, ETA [0-9.]+s' "$BATS_TEST_TMPDIR/frames"
+  grep -qE '\] ([1-9]|[1-9][0-9])% ' "$BATS_TEST_TMPDIR/frames"
+  # the final screen: no bar left, one completed upload line, then the next steps and the result
+  screen "$t" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen"
+  [ "$(grep -cE '^✓ alpha +state uploaded: 3\.[0-9] MiB in [0-9.]+s$' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  grep -q 'verifying the restored state' "$BATS_TEST_TMPDIR/screen"
+}
+
+@test "restore without a terminal: no bar, no escape codes, the plain step lines of old" {
+  nemoclaw backup-all >/dev/null 2>&1
+  simctl set uploadBytesPerSec=1048576
+  run_split restore alpha --yes
+  [ "$status" -eq 0 ]
+  [[ "$err" != *$'\x1b'* ]]
+  [[ "$err" != *ETA* ]]
+  grep -q '^… restoring state$' <<<"$err"
+}
+
+@test "upgrade-sandboxes on a terminal: the rebuild's upload shows a bar in its row" {
+  simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register gamma openclaw 2026.6.0
+  head -c 2097152 /dev/urandom >"$(state_dir_of gamma)/model.bin"
+  simctl set uploadBytesPerSec=1048576
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" upgrade-sandboxes --yes gamma
+  bar_frames "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/frames"
+  grep -qE 'gamma +restoring state \[[#-]+\] [0-9]+% .* / 2\.[0-9] MiB' "$BATS_TEST_TMPDIR/frames"
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen"
+  # each sandbox once (the transcript's own "Script started … gamma" line aside)
+  [ "$(grep -v '^Script ' "$BATS_TEST_TMPDIR/screen" | grep -c 'gamma')" -eq 1 ]
+}

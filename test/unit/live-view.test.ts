@@ -6,6 +6,8 @@ import {
   formatDuration,
   formatTransfer,
   LiveView,
+  UploadLine,
+  uploadDetail,
 } from "../../src/output/live-view.js";
 import { styleFor } from "../../src/output/style.js";
 
@@ -325,5 +327,42 @@ describe("formatTransfer", () => {
     expect(formatTransfer(0, 0, 1024, 4)).toBe("[----] 0% 0 B / 1.0 KiB");
     // Done: a full bar, no ETA; more than the total never overflows the bar.
     expect(formatTransfer(2048, 1000, 1024, 4)).toBe("[####] 100% 2.0 KiB / 1.0 KiB at 2.0 KiB/s");
+  });
+});
+
+describe("uploadDetail and UploadLine", () => {
+  const MiB = 1024 * 1024;
+
+  it("an upload's detail has the bar, the percentage, rate and ETA against the manifest's bytes", () => {
+    const text = uploadDetail({ bytes: 4 * MiB, total: 10 * MiB, elapsedMs: 2000 });
+    expect(text).toBe("restoring state [########------------] 40% 4.0 MiB / 10.0 MiB at 2.0 MiB/s, ETA 3.0s");
+  });
+
+  it("a finished upload stays as one completed line; nothing when there was no progress", () => {
+    const s = sink();
+    const line = new UploadLine(s.out, styleFor(false), "alpha");
+    line.end();
+    expect(s.text()).toBe("");
+    line.update({ bytes: 0, total: 10 * MiB, elapsedMs: 0 });
+    line.update({ bytes: 10 * MiB, total: 10 * MiB, elapsedMs: 4000 });
+    line.end();
+    const screen = s.text();
+    expect(screen).toMatch(/✓ alpha {2}state uploaded: 10\.0 MiB in 4\.0s\n$/);
+    // Erase sequences only come from redraws, and the last frame is the completed line.
+    expect(screen.lastIndexOf("restoring state")).toBeLessThan(screen.lastIndexOf("state uploaded"));
+    line.end();
+    expect(s.text()).toBe(screen);
+  });
+
+  it("an unfinished upload (a failure or interrupt) is erased: no stale bar above the failure lines", () => {
+    const s = sink();
+    const line = new UploadLine(s.out, styleFor(false), "alpha");
+    vi.useFakeTimers();
+    line.update({ bytes: 3 * MiB, total: 10 * MiB, elapsedMs: 1000 });
+    vi.advanceTimersByTime(150);
+    line.end();
+    vi.useRealTimers();
+    expect(s.text()).toContain("restoring state [######");
+    expect(s.text().endsWith(eraseLines(1))).toBe(true);
   });
 });
