@@ -14,6 +14,7 @@ import {
   type LinkCandidate,
   MANIFEST_FILE,
   type ManifestFile,
+  manifestText,
   parseManifest,
   type SkippedEntry,
   type SkippedType,
@@ -178,7 +179,7 @@ function byEntryPath<T extends { path?: string; pathB64?: string }>(entries: T[]
 export function sealBackup(staging: string, manifest: BackupManifest): string {
   const manifestPath = path.join(staging, MANIFEST_FILE);
   writingTo(manifestPath, () => {
-    const tmp = writeDurableTemp(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
+    const tmp = writeDurableTemp(manifestPath, manifestText(manifest), 0o600);
     fs.renameSync(tmp, manifestPath);
     fsyncDir(staging);
   });

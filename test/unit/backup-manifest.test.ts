@@ -12,6 +12,7 @@ import {
   isSafeRelativePath,
   isSandboxStateDir,
   type ManifestFile,
+  manifestText,
   modeRepairs,
   parseManifest,
 } from "../../src/domain/backup-manifest.js";
@@ -228,6 +229,34 @@ describe("parseManifest", () => {
       expect(reasonOf(JSON.stringify(manifest({ files: [entry] })))).toMatch(/invalid file entry/);
     },
   );
+});
+
+describe("manifestText", () => {
+  it("is the same JSON document, one file entry per line, and parses back to it", () => {
+    const doc = manifest({
+      skipped: [{ path: ".openclaw/fifo", type: "fifo" }],
+      nemoclawVersion: "0.1.0",
+      files: [
+        { path: ".openclaw/config.json", size: 12, sha256: SHA_A, mode: "0644" },
+        { pathB64: Buffer.from([0x2e, 0x6f, 0x2f, 0xff]).toString("base64"), size: 1, sha256: SHA_B },
+      ],
+      backedUpDirs: ["/sandbox/.openclaw"],
+      stateDirs: ["/sandbox/.openclaw"],
+      absentDirs: [],
+    }) as unknown as BackupManifest;
+    const text = manifestText(doc);
+    expect(JSON.parse(text)).toEqual(doc);
+    expect(text.endsWith("}\n")).toBe(true);
+    const lines = text.split("\n");
+    expect(lines).toContain(`    ${JSON.stringify((doc.files as object[])[0])},`);
+    expect(lines).toContain(`    ${JSON.stringify((doc.files as object[])[1])}`);
+    expect(lines).toContain(`    {"path":".openclaw/fifo","type":"fifo"}`);
+    expect(lines).toContain('  "sandboxName": "alpha",');
+    // Smaller than two-space indentation, and an empty list stays valid.
+    expect(text.length).toBeLessThan(JSON.stringify(doc, null, 2).length);
+    const empty = { ...doc, files: [], skipped: undefined } as unknown as BackupManifest;
+    expect(JSON.parse(manifestText(empty))).toEqual({ ...doc, files: [], skipped: undefined });
+  });
 });
 
 describe("compareTrees", () => {
