@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# Crash safety: a rebuild or a restore killed with SIGKILL (its whole process group, as the OOM
-# killer, a reboot or a CI timeout would) at each step, then the next commands an operator or
-# a cron job would run. Nothing may be lost, nothing may be reported as fine while it is not.
+# Crash safety: a rebuild, a restore or a prune killed with SIGKILL (its whole process group, as
+# the OOM killer, a reboot or a CI timeout would) at each step, then the next commands an
+# operator or a cron job would run. Nothing may be lost, nothing may be reported as fine while
+# it is not.
 
 load helpers
 
@@ -376,4 +377,163 @@ restorable_sandbox() {
   [ "$status" -eq 0 ]
   [ "$(json_get result.backup.timestamp)" = "$full" ]
   [[ "$(json_get warnings)" == *"hold no files"* ]]
+}
+
+# Retention killed mid-removal. A pruned backup is renamed to `.<timestamp>.partial`, fsynced,
+# then deleted: a SIGKILL in the delete must leave staging that is never listed and that the
+# next locked command removes, and nothing else touched.
+
+# Files in the backup to be pruned: the size is what makes the kill window reliable. Measured on
+# a loaded 2-core machine (ext4), deleting the synced copy of 5,000 files takes about 1 s after
+# the staging name is first seen (70–100 polls of 10 ms); unsynced, 0.2–0.7 s. Building such a
+# backup takes 10–15 s there, hence once per run of this file.
+BIG_FILES=5000
+
+# big_backup_template: a complete backup of a sandbox `alpha` whose state holds $BIG_FILES
+# small files, written by a real backup-all on a host of its own, once per run of this file, to
+# $BATS_FILE_TMPDIR/big-backup/<timestamp>/. A backup is self-contained (its manifest names
+# sandbox paths only), so a copy is a valid backup of `alpha` on any host.
+big_backup_template() {
+  local template="$BATS_FILE_TMPDIR/big-backup"
+  [ -d "$template" ] && return 0
+  rm -rf "$template.tmp"
+  (
+    trap teardown_host EXIT
+    new_host --cli-version 0.0.44 --gateway-version 0.0.44
+    simctl start-gateway >/dev/null
+    sandbox_with_state alpha
+    "$NODE" -e '
+      const fs = require("fs"), path = require("path");
+      const [dir, count] = [process.argv[1], Number(process.argv[2])];
+      for (let i = 0; i < count; i++) {
+        const sub = path.join(dir, String(Math.floor(i / 200)).padStart(3, "0"));
+        if (i % 200 === 0) fs.mkdirSync(sub, { recursive: true });
+        fs.writeFileSync(path.join(sub, `note-${i}.txt`), `note ${i}\n`);
+      }' "$(state_dir_of alpha)/bulk" "$BIG_FILES"
+    # The download as a plain copy (the simulator's benchmark knob): the backup is the same.
+    simctl set fastTransfer=true >/dev/null
+    nemoclaw backup-all >/dev/null
+    mv "$HOME/.nemoclaw/rebuild-backups/alpha" "$template.tmp"
+  )
+  mv "$template.tmp" "$template"
+}
+
+# with_big_old_backup: a seeded, registered sandbox alpha whose only backup is a copy of the
+# big template. Sets $B (alpha's backups directory) and $OLD (that backup's timestamp).
+with_big_old_backup() {
+  big_backup_template
+  sandbox_with_state alpha
+  B="$HOME/.nemoclaw/rebuild-backups/alpha"
+  (umask 077 && mkdir -p "$B")
+  cp -a "$BATS_FILE_TMPDIR/big-backup/." "$B/"
+  # A backup's files are durable (fsynced by backup-all); a fresh copy's are only in the page
+  # cache, and deleting those is several times cheaper. Sync the copy to what a backup is.
+  sync -f "$B"
+  OLD="$(backups_of alpha)"
+  [ -f "$B/$OLD/rebuild-manifest.json" ]
+}
+
+# kill_when_dir DIR: polls every 10 ms (for at most 120 s) until DIR exists, then SIGKILLs the
+# process group of $pid. Fails if the process ended (or the time ran out) first.
+kill_when_dir() {
+  local deadline=$((SECONDS + 120))
+  until [ -d "$1" ]; do
+    if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      wait "$pid" || true
+      echo "$1 was never seen while the command ran (missed: raise BIG_FILES)" >&2
+      cat "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/err" >&2
+      return 1
+    fi
+    sleep 0.01
+  done
+  kill_group
+}
+
+# Timestamps of alpha's backups, sorted, one a line, from `backups list --json` ($1 = "list") or
+# `backups verify --json` ($1 = "verify"), each followed by what the command says of it.
+listed_as() {
+  printf '%s' "$out" | "$NODE" -e '
+    const doc = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const say = process.argv[1] === "verify" ? (b) => (b.ok ? "ok" : "FAILED") : (b) => (b.complete ? "complete" : "CORRUPT");
+    console.log(doc.result.backups.filter((b) => b.sandbox === "alpha").map((b) => `${b.timestamp} ${say(b)}`).sort().join("\n"));' "$1"
+}
+
+# What a killed prune may leave: every timestamp directory of alpha on disk is listed, complete,
+# and verifies; the doomed backup $OLD is not among them; no staging is ever listed.
+assert_only_complete_backups_listed() {
+  local dirs
+  dirs="$(backups_of alpha)"
+  [ -n "$dirs" ]
+  [[ "$dirs" != *"$OLD"* ]]
+  run_split backups list
+  [ "$status" -eq 0 ]
+  [[ "$out" != *"$OLD"* ]]
+  [[ "$out" != *"partial"* ]]
+  [[ "$out" != *"CORRUPT"* ]]
+  run_split backups list --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [ "$(listed_as list)" = "$(sed 's/$/ complete/' <<<"$dirs")" ]
+  run_split backups verify alpha --json
+  [ "$status" -eq 0 ]
+  [ "$(listed_as verify)" = "$(sed 's/$/ ok/' <<<"$dirs")" ]
+}
+
+@test "backups prune SIGKILLed while deleting a backup: never listed, the kept one byte-identical, the next prune cleans up" {
+  with_big_old_backup
+  run_split backup-all --json
+  [ "$status" -eq 0 ]
+  KEPT="$(backups_of alpha | tail -1)"
+  [ "$KEPT" != "$OLD" ]
+  # The kept backup shares files with the doomed one (hard links to its unchanged files).
+  [ "$(json_get result.sandboxes.0.linkedFiles)" -gt 0 ]
+  cp -a "$B/$KEPT" "$BATS_TEST_TMPDIR/kept"
+  start_own_group backups prune alpha --keep 1
+  kill_when_dir "$B/.$OLD.partial"
+  # Killed inside the removal: the backup is staging now, and the dead run's lock is left.
+  [ -d "$B/.$OLD.partial" ]
+  [ ! -e "$B/$OLD" ]
+  [ -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
+  assert_only_complete_backups_listed
+  [ "$(backups_of alpha)" = "$KEPT" ]
+  diff -r --no-dereference "$BATS_TEST_TMPDIR/kept" "$B/$KEPT"
+  # The next locked command reclaims the dead run's lock and removes the leftover.
+  run_split backups prune alpha --keep 1 --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [ "$(json_get result.removed)" = 0 ]
+  [ "$(ls -A "$B")" = "$KEPT" ]
+  [ ! -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
+  assert_only_complete_backups_listed
+  diff -r --no-dereference "$BATS_TEST_TMPDIR/kept" "$B/$KEPT"
+}
+
+@test "backup-all --keep 1 SIGKILLed while pruning: its new backup complete, the old one never listed, the next run cleans up" {
+  with_big_old_backup
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  MID="$(backups_of alpha | tail -1)"
+  cp -a "$(state_dir_of alpha)" "$BATS_TEST_TMPDIR/original"
+  start_own_group backup-all --keep 1
+  kill_when_dir "$B/.$OLD.partial"
+  [ -d "$B/.$OLD.partial" ]
+  [ ! -e "$B/$OLD" ]
+  assert_only_complete_backups_listed
+  # The killed run's own backup was sealed before its retention began: it is the newest, whole.
+  NEW="$(backups_of alpha | tail -1)"
+  [ "$NEW" != "$MID" ]
+  same_tree "$BATS_TEST_TMPDIR/original" "$B/$NEW/.openclaw"
+  same_tree "$BATS_TEST_TMPDIR/original" "$(state_dir_of alpha)"
+  # MID, also given up, is either gone entirely or still a complete backup, never staging.
+  [ ! -e "$B/.$MID.partial" ]
+  run_split backup-all --keep 1 --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [[ "$(json_get result.cleanedStaging)" == *"$B/.$OLD.partial"* ]]
+  LAST="$(backups_of alpha)"
+  [ "$LAST" != "$NEW" ]
+  [ "$(ls -A "$B")" = "$LAST" ]
+  assert_only_complete_backups_listed
+  same_tree "$BATS_TEST_TMPDIR/original" "$B/$LAST/.openclaw"
 }
