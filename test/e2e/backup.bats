@@ -202,7 +202,7 @@ teardown() {
   [ "$status" -eq 3 ]
   [[ "$err" == *"OpenShell gateway schema preflight failed before backing up registered sandboxes."* ]]
   [[ "$err" == *"Rerun \`nemoclaw backup-all\`"* ]]
-  ! grep -q '"list"' "$HOST/state/calls.log"
+  ! grep -q '"list"' "$HOST/state/calls.log" || false
   [ ! -e "$HOME/.nemoclaw/rebuild-backups" ]
   [ ! -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
 }

@@ -93,7 +93,7 @@ mode_of() {
   [ "$(printf '%s\n' "$chmods" | wc -l)" -eq 2 ]
   printf '%s\n' "$chmods" | grep -q '"chmod","0666","/sandbox/.openclaw/shared-a","/sandbox/.openclaw/shared-b"'
   printf '%s\n' "$chmods" | grep -q '"chmod","0775","/sandbox/.openclaw/group-x"'
-  ! grep -q '"sh","-c"' "$HOST/state/calls.log"
+  ! grep -q '"sh","-c"' "$HOST/state/calls.log" || false
 }
 
 @test "special files: a FIFO and a socket are listed as skipped with a warning each; the backup is complete" {
@@ -166,7 +166,7 @@ mode_of() {
   run_split restore alpha --backup "$ts" --yes
   [ "$status" -ne 0 ]
   [[ "$err" == *"corrupt"* ]]
-  ! grep -q '"rm"' "$HOST/state/calls.log"
+  ! grep -q '"rm"' "$HOST/state/calls.log" || false
 }
 
 @test "corrupt: a stored state dir that is a symlink fails verify, and restore never rm -rfs or uploads it" {
@@ -183,8 +183,8 @@ mode_of() {
   : >"$HOST/state/calls.log"
   run_split restore alpha --backup "$ts" --yes
   [ "$status" -ne 0 ]
-  ! grep -q '"rm"' "$HOST/state/calls.log"
-  ! grep -q '"upload"' "$HOST/state/calls.log"
+  ! grep -q '"rm"' "$HOST/state/calls.log" || false
+  ! grep -q '"upload"' "$HOST/state/calls.log" || false
   [ "$(simctl tree alpha /sandbox/.openclaw)" = "$before" ]
 }
 

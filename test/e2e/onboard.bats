@@ -45,7 +45,7 @@ nothing_running() {
   [[ "$out" == *"Stopped the previous gateway (pid $old, SIGTERM)."* ]]
   [[ "$out" == *"✓ NemoClaw gateway is healthy (OpenShell 0.0.44, pid $new)"* ]]
   [[ "$err" == *"Confirming gateway 'nemoclaw' (pid $new) stays up"* ]]
-  ! alive "$old"
+  ! alive "$old" || false
   [ "$new" != "$old" ]
   alive "$new"
   # The new marker: private, current, naming the realpath of the sibling binary.

@@ -64,7 +64,7 @@ anchors_present() {
   assert_valid_json
   [ "$(json_get preflight.verdict)" = compatible ]
   [ "$(json_get preflight.gateway.binarySource)" = sibling ]
-  ! grep -q "opt/old/openshell-gateway" "$HOST/state/calls.log"
+  ! grep -q "opt/old/openshell-gateway" "$HOST/state/calls.log" || false
 }
 
 @test "legacy cluster image drift (exit 3) names the cluster volumes" {
@@ -154,7 +154,7 @@ anchors_present() {
   : >"$HOST/state/calls.log"
   run_split gateway preflight --json
   assert_valid_json
-  ! grep -q "opt/evil" "$HOST/state/calls.log"
+  ! grep -q "opt/evil" "$HOST/state/calls.log" || false
   [ "$(json_get preflight.gateway.binarySource)" = sibling ]
   [[ "$(json_get preflight.evidence)" == *"runtime-marker"* ]]
   [ "$status" -eq 0 ]
@@ -172,7 +172,7 @@ anchors_present() {
   : >"$HOST/state/calls.log"
   run_split gateway preflight --json
   [ "$status" -eq 0 ]
-  ! grep -q "opt/claimed" "$HOST/state/calls.log"
+  ! grep -q "opt/claimed" "$HOST/state/calls.log" || false
   [ "$(json_get preflight.gateway.binarySource)" = sibling ]
 }
 

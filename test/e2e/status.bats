@@ -29,7 +29,7 @@ state_hash() {
   [[ "$out" == *"alpha"*"Ready"*"2026.7.1 → 2026.7.1"*"current"* ]]
   [[ "$out" == *"Nothing needs action"* ]]
   [ "$before" = "$(state_hash)" ]
-  ! grep -qE '"(delete|create|upload|download|select|add)"' "$HOST/state/calls.log"
+  ! grep -qE '"(delete|create|upload|download|select|add)"' "$HOST/state/calls.log" || false
   run_split status --json
   [ "$status" -eq 0 ]
   assert_valid_json
@@ -70,7 +70,7 @@ state_hash() {
   [[ "$out" == *"alpha"*"?"*"current"* ]]
   [[ "$out" == *"stale"*"?"*"2026.6.0 → 2026.7.1"*"stale"* ]]
   [[ "$out" == *"nemoclaw onboard --resume"* ]]
-  ! grep -q '"sandbox"' "$HOST/state/calls.log"
+  ! grep -q '"sandbox"' "$HOST/state/calls.log" || false
   run_split status --json
   [ "$status" -eq 3 ]
   assert_valid_json

@@ -80,8 +80,8 @@ calls() {
   [ "$status" -eq 0 ]
   [[ "$out" == *"beta: skipped: stopped; this OpenShell (0.0.104) cannot start it"* ]]
   [[ "$out" == *"1 backed up, 0 failed, 1 skipped"* ]]
-  ! grep -q '"start"' "$HOST/state/calls.log"
-  ! grep -q '"stop"' "$HOST/state/calls.log"
+  ! grep -q '"start"' "$HOST/state/calls.log" || false
+  ! grep -q '"stop"' "$HOST/state/calls.log" || false
   [ ! -e "$(started_json beta)" ]
   run_split backup-all --require-all
   [ "$status" -eq 1 ]
@@ -235,7 +235,7 @@ stale_stopped() {
   assert_valid_json
   [[ "$(json_get result.sandboxes.0.reason)" == *"stale but Stopped; could not start it"*"left stopped"* ]]
   [ "$(phase_of beta)" = Stopped ]
-  ! grep -q '"delete"' "$HOST/state/calls.log"
+  ! grep -q '"delete"' "$HOST/state/calls.log" || false
   [ -z "$(backups_of beta)" ]
 }
 
@@ -271,7 +271,7 @@ stale_stopped() {
   run_split restore beta --yes
   [ "$status" -eq 1 ]
   [[ "$err" == *"sandbox beta is Stopped and stopped; this OpenShell (0.0.104) cannot start it; nothing was changed"* ]]
-  ! grep -q '"start"' "$HOST/state/calls.log"
+  ! grep -q '"start"' "$HOST/state/calls.log" || false
   [ "$(phase_of beta)" = Stopped ]
 }
 

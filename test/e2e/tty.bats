@@ -60,7 +60,7 @@ screen() {
   # an aligned table: header, one row per sandbox with its timestamp, no per-row path
   grep -qE '^ +NAME +STATUS +BACKUP +SIZE +FILES +TIME' "$BATS_TEST_TMPDIR/screen"
   grep -qE '^✓ +alpha +backed-up +[0-9T-]+Z +[0-9.]+ [KMG]?i?B +[0-9]+ +[0-9.]+s' "$BATS_TEST_TMPDIR/screen"
-  ! grep -qE '(alpha|beta).*rebuild-backups/' "$BATS_TEST_TMPDIR/screen"
+  ! grep -qE '(alpha|beta).*rebuild-backups/' "$BATS_TEST_TMPDIR/screen" || false
   # the root once, the summary lines verbatim
   [ "$(grep -c 'Backups stored in: ' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
   grep -q '^Backup summary: 2 backed up, 0 failed, 0 skipped$' "$BATS_TEST_TMPDIR/screen"
@@ -75,7 +75,7 @@ screen() {
   grep -qE '✓ beta +backed up' "$BATS_TEST_TMPDIR/screen"
   # stdout is not a terminal: the plain result lines of old
   grep -q '^✓ alpha: backed up .* → .*rebuild-backups/alpha/' "$BATS_TEST_TMPDIR/stdout"
-  ! has_escape "$BATS_TEST_TMPDIR/stdout"
+  ! has_escape "$BATS_TEST_TMPDIR/stdout" || false
 }
 
 @test "upgrade-sandboxes --yes on a terminal: live view and a clean summary" {
@@ -98,20 +98,20 @@ screen() {
 
 @test "NO_COLOR=1 on a terminal: no escape codes at all, plain progress lines" {
   NO_COLOR=1 in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" backup-all
-  ! has_escape "$BATS_TEST_TMPDIR/pty"
+  ! has_escape "$BATS_TEST_TMPDIR/pty" || false
   grep -q 'Backup summary: 2 backed up' "$BATS_TEST_TMPDIR/pty"
   NO_COLOR=1 in_pty "$BATS_TEST_TMPDIR/pty2" "$NODE" "$REPO/bin/run.js" gateway preflight
-  ! has_escape "$BATS_TEST_TMPDIR/pty2"
+  ! has_escape "$BATS_TEST_TMPDIR/pty2" || false
 }
 
 @test "without a terminal: one plain line per event, no escape codes" {
   "$NODE" "$REPO/bin/run.js" backup-all >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
-  ! has_escape "$BATS_TEST_TMPDIR/out"
-  ! has_escape "$BATS_TEST_TMPDIR/err"
+  ! has_escape "$BATS_TEST_TMPDIR/out" || false
+  ! has_escape "$BATS_TEST_TMPDIR/err" || false
   [ "$(grep -c 'alpha' "$BATS_TEST_TMPDIR/err")" -ge 2 ]
   grep -q '✓ alpha' "$BATS_TEST_TMPDIR/err"
   "$NODE" "$REPO/bin/run.js" gateway preflight >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
-  ! has_escape "$BATS_TEST_TMPDIR/out"
+  ! has_escape "$BATS_TEST_TMPDIR/out" || false
 }
 
 @test "colour on a terminal for the preflight verdict" {
@@ -126,7 +126,7 @@ screen() {
   (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
   grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +declined'
-  ! grep -q '"delete"' "$HOST/state/calls.log"
+  ! grep -q '"delete"' "$HOST/state/calls.log" || false
   (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +rebuilt'
 }
@@ -160,7 +160,7 @@ bar_frames() {
   # the final screen: no bar left, one completed upload line, then the next steps and the result
   screen "$t" >"$BATS_TEST_TMPDIR/screen"
   cat "$BATS_TEST_TMPDIR/screen"
-  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen"
+  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen" || false
   [ "$(grep -cE '^✓ alpha +state uploaded: 3\.[0-9] MiB in [0-9.]+s$' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
   grep -q 'verifying the restored state' "$BATS_TEST_TMPDIR/screen"
 }
@@ -184,7 +184,7 @@ bar_frames() {
   bar_frames "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/frames"
   grep -qE 'gamma +restoring state \[[#-]+\] [0-9]+% .* / 2\.[0-9] MiB' "$BATS_TEST_TMPDIR/frames"
   screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
-  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen"
+  ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen" || false
   # each sandbox once (the transcript's own "Script started … gamma" line aside)
   [ "$(grep -v '^Script ' "$BATS_TEST_TMPDIR/screen" | grep -c 'gamma')" -eq 1 ]
 }

@@ -40,7 +40,7 @@ state_hash() {
   [ "$before" = "$(state_hash)" ]
   [ ! -e "$HOME/.nemoclaw/rebuild-backups" ]
   [ ! -e "$HOME/.nemoclaw/locks" ]
-  ! grep -qE '"(delete|create|upload|download)"' "$HOST/state/calls.log"
+  ! grep -qE '"(delete|create|upload|download)"' "$HOST/state/calls.log" || false
 }
 
 @test "--check with everything current: exit 0 and the all-clear line" {
@@ -67,7 +67,7 @@ state_hash() {
   simctl set unreachable=true
   run_split upgrade-sandboxes --check
   [ "$status" -eq 4 ]
-  ! grep -qiE 'orphan|destroy|delete' <<<"$out$err"
+  ! grep -qiE 'orphan|destroy|delete' <<<"$out$err" || false
 }
 
 @test "--check: drift refuses with exit 3 before sandbox list" {
@@ -79,7 +79,7 @@ state_hash() {
   run_split upgrade-sandboxes --check
   [ "$status" -eq 3 ]
   [[ "$err" == *"preflight failed before checking sandbox upgrade state."* ]]
-  ! grep -q '"list"' "$HOST/state/calls.log"
+  ! grep -q '"list"' "$HOST/state/calls.log" || false
 }
 
 @test "--check: a schema mismatch on a state query refuses with exit 3" {
@@ -114,7 +114,7 @@ state_hash() {
   [[ "$out" == *"Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 1 up to date"* ]]
   same_tree "$snapshot" "$(state_dir_of beta)"
   [ "$alpha_before" = "$(find "$(state_dir_of alpha)" -type f -exec sha256sum {} + | sort)" ]
-  ! grep '"delete"' "$HOST/state/calls.log" | grep -q alpha
+  ! grep '"delete"' "$HOST/state/calls.log" | grep -q alpha || false
   "$NODE" -e '
     const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const b = d.sandboxes.beta;
@@ -173,7 +173,7 @@ state_hash() {
   : >"$HOST/state/calls.log"
   run_split upgrade-sandboxes --auto
   [ "$status" -eq 3 ]
-  ! grep -qE '"(list|delete)"' "$HOST/state/calls.log"
+  ! grep -qE '"(list|delete)"' "$HOST/state/calls.log" || false
 }
 
 @test "a recreated sandbox that never becomes Ready: retried, then FAILED with the recovery command" {
