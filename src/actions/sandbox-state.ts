@@ -11,6 +11,7 @@ import {
   entryBytes,
   type ManifestFile,
   modeRepairs,
+  stateDirIndex,
   type TreeComparison,
 } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
@@ -233,7 +234,7 @@ const CHMOD_ARGV_BYTES = 64 * 1024;
  * cannot be passed as an argument and is left out (it stays reported as a mode mismatch).
  */
 export function chmodCommands(manifest: BackupManifest, repairs: Map<string, ManifestFile[]>): string[][] {
-  const dirByBase = new Map(manifest.backedUpDirs.map((d) => [path.posix.basename(d), d]));
+  const stateDirOf = stateDirIndex(manifest.backedUpDirs);
   const commands: string[][] = [];
   for (const [mode, files] of repairs) {
     let argv = ["chmod", mode];
@@ -241,10 +242,9 @@ export function chmodCommands(manifest: BackupManifest, repairs: Map<string, Man
     for (const f of files) {
       const rel = argvText(f);
       if (rel === null) continue;
-      const slash = rel.indexOf("/");
-      const dir = dirByBase.get(rel.slice(0, slash));
+      const dir = stateDirOf(rel);
       if (!dir) continue;
-      const target = `${dir}/${rel.slice(slash + 1)}`;
+      const target = `${dir}/${rel.slice(rel.indexOf("/") + 1)}`;
       if (bytes + target.length > CHMOD_ARGV_BYTES && argv.length > 2) {
         commands.push(argv);
         argv = ["chmod", mode];

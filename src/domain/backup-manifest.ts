@@ -343,21 +343,27 @@ export function linkCandidates(
 }
 
 /**
+ * The backed-up state dir an entry lies under, from its relative path text (`<basename>/…`, as
+ * every stored path is): undefined for a path under none of them.
+ */
+export function stateDirIndex(backedUpDirs: readonly string[]): (rel: string) => string | undefined {
+  const byBase = new Map(backedUpDirs.map((dir) => [dir.slice(dir.lastIndexOf("/") + 1), dir]));
+  return (rel) => {
+    const slash = rel.indexOf("/");
+    return byBase.get(slash < 0 ? rel : rel.slice(0, slash));
+  };
+}
+
+/**
  * The bytes of regular files each backed-up state dir holds (keyed by the dir's sandbox path):
  * what its upload has to move. Symlinks move no file content and count nothing.
  */
 export function bytesPerStateDir(manifest: BackupManifest): Map<string, number> {
-  const byBase = new Map<string, string>();
-  const totals = new Map<string, number>();
-  for (const dir of manifest.backedUpDirs) {
-    byBase.set(dir.slice(dir.lastIndexOf("/") + 1), dir);
-    totals.set(dir, 0);
-  }
+  const stateDirOf = stateDirIndex(manifest.backedUpDirs);
+  const totals = new Map<string, number>(manifest.backedUpDirs.map((dir) => [dir, 0]));
   for (const f of manifest.files) {
     if (f.symlink !== undefined) continue;
-    const rel = entryBytes(f);
-    const slash = rel.indexOf(0x2f);
-    const dir = byBase.get(rel.subarray(0, slash < 0 ? rel.length : slash).toString("utf8"));
+    const dir = stateDirOf(entryBytes(f).toString("utf8"));
     if (dir !== undefined) totals.set(dir, (totals.get(dir) ?? 0) + f.size);
   }
   return totals;
