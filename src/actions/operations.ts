@@ -158,7 +158,7 @@ export async function resumeOperation(ctx: Context, req: ResumeRequest): Promise
       why: `the interrupted ${journal.operation} ran against gateway '${journal.gateway}'; rerun with --gateway ${journal.gateway}`,
     };
   }
-  if (await stopOrphanChild(journal.child, ctx.procRoot)) {
+  if (await stopOrphanChild(journal, ctx.procRoot)) {
     req.emit(`stopped the interrupted run's OpenShell process (pid ${journal.child?.pid})`);
   }
   req.emit(`verifying backup ${journal.backup}`);

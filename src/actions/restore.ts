@@ -332,7 +332,7 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
   if (mode.kind === "fresh") {
     ({ handle, safety, created } = await openFresh(under, plan, presence, agent));
   } else {
-    if (await stopOrphanChild(mode.journal.child, ctx.procRoot))
+    if (await stopOrphanChild(mode.journal, ctx.procRoot))
       under.step("stopped the interrupted run's OpenShell process");
     handle =
       mode.kind === "finish"
