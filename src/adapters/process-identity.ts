@@ -160,7 +160,11 @@ export function processStartTime(pid: number, procRoot: string = DEFAULT_PROC_RO
  * "that process's group". A process that left its group, or a pid that names some other
  * group's member, is not a leader, and signalling `-pid` would hit a group we never identified.
  */
-export function isSameGroupLeader(pid: number, startTime: number, procRoot: string = DEFAULT_PROC_ROOT): boolean {
+export function isSameGroupLeader(
+  pid: number,
+  startTime: number,
+  procRoot: string = DEFAULT_PROC_ROOT,
+): boolean {
   if (!isValidPid(pid)) return false;
   const read = readStat(pid, procRoot);
   if (read.kind !== "ok" || stateOf(read.stat) !== "alive") return false;

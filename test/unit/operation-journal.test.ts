@@ -21,14 +21,18 @@ import {
   JournalHandle,
   journalFile,
   operationsDir,
+  orphanGroupToSignal,
   readJournal,
   readJournals,
-  orphanGroupToSignal,
   stopOrphanChild,
   writeJournal,
   writerState,
 } from "../../src/adapters/operations-journal.js";
-import { isSameProcessInstance, processStartTime, readProcessState } from "../../src/adapters/process-identity.js";
+import {
+  isSameProcessInstance,
+  processStartTime,
+  readProcessState,
+} from "../../src/adapters/process-identity.js";
 import {
   decideResume,
   describeInterruption,
