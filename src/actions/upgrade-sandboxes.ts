@@ -1,10 +1,11 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { JournalHandle } from "../adapters/operations-journal.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
-import { registryLockHolder } from "../adapters/registry-lock.js";
+import { describeRegistryLockHolder, registryLockHolder } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
+import { escapeForDisplay } from "../domain/display.js";
 import { EnvironmentError, PreflightRefusal, UsageError } from "../domain/errors.js";
-import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import { isValidSandboxName } from "../domain/names.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import {
   type Classification,
@@ -562,7 +563,7 @@ async function rebuildStale(
   if (holder) {
     throw new EnvironmentError(
       "registry_locked",
-      `the sandbox registry lock ${lockDir} is held by ${holder.pid === null ? "another process" : `pid ${holder.pid}`}; no sandbox was rebuilt, rerun when it is released`,
+      `${describeRegistryLockHolder(lockDir, holder)}; no sandbox was rebuilt, rerun when it is released`,
     );
   }
   await forEachLimited(

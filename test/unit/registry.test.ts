@@ -13,8 +13,9 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { processStartTime } from "../../src/adapters/process-identity.js";
 import { readRegistry, updateRegistryEntry } from "../../src/adapters/registry.js";
-import { RegistryLockHeld } from "../../src/adapters/registry-lock.js";
+import { RegistryLockHeld, registryLockHolder } from "../../src/adapters/registry-lock.js";
 import { EnvironmentError } from "../../src/domain/errors.js";
 
 describe("registry", () => {
@@ -161,6 +162,55 @@ describe("registry", () => {
       utimesSync(`${f}.lock`, old, old);
       await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 150 });
       expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+    });
+
+    it("respects a live owner without process-start (cannot be judged) and names the exact rm -r", async () => {
+      const f = registry();
+      holdLock(f, `${process.ppid}\n`);
+      const error = await updateRegistryEntry(
+        f,
+        "alpha",
+        { agentVersion: "2" },
+        { timeoutMs: 100, retryMs: 20 },
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RegistryLockHeld);
+      expect((error as RegistryLockHeld).holder).toEqual({ pid: process.ppid, why: "unjudgeable" });
+      expect((error as Error).message).toContain(
+        `held by pid ${process.ppid}, which left no usable process-start`,
+      );
+      expect((error as Error).message).toMatch(new RegExp(`remove it: rm -r ${f}\\.lock$`));
+      expect(existsSync(`${f}.lock`)).toBe(true);
+      // The same with a process-start about another pid, or written without a boot id.
+      rmSync(`${f}.lock`, { recursive: true });
+      holdLock(f, `${process.ppid}\n`, `${process.ppid} unknown 0\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "unjudgeable" });
+      rmSync(`${f}.lock`, { recursive: true });
+      holdLock(f, `${process.ppid}\n`, `${process.pid} x 1\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "unjudgeable" });
+    });
+
+    it("a live owner whose process-start matches holds it; the rm is not offered", async () => {
+      const f = registry();
+      const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      holdLock(f, `${process.ppid}\n`, `${process.ppid} ${boot} ${processStartTime(process.ppid)}\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "alive" });
+      await expect(
+        updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 100, retryMs: 20 }),
+      ).rejects.toThrow(/held by pid \d+ \(another nemoclaw tool is changing the registry\)$/);
+    });
+
+    it("release removes the lock only while it is still ours", async () => {
+      const f = registry();
+      const { withRegistryLock } = await import("../../src/adapters/registry-lock.js");
+      await withRegistryLock(`${f}.lock`, {}, () => {
+        // Someone else's lock replaces ours meanwhile (only a tool outside the protocol could).
+        rmSync(`${f}.lock`, { recursive: true });
+        holdLock(f, `${process.ppid}\n`);
+      });
+      expect(readFileSync(path.join(`${f}.lock`, "owner"), "utf8")).toBe(`${process.ppid}\n`);
     });
 
     it("holds the lock while writing: owner and process-start name this process (0600)", async () => {
