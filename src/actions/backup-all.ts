@@ -1,5 +1,5 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { pruneBackups } from "../adapters/backup-store.js";
+import { prunableBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
@@ -8,6 +8,7 @@ import { escapeForDisplay } from "../domain/display.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
+import { removeBackups } from "./backups.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
 import { takeMaintenanceLock } from "./maintenance.js";
@@ -321,12 +322,19 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
     if (backup.warnings.length) options.onWarnings?.(backup.warnings);
     const pinned = pinnedBackups(run.ops, name);
     const root = ctx.settings.paths.backupsRoot;
-    const pruned = options.keep && pinned ? pruneBackups(root, name, options.keep, pinned) : [];
+    const retention =
+      options.keep && pinned
+        ? removeBackups(prunableBackups(root, name, options.keep, pinned))
+        : { removed: [], failed: [] };
+    const pruned = retention.removed.map((b) => b.path);
+    // The backup is sealed either way; what stops it being a plain success (exit 1) is named.
     const notStopped = power.stopFailure();
+    const notPruned = retention.failed.map((f) => f.error).join("; ");
+    const trouble = [notStopped, notPruned].filter(Boolean).join("; ");
     run.record({
       name,
-      status: notStopped ? "failed" : "backed-up",
-      ...(notStopped ? { reason: `backed up, but ${notStopped}` } : {}),
+      status: trouble ? "failed" : "backed-up",
+      ...(trouble ? { reason: `backed up, but ${trouble}` } : {}),
       ...(power.wasStarted() ? { startedForBackup: true } : {}),
       timestamp: backup.timestamp,
       path: backup.path,

@@ -1,5 +1,6 @@
 import type { BackupSummary, BackupVerification, PruneResult } from "../actions/backups.js";
 import type { RestoreResult } from "../actions/restore.js";
+import { escapeForDisplay } from "../domain/display.js";
 import { formatBytes } from "./live-view.js";
 import { colourFirstLine, type Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
@@ -152,9 +153,22 @@ export function renderPrune(r: PruneResult, style: Style): string[] {
     if (s.pinned.length)
       lines.push(`  ${s.sandbox}: pinned by an unfinished operation: ${s.pinned.join(", ")}`);
     if (s.skipped) lines.push(`${style.yellow("!")} ${s.sandbox}: ${s.skipped}`);
+    for (const f of s.failed ?? [])
+      lines.push(`${style.red("✗")} ${s.sandbox} ${f.timestamp}: NOT removed (see the error below)`);
   }
   lines.push(
     `Prune summary (keep ${r.keep}): ${r.removed} backup(s) ${verb}, ${formatBytes(r.bytesFreed)} ${r.dryRun ? "would be " : ""}freed.`,
+  );
+  return lines;
+}
+
+/** `backups prune` that could not remove some backups: one error line per backup, naming what is left. */
+export function renderPruneFailure(r: PruneResult, style: Style): string[] {
+  const lines: string[] = [];
+  for (const s of r.sandboxes)
+    for (const f of s.failed ?? []) lines.push(`${style.red("Error:")} ${escapeForDisplay(f.error)}`);
+  lines.push(
+    `${style.red("Error:")} ${r.failed} backup(s) could not be removed; the others were pruned. Fix the cause (unmount, chattr -i, permissions) and run the prune again.`,
   );
   return lines;
 }
