@@ -4,7 +4,6 @@ import { HashPool } from "../adapters/hash-pool.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import type { SkippedEntry } from "../domain/backup-manifest.js";
-import { escapeForDisplay } from "../domain/display.js";
 import { PreflightRefusal } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
@@ -176,10 +175,8 @@ async function backupRegistered(
       options.onWarnings?.(restopped);
     }
     const listed = await listSandboxes(report, policy);
-    options.onEvent?.({
-      type: "planned",
-      names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),
-    });
+    // Exact names (a registry key can hold anything): every human view escapes them.
+    options.onEvent?.({ type: "planned", names: registry.names });
     const run: BackupRun = {
       ctx,
       options,
@@ -215,9 +212,8 @@ async function backupRegistered(
     // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
     const seen = new Set(result.sandboxes.map((s) => s.name));
     for (const name of registry.names) {
-      const shown = isValidSandboxName(name) ? name : escapeForDisplay(name);
-      if (!seen.has(shown))
-        run.record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
+      if (!seen.has(name))
+        run.record({ name, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
     }
   } finally {
     lock.release();
@@ -238,7 +234,7 @@ async function admit(run: BackupRun, name: string): Promise<Admitted | null> {
   };
   if (!isValidSandboxName(name)) {
     run.record({
-      name: escapeForDisplay(name),
+      name,
       status: "failed",
       reason: "invalid sandbox name",
       durationMs: 0,

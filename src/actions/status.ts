@@ -2,7 +2,6 @@ import { readAgentCatalog } from "../adapters/agent-catalog.js";
 import { type BackupListing, listBackups } from "../adapters/backup-store.js";
 import { type Registry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
-import { escapeForDisplay } from "../domain/display.js";
 import { backupTimestampDate } from "../domain/duration.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
@@ -89,7 +88,7 @@ function offlineClassification(
     const text = (v: unknown) => (typeof v === "string" && v ? v : null);
     const valid = isValidSandboxName(name);
     return classifySandbox({
-      name: valid ? name : escapeForDisplay(name),
+      name,
       valid,
       agent,
       expectedVersion: catalog[agent ?? ""]?.expectedVersion ?? null,

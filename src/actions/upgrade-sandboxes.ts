@@ -3,7 +3,6 @@ import { JournalHandle } from "../adapters/operations-journal.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import { describeRegistryLockHolder, registryLockHolder } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
-import { escapeForDisplay } from "../domain/display.js";
 import { EnvironmentError, PreflightRefusal, UsageError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
@@ -107,7 +106,7 @@ export async function classifyRegistry(
     const agentName = str(entry.agent);
     const probe = probes.get(name);
     const c = classifySandbox({
-      name: valid ? name : escapeForDisplay(name),
+      name,
       valid,
       agent: agentName,
       expectedVersion: catalog[agentName ?? ""]?.expectedVersion ?? null,

@@ -10,6 +10,7 @@ import {
   entryBytes,
   entryPath,
   formatMode,
+  humanPath,
   isBackupTimestamp,
   type LinkCandidate,
   MANIFEST_FILE,
@@ -131,7 +132,7 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
       } else if (options.skipped) {
         options.skipped.push({ ...entry, type: specialType(dirent) });
       } else {
-        throw new Error(`unsupported file type in backup: ${displayPath(entry)}`);
+        throw new Error(`unsupported file type in backup: ${humanPath(entry)}`);
       }
     }
   };

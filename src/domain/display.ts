@@ -64,3 +64,47 @@ export function shellWord(p: string): string {
   if (hasUnsafeChars(p)) return `$'${escapeForDisplay(p).replace(/'/g, "\\'")}'`;
   return `'${p.replace(/'/g, "'\\''")}'`;
 }
+
+/**
+ * Prose that may carry names (an error message, a reason, OpenShell's stderr quoted back) made
+ * safe for a terminal: every control character `escapeForDisplay` escapes is escaped the same
+ * way, except that backslashes stay as they are (names inside were escaped already; escaping
+ * their backslashes again would garble them). Newlines are escaped too unless `keepNewlines`.
+ */
+export function neutralizeControls(text: string, keepNewlines = false): string {
+  let plain = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x5c && needsEscape(c) && !(keepNewlines && c === 0x0a)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return text;
+  let out = "";
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    out += cp === 0x5c || !needsEscape(cp) || (keepNewlines && cp === 0x0a) ? ch : escapeForDisplay(ch);
+  }
+  return out;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: our own colour codes are the point
+const SGR = /\x1b\[[0-9;]*m/g;
+
+/**
+ * The last line of defence before human output reaches a terminal: `neutralizeControls` with
+ * newlines kept, and — only when nemoclaw itself is colouring this stream — its own SGR colour
+ * codes (`ESC[…m`) left intact. Names are escaped where they are shown; this only guarantees
+ * that nothing missed there can act on the terminal.
+ */
+export function sanitizeForTerminal(text: string, keepColour: boolean): string {
+  if (!keepColour) return neutralizeControls(text, true);
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(SGR)) {
+    out += neutralizeControls(text.slice(last, m.index), true) + m[0];
+    last = m.index + m[0].length;
+  }
+  return out + neutralizeControls(text.slice(last), true);
+}
