@@ -47,8 +47,10 @@ export interface RegistryLockHolder {
    * readable owner yet, younger than the grace. `unjudgeable`: the owner pid is alive but its
    * process-start is missing or unusable, so nemoclaw cannot tell whether it is still the process
    * that took the lock: respected, never broken, and the operator gets the `rm -r` to run.
+   * `stale-unremoved`: judged stale, but still there when the wait ran out (another process's
+   * claim on it never finished, or the claims directory is unusable).
    */
-  why: "alive" | "ownerless-recent" | "unjudgeable";
+  why: "alive" | "ownerless-recent" | "unjudgeable" | "stale-unremoved";
 }
 
 /** The one-line explanation of a held registry lock (and, when nemoclaw cannot judge it, the exact `rm -r`). */
@@ -56,6 +58,8 @@ export function describeRegistryLockHolder(lockDir: string, holder: RegistryLock
   const shown = escapeForDisplay(lockDir);
   if (holder.why === "ownerless-recent")
     return `the sandbox registry lock ${shown} is held by a process that has not written its owner yet`;
+  if (holder.why === "stale-unremoved")
+    return `the sandbox registry lock ${shown} is stale but could not be removed (another process claimed its removal, or ${escapeForDisplay(`${lockDir}.breaks`)} is not a plain directory); once you have checked that no nemoclaw or NemoClaw command is changing the registry, remove it: rm -r ${shellWord(lockDir)}`;
   if (holder.why === "alive")
     return `the sandbox registry lock ${shown} is held by pid ${holder.pid} (another nemoclaw tool is changing the registry)`;
   return (
@@ -128,6 +132,12 @@ function identity(s: LockSnapshot): string {
     .slice(0, 40);
 }
 
+/** The identity of the lock instance now at `lockDir` (null when there is none); for tests and diagnostics. */
+export function lockInstanceId(lockDir: string): string | null {
+  const s = snapshot(lockDir);
+  return s === null ? null : identity(s);
+}
+
 function sameInstance(a: LockSnapshot, b: LockSnapshot): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.owner === b.owner && a.processStart === b.processStart;
 }
@@ -174,6 +184,14 @@ export function registryLockHolder(
 function bootDirName(procRoot: string): string {
   const id = bootId(procRoot);
   return id && /^[A-Za-z0-9-]{1,64}$/.test(id) ? id : "unknown-boot";
+}
+
+function isRealDir(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Claims of earlier boots: no process of an earlier boot is still breaking anything. */
@@ -235,6 +253,8 @@ function breakStaleLock(lockDir: string, judged: LockSnapshot, procRoot: string,
   const boot = bootDirName(procRoot);
   const dir = path.join(breaksDir, boot);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Claims and the removal happen in here: never through a symlink someone put in its place.
+  if (!isRealDir(breaksDir) || !isRealDir(dir)) return false;
   dropEarlierBoots(breaksDir, boot);
   const myTick = processStartTime(process.pid, procRoot);
   if (myTick === null) return false; // cannot even name ourselves: break nothing
@@ -362,6 +382,7 @@ export async function withRegistryLock<T>(
     const holder = s === null ? null : judge(s, procRoot, graceMs);
     if (s !== null && holder === null && breakStaleLock(lockDir, s, procRoot, graceMs)) continue;
     if (holder) lastHolder = holder;
+    else if (s !== null) lastHolder = { pid: null, why: "stale-unremoved" };
     if (s === null && Date.now() < deadline) continue; // released meanwhile: try again at once
     if (Date.now() >= deadline) throw new RegistryLockHeld(lockDir, lastHolder);
     await new Promise((resolve) => setTimeout(resolve, retryMs));

@@ -13,7 +13,40 @@ setup() {
 }
 
 teardown() {
+  for p in ${foreign:-}; do kill -KILL "$p" 2>/dev/null || true; done
   teardown_host
+}
+
+# Starts an unrelated long-lived process that leads its own process group; appends its pid to
+# $foreign and prints it.
+start_foreign_group() {
+  setsid sleep 300 </dev/null >/dev/null 2>&1 &
+  local p=$!
+  foreign="${foreign:-} $p"
+  # The leader of its own group: field 5 of its stat is its pid.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ "$(awk '{print $5}' "/proc/$p/stat" 2>/dev/null)" = "$p" ] && break
+    sleep 0.05
+  done
+  [ "$(awk '{print $5}' "/proc/$p/stat")" = "$p" ]
+  last_foreign=$p
+}
+
+tick_of() {
+  awk '{print $22}' "/proc/$1/stat"
+}
+
+# crafted_journal SANDBOX BACKUP CHILD_JSON BOOT_ID: an interrupted rebuild journal of a dead writer.
+crafted_journal() {
+  mkdir -p "$HOME/.nemoclaw/operations"
+  "$NODE" -e '
+    const [file, sandbox, ts, child, bootId] = process.argv.slice(1);
+    require("fs").writeFileSync(file, JSON.stringify({ version: 1, operation: "rebuild", sandbox,
+      gateway: "nemoclaw", backup: ts, safetyBackup: null, image: null, finalPhase: "Ready", phase: "deleting",
+      startedAt: "2026-11-29T10:00:00.000Z", updatedAt: "2026-11-29T10:00:01.000Z",
+      writer: { pid: 4194000, bootId, startTick: 1, hostname: require("os").hostname() },
+      child: JSON.parse(child), command: "nemoclaw upgrade-sandboxes --yes" }), { mode: 0o600 });' \
+    "$HOME/.nemoclaw/operations/$1.json" "$1" "$2" "$3" "$4"
 }
 
 # Runs nemoclaw ARGS… with stdout and stderr in files ($BATS_TEST_TMPDIR/out, err; $status),
@@ -145,4 +178,30 @@ hostile_state() {
   run_clean backup-all
   [ "$status" -eq 1 ]
   [[ "$out" == *'evil\x1b]0;owned\x07\r\nforged\u202e'* ]]
+}
+
+@test "a crafted journal naming a live unrelated process group never leads to a signal" {
+  boot="$(cat /proc/sys/kernel/random/boot_id)"
+  for name in beta gamma delta; do
+    simctl add-sandbox "$name" --phase Ready --agent openclaw \
+      --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+    register "$name" openclaw 2026.6.0
+  done
+  run_clean backup-all
+  [ "$status" -eq 0 ]
+  start_foreign_group; leader=$last_foreign
+  start_foreign_group; member=$last_foreign
+  start_foreign_group; other_boot=$last_foreign
+  # beta: the child is a real process (pid + tick match) but the group named is another live one.
+  crafted_journal beta "$(backups_of beta)" "{\"pid\":$member,\"pgid\":$leader,\"startTick\":$(tick_of "$member")}" "$boot"
+  # gamma: the recorded child matches pid, group and tick — but the journal is from another boot.
+  crafted_journal gamma "$(backups_of gamma)" "{\"pid\":$other_boot,\"pgid\":$other_boot,\"startTick\":$(tick_of "$other_boot")}" "0c0ffee0-0000-4000-8000-000000000000"
+  # delta: a pid whose start tick is not the recorded one (a reused pid).
+  crafted_journal delta "$(backups_of delta)" "{\"pid\":$leader,\"pgid\":$leader,\"startTick\":$(( $(tick_of "$leader") + 1 ))}" "$boot"
+  ticks="$(tick_of "$leader") $(tick_of "$member") $(tick_of "$other_boot")"
+  run_clean upgrade-sandboxes --yes
+  [[ "$out$err" != *"stopped the interrupted run's OpenShell process"* ]] || false
+  # All three still run, as the same processes.
+  [ "$(tick_of "$leader") $(tick_of "$member") $(tick_of "$other_boot")" = "$ticks" ]
+  for p in $leader $member $other_boot; do [ "$(awk '{print $3}' "/proc/$p/stat")" != Z ]; done
 }
