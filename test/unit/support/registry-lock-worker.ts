@@ -20,17 +20,20 @@ function critical(): void {
     return;
   }
   fs.closeSync(fd);
+  // Read at least once (a loaded machine may deschedule us past the deadline before the first read).
   const until = process.hrtime.bigint() + 300_000n;
-  let owner = "";
-  while (process.hrtime.bigint() < until) {
+  let owner: string;
+  do {
     try {
       owner = fs.readFileSync(path.join(lockDir, "owner"), "utf8");
-    } catch {
-      owner = "";
+    } catch (error) {
+      owner = `unreadable: ${(error as NodeJS.ErrnoException).code}`;
     }
-    if (owner !== `${process.pid}\n`) break;
+  } while (owner === `${process.pid}\n` && process.hrtime.bigint() < until);
+  if (owner !== `${process.pid}\n`) {
+    lost++;
+    process.stderr.write(`racer ${process.pid}: its lock's owner reads ${JSON.stringify(owner)}\n`);
   }
-  if (owner !== `${process.pid}\n`) lost++;
   fs.unlinkSync(witness);
 }
 
