@@ -9,6 +9,7 @@ import {
   writerState,
 } from "../adapters/operations-journal.js";
 import { readRegistry } from "../adapters/registry.js";
+import { type LeftoverStartedRecord, listStartedRecords } from "../adapters/started-record.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
 import {
@@ -16,6 +17,7 @@ import {
   DEFAULT_GATEWAY,
   describeInterruption,
   finishingCommand,
+  gatewayArg,
   type OperationJournal,
   pinnedBy,
   wayBackCommand,
@@ -245,4 +247,79 @@ export async function abandonIfDestroyed(
 /** Records a journal that is replaced by a new operation (history outcome `replaced`). */
 export function recordReplaced(ctx: Context, journal: OperationJournal): string | null {
   return appendHistoryOrWarn(ctx.settings.paths.stateRoot, journal, "replaced", ctx.now());
+}
+
+/**
+ * A `.started.json` record (docs/design.md, "Operations directory"): a Stopped sandbox nemoclaw
+ * started for its own work. Left behind by a run that died, it means the sandbox is still
+ * running: an unfinished operation (`started-for-backup`) until `backup-all` stops it again.
+ */
+export interface StartedOperation {
+  sandbox: string;
+  state: OperationState;
+  /** The record's gateway (null when the record cannot be parsed). */
+  gateway: string | null;
+  purpose: string | null;
+  reason: string;
+  command: string | null;
+  file: string;
+}
+
+export function describeStarted(
+  leftover: LeftoverStartedRecord,
+  procRoot: string,
+  gateway = DEFAULT_GATEWAY,
+): StartedOperation {
+  const { sandbox, record, file } = leftover;
+  const base = { sandbox, file, gateway: record?.gateway ?? null, purpose: record?.purpose ?? null };
+  if (!record) {
+    const command = `nemoclaw backup-all${gatewayArg(gateway)}`;
+    return {
+      ...base,
+      state: "unreadable",
+      reason: `started record ${file} is unreadable; sandbox ${sandbox} may still be running: run \`${command}\` to stop it again`,
+      command,
+    };
+  }
+  const writer = writerState(
+    {
+      pid: record.writer.pid,
+      hostname: record.writer.hostname,
+      bootId: record.writer.bootId ?? null,
+      startTick: record.writer.startTick ?? null,
+    },
+    procRoot,
+  );
+  if (writer === "alive" || writer === "self") {
+    return {
+      ...base,
+      state: "in-progress",
+      reason: `started for a ${record.purpose} (pid ${record.writer.pid} still running)`,
+      command: null,
+    };
+  }
+  if (writer === "other-host") {
+    return {
+      ...base,
+      state: "other-host",
+      reason: `started for a ${record.purpose} on host ${record.writer.hostname}; not stopped from here`,
+      command: null,
+    };
+  }
+  const command = `nemoclaw backup-all${gatewayArg(record.gateway)}`;
+  return {
+    ...base,
+    state: record.gateway === gateway ? "interrupted" : "other-gateway",
+    reason: `started for a ${record.purpose} by a run that did not finish; it is still running: run \`${command}\` to stop it again`,
+    command,
+  };
+}
+
+/** Every started record, by sandbox. Reading writes nothing. */
+export function startedOperations(ctx: Context): Map<string, StartedOperation> {
+  const found = new Map<string, StartedOperation>();
+  for (const leftover of listStartedRecords(ctx.settings.paths.stateRoot)) {
+    found.set(leftover.sandbox, describeStarted(leftover, ctx.procRoot, ctx.settings.gatewayName));
+  }
+  return found;
 }

@@ -23,7 +23,13 @@ import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
 import { takeMaintenanceLock } from "./maintenance.js";
 import { type DriveResult, driveOperation, type SafetyBackupLine } from "./operation-driver.js";
-import { modifiedReactive, type OpenOperation, openOperations, resumeOperation } from "./operations.js";
+import {
+  modifiedReactive,
+  type OpenOperation,
+  openOperations,
+  resumeOperation,
+  startedOperations,
+} from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import type { SandboxBackup } from "./sandbox-backup.js";
@@ -94,6 +100,7 @@ export async function classifyRegistry(
   policy: { action: string; rerunCommand: string; strict: boolean },
   ops: Map<string, OpenOperation> = new Map(),
 ): Promise<Classification[]> {
+  const started = startedOperations(ctx);
   const probes = new Map<string, { version: string | null; problem?: string }>();
   const toProbe = registry.names.filter((name) => {
     const agent = catalog[str(registry.entries[name]?.agent) ?? ""];
@@ -126,7 +133,10 @@ export async function classifyRegistry(
       ...(probe?.problem ? { probeProblem: probe.problem } : {}),
     });
     const op = valid ? ops.get(name) : undefined;
-    return op ? classifyWithOperation(c, op) : c;
+    if (op) return classifyWithOperation(c, op);
+    // A sandbox a killed run started and left running (docs/design.md, §18): unfinished too.
+    const left = valid ? started.get(name) : undefined;
+    return left ? classifyWithOperation(c, left) : c;
   });
   for (const [name, op] of ops) {
     if (registry.entries[name]) continue;
