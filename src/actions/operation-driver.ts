@@ -317,7 +317,11 @@ async function saveLiveState(ctx: Context, req: DriveRequest, live: LiveState): 
   }
   req.handle.addSafetyBackup(taken.timestamp);
   live.unsaved = false;
-  live.saved.push({ ...taken, command: restoreCommandFor(req, taken.timestamp) });
+  live.saved.push({
+    timestamp: taken.timestamp,
+    path: taken.path,
+    command: restoreCommandFor(req, taken.timestamp),
+  });
 }
 
 function restoreCommandFor(req: DriveRequest, timestamp: string): string {

@@ -54,6 +54,7 @@ export class UnprovenBackupError extends Error {
 export async function takeProvenBackup(ctx: Context, request: SandboxBackupRequest): Promise<SandboxBackup> {
   const taken = await backupSandbox(ctx, request);
   const proven = await proveBackup(ctx, request.name, taken.timestamp);
-  if (typeof proven === "string") throw new UnprovenBackupError(proven, taken);
+  if (typeof proven === "string")
+    throw new UnprovenBackupError(proven, { timestamp: taken.timestamp, path: taken.path });
   return taken;
 }

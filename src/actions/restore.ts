@@ -19,6 +19,7 @@ import {
   safetyBackupsOf,
 } from "../domain/operation-journal.js";
 import type { Preflight } from "../domain/preflight-types.js";
+import { rehashFailure } from "../domain/proof.js";
 import { takeMaintenanceLock } from "./maintenance.js";
 import { type DriveResult, driveOperation, type SafetyBackupLine } from "./operation-driver.js";
 import {
@@ -201,13 +202,7 @@ async function verifiedPlan(under: Under, timestamp: string | undefined): Promis
   }
   under.step(`verifying backup ${plan.backup.timestamp}`);
   const check = await verifyBackup(plan.backup);
-  if (!check.ok) {
-    throw nothingChanged(
-      check.corrupt
-        ? `backup ${plan.backup.path} is corrupt (${check.corrupt}); refusing to restore it`
-        : `backup ${plan.backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.modeChanged.length} with another mode, ${check.extra.length} extra files); refusing to restore it`,
-    );
-  }
+  if (!check.ok) throw nothingChanged(`${rehashFailure(plan.backup.path, check)}; refusing to restore it`);
   return plan;
 }
 
