@@ -179,7 +179,7 @@ holds_file() {
   run_split upgrade-sandboxes --yes --json
   assert_valid_json
   if [ "$status" -eq 1 ]; then
-    [[ "$out" == *"failed its re-hash: first bad file .openclaw/workspace/My Notes.md"*"nothing was changed"* ]]
+    [[ "$(json_get error.message)" == *"beta: backup "*"failed its re-hash: first bad file .openclaw/workspace/My Notes.md"*"nothing was changed"* ]]
     ! grep -q '"delete"' "$HOST/state/calls.log" || false
     [ "$(registry_version beta)" = 2026.6.0 ]
     same_tree "$BATS_TEST_TMPDIR/original" "$(state_dir_of beta)"
