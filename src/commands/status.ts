@@ -6,6 +6,7 @@ import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { parseDuration } from "../domain/duration.js";
 import { UsageError } from "../domain/errors.js";
 import { ExitCode } from "../domain/exit-codes.js";
+import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
 import { renderStatus } from "../output/status-view.js";
 import { styleFor } from "../output/style.js";
 
@@ -52,7 +53,9 @@ ${exitCodesHelp()}`;
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
     const strict = flags.strict || ctx.settings.strictPreflight;
-    const gatewayArg = flags.gateway ? ` --gateway ${gatewayName}` : "";
+    // Every command printed names the gateway unless it is the default (also when it came from
+    // NEMOCLAW_GATEWAY: the operator may paste it into another shell).
+    const gatewayArg = gatewayArgFor(gatewayName);
     const run = await hostStatus(ctx, {
       gatewayName,
       strict,
