@@ -211,6 +211,8 @@ function pruneOne(
   }
   const doomed = prunableBackups(root, sandbox, keep, pinned);
   let bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
+  // Prune: removes only what retention gives up — never a pinned backup, never the newest `keep`
+  // with files — so the state a removed backup held is also held by a newer one kept.
   const { removed, failed } = dryRun ? { removed: doomed, failed: [] } : removeBackups(doomed);
   // What is left of a failed removal was not freed (data it shares with removed backups included).
   if (failed.length) bytesFreed = Math.max(0, bytesFreed - bytesFreedByRemoving(failed.map((f) => f.path)));
