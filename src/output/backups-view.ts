@@ -1,6 +1,6 @@
 import type { BackupSummary, BackupVerification, PruneResult } from "../actions/backups.js";
 import type { RestoreResult } from "../actions/restore.js";
-import { escapeForDisplay, neutralizeControls } from "../domain/display.js";
+import { neutralizeControls } from "../domain/display.js";
 import { formatBytes } from "./live-view.js";
 import { colourFirstLine, type Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
