@@ -113,7 +113,8 @@ snapshot_count() {
   cp -a "$(state_dir_of alpha)" "$snapshot"
   # The snapshot's tree holds alpha/<ts>/…, not this host's path.
   restic ls --json latest | grep -q "\"path\":\"/alpha/$ts/rebuild-manifest.json\""
-  ! restic ls --json latest | grep -q "$HOME" || false
+  # (only the snapshot's own metadata line records where it was taken; no tree node does)
+  ! restic ls --json latest | grep '"struct_type":"node"' | grep -q "$HOME" || false
   # A new host: another state root, another home.
   export NEMOCLAW_HOME="$HOST/elsewhere/state"
   simctl write-file alpha /sandbox/.openclaw/workspace/notes.md "changed after the backup" >/dev/null
@@ -132,7 +133,9 @@ snapshot_count() {
   run_split backup-all --push
   [ "$status" -eq 0 ]
   newest="$(backups_of alpha | sort | tail -1)"
-  [ "$first" != "$newest" ] || [ "$(backups_of alpha | wc -l)" -eq 2 ]
+  [ "$(backups_of alpha | wc -l)" -eq 2 ]
+  [ "$first" != "$newest" ]
+  [ "$(snapshot_count)" -eq 2 ]
   rm -rf "$HOME/.nemoclaw/rebuild-backups"
   run_split restore alpha --from-repo --yes --json
   [ "$status" -eq 0 ]
@@ -221,7 +224,6 @@ snapshot_count() {
   [ -z "$(backups_of alpha)" ]
   export RESTIC_PASSWORD_FILE="$HOST/restic.pass"
   run_split backups push --repo "$HOST/none" --json
-  [ "$status" -eq 2 ] || [ "$status" -eq 4 ]
   [ "$status" -eq 4 ]
   assert_valid_json
   [[ "$(json_get error.message)" == *"Is there a repository at the following location?"* ]]
@@ -294,8 +296,13 @@ snapshot_count() {
   echo "$metrics" | grep -q '^node_textfile_scrape_error 0'
   # …and serves every family with this run's values.
   ts="$(backups_of alpha)"
-  want="$("$NODE" -e 'const m = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z$/.exec(process.argv[1]); console.log(Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) / 1000)' "$ts")"
-  echo "$metrics" | grep -E '^nemoclaw_backup_last_timestamp_seconds\{sandbox="alpha"\} ' | grep -q "$(printf '%.3e' "$want" | cut -c1-6)"
+  served="$(echo "$metrics" | awk '$1 == "nemoclaw_backup_last_timestamp_seconds{sandbox=\"alpha\"}" { print $2 }')"
+  # node_exporter prints floats its own way (1.79e+09): compare numbers, to the second.
+  "$NODE" -e '
+    const [ts, served] = process.argv.slice(1);
+    const m = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z$/.exec(ts);
+    const want = Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`) / 1000;
+    if (!(Math.abs(Number(served) - want) < 1)) { console.error(served, want); process.exit(1); }' "$ts" "$served"
   echo "$metrics" | grep -qE '^nemoclaw_backup_offhost_last_timestamp_seconds\{sandbox="alpha"\} [0-9.e+]+$'
   echo "$metrics" | grep -qE '^nemoclaw_last_success_timestamp_seconds\{command="backup-all"\} '
   echo "$metrics" | grep -qE '^nemoclaw_last_run_timestamp_seconds\{command="status"\} '
