@@ -41,7 +41,7 @@ export const repoFlag = Flags.string({
 /** `--metrics-file` (docs/design.md, "Metrics"). */
 export const metricsFileFlag = Flags.string({
   description:
-    "After the run, write a node_exporter textfile (*.prom, atomically, mode 0644) with this host's nemoclaw metrics [default: $NEMOCLAW_METRICS_FILE].",
+    "After the run, write a node_exporter textfile (*.prom, atomically, mode 0644) with this host's nemoclaw metrics.",
   helpValue: "PATH",
   env: "NEMOCLAW_METRICS_FILE",
 });
