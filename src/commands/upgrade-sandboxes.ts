@@ -162,7 +162,14 @@ ${exitCodesHelp()}`;
       run.refusal,
       interruptedBy(ctx),
       result.summary.failed > 0
-        ? { code: "rebuild_failed", message: `${result.summary.failed} sandbox(es) failed` }
+        ? {
+            code: "rebuild_failed",
+            // Each failure's reason (a backup that failed its re-hash names its first bad file).
+            message: `${result.summary.failed} sandbox(es) failed: ${result.sandboxes
+              .filter((o) => o.status === "failed")
+              .map((o) => `${o.name}: ${o.reason}`)
+              .join("; ")}`,
+          }
         : null,
     );
     return {
