@@ -95,6 +95,9 @@ snapshot_count() {
   [ "$(json_get result.fromRepo.timestamp)" = "$ts" ]
   [ "$(json_get result.fromRepo.pulled)" = true ]
   same_tree "$snapshot" "$(state_dir_of alpha)"
+  # Registered again on the new host, so the next backup-all covers it.
+  run_split status --json
+  [ "$(json_get result.sandboxes.0.name)" = alpha ]
   # The pulled backup is a complete local backup again, and verifies.
   [ "$(backups_of alpha)" = "$ts" ]
   run_split backups verify alpha
