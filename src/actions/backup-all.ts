@@ -76,6 +76,11 @@ export interface BackupAllOptions {
   rerunCommand: string;
   onEvent?: (event: BackupEvent) => void;
   onWarnings?: (warnings: string[]) => void;
+  /**
+   * Runs after the backups, still under the maintenance lock (`backup-all --push`), with the
+   * result so far: no prune can remove a backup it reads.
+   */
+  whileLocked?: (result: BackupAllResult) => Promise<void>;
 }
 
 export type BackupAllRun = BatchRun<BackupAllResult>;
@@ -217,6 +222,7 @@ async function backupRegistered(
       if (!seen.has(shown))
         run.record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
     }
+    if (options.whileLocked && !ctx.abort.signal.aborted) await options.whileLocked(result);
   } finally {
     lock.release();
   }

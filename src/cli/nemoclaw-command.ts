@@ -58,6 +58,19 @@ export abstract class NemoclawCommand extends Command {
 
   private context: Context | undefined;
 
+  /** The Context once `createContext` ran (for `finalize`). */
+  protected get currentContext(): Context | undefined {
+    return this.context;
+  }
+
+  /**
+   * Runs after every outcome, failures included (before it is printed): `--metrics-file`
+   * records the run there. The default changes nothing.
+   */
+  protected async finalize(outcome: Outcome): Promise<Outcome> {
+    return outcome;
+  }
+
   protected createContext(gatewayFlag?: string): Context {
     this.context = createContext({
       cliVersion: this.config.version,
@@ -79,6 +92,11 @@ export abstract class NemoclawCommand extends Command {
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+    }
+    try {
+      outcome = await this.finalize(outcome);
+    } catch (error) {
+      outcome = { ...outcome, warnings: [...outcome.warnings, String((error as Error)?.message ?? error)] };
     }
     this.emit(outcome);
     process.exitCode = outcome.exitCode;
