@@ -2,8 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import type { Writable } from "node:stream";
 import { type HostSettings, resolveHostSettings } from "./adapters/host-paths.js";
-import type { Preflight } from "./domain/preflight-types.js";
 import { ExecaProcessRunner, type ManagedProcessRunner, pinnedProbeEnv } from "./adapters/process-runner.js";
+import type { Preflight } from "./domain/preflight-types.js";
 
 /** Where output goes and how it may look (the GitHub CLI's IOStreams idea). */
 export interface IOStreams {
@@ -103,7 +103,12 @@ export interface ContextOptions {
 
 export function createContext(options: ContextOptions): Context {
   const env = options.env ?? process.env;
-  const settings = resolveHostSettings(env, env.HOME || os.homedir(), options.packageRoot, options.gatewayFlag);
+  const settings = resolveHostSettings(
+    env,
+    env.HOME || os.homedir(),
+    options.packageRoot,
+    options.gatewayFlag,
+  );
   return {
     cliVersion: options.cliVersion,
     packageRoot: options.packageRoot,

@@ -381,7 +381,8 @@ export function checkStateQuery(
       `OpenShell gateway '${reactive.report.gatewayName}' is unreachable (${reactive.query}): ${failure.excerpt}`,
     );
   }
-  if (failure?.kind === "gateway_not_registered") throw notRegisteredError(reactive.report.gatewayName, failure.excerpt);
+  if (failure?.kind === "gateway_not_registered")
+    throw notRegisteredError(reactive.report.gatewayName, failure.excerpt);
   return failure;
 }
 

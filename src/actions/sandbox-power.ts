@@ -169,7 +169,9 @@ export async function stopStartedSandbox(
       };
     }
     if (phase === "Starting" || phase === "Provisioning") {
-      return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms; run it once the sandbox is Ready`);
+      return failed(
+        `still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms; run it once the sandbox is Ready`,
+      );
     }
     if (phase !== "Stopped" && phase !== "absent") {
       const result = await report.openshell.sandboxStop(report.gatewayName, name);

@@ -18,10 +18,10 @@ import {
 } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
-import { CREATE_DETACH_SINCE } from "../domain/sandbox-phases.js";
-import { isAtLeast } from "../domain/versions.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
+import { CREATE_DETACH_SINCE } from "../domain/sandbox-phases.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
+import { isAtLeast } from "../domain/versions.js";
 import { checkPhase, checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
 import { UploadMeter, type UploadProgress } from "./upload-progress.js";
 

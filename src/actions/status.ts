@@ -251,12 +251,15 @@ export async function hostStatus(
   };
   return {
     preflight: refusal?.preflight ?? report.preflight,
-    result: { ...partial, actions: actionsFor(
+    result: {
+      ...partial,
+      actions: actionsFor(
         partial,
         options.gatewayFlag,
         refusal !== null,
         unreachable?.code === "gateway_not_registered",
-      ) },
+      ),
+    },
     warnings,
     refusal,
     unreachable,

@@ -55,7 +55,10 @@ export const KEPT_OPENSHELL_VARIABLES: ReadonlySet<string> = new Set(["OPENSHELL
  * which could silently point a probe at a different gateway (docs/design.md, "The preflight decision"), except the workspace.
  * `DOCKER_*` is kept: it is how the user reaches Docker.
  */
-export function pinnedProbeEnv(env: NodeJS.ProcessEnv, sandboxReadyTimeoutMs?: number): Record<string, string> {
+export function pinnedProbeEnv(
+  env: NodeJS.ProcessEnv,
+  sandboxReadyTimeoutMs?: number,
+): Record<string, string> {
   const pinned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) continue;
@@ -64,7 +67,8 @@ export function pinnedProbeEnv(env: NodeJS.ProcessEnv, sandboxReadyTimeoutMs?: n
     if (key === "COLUMNS") continue;
     pinned[key] = value;
   }
-  if (sandboxReadyTimeoutMs !== undefined) Object.assign(pinned, openshellLifecycleEnv(sandboxReadyTimeoutMs));
+  if (sandboxReadyTimeoutMs !== undefined)
+    Object.assign(pinned, openshellLifecycleEnv(sandboxReadyTimeoutMs));
   return pinned;
 }
 

@@ -134,7 +134,12 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
         source: `cluster image ${cluster.image}`,
       });
     }
-    if (mode === "host-process" && hostBinary !== null && servingEvidence && differs(binaryVersion, installed)) {
+    if (
+      mode === "host-process" &&
+      hostBinary !== null &&
+      servingEvidence &&
+      differs(binaryVersion, installed)
+    ) {
       issues.push({
         kind: "host_process_drift",
         foundVersion: binaryVersion,
@@ -195,7 +200,9 @@ function describeMissingServingEvidence(input: VerdictInput): string {
       : input.status?.state === "unreachable"
         ? "`openshell status` could not reach it"
         : "`openshell status` reported no version";
-  const binary = input.hostBinary ? `; the binary on disk (${input.hostBinary.path}) does not show what serves` : "";
+  const binary = input.hostBinary
+    ? `; the binary on disk (${input.hostBinary.path}) does not show what serves`
+    : "";
   return `the version of the gateway serving '${input.gatewayName}' (${why}, and no live runtime marker vouches for a gateway process${binary})`;
 }
 

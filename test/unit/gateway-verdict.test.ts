@@ -360,7 +360,9 @@ describe("decideVerdict — details", () => {
     ]);
     const none = decideVerdict(input({ status: { state: "no-gateway" } }));
     expect(none.missing).toHaveLength(1);
-    expect(none.missing[0]).toMatch(/^the version of the gateway serving 'nemoclaw' \(gateway 'nemoclaw' is not registered/);
+    expect(none.missing[0]).toMatch(
+      /^the version of the gateway serving 'nemoclaw' \(gateway 'nemoclaw' is not registered/,
+    );
     expect(none.missing[0]).toContain("nemoclaw onboard");
     const both = decideVerdict(input({ installedVersion: "garbage" }));
     expect(both.missing).toHaveLength(2);
@@ -380,7 +382,11 @@ describe("decideVerdict — details", () => {
       "a matching %s binary with no gateway answering is unknown, not compatible",
       (source) => {
         const result = decideVerdict(
-          input({ hostBinary: { ...marker(INSTALLED), source }, status: { state: "unreachable" }, info: null }),
+          input({
+            hostBinary: { ...marker(INSTALLED), source },
+            status: { state: "unreachable" },
+            info: null,
+          }),
         );
         expect(result.verdict).toBe("unknown");
         expect(result.missing[0]).toContain("could not reach it");
@@ -390,7 +396,11 @@ describe("decideVerdict — details", () => {
 
     it("a drifted binary on disk with no gateway answering is unknown too (no evidence either way)", () => {
       const result = decideVerdict(
-        input({ hostBinary: { ...marker(OLD), source: "sibling" }, status: { state: "unreachable" }, info: null }),
+        input({
+          hostBinary: { ...marker(OLD), source: "sibling" },
+          status: { state: "unreachable" },
+          info: null,
+        }),
       );
       expect(result.verdict).toBe("unknown");
       expect(result.reinstallAdvised).toBe(true);
@@ -398,7 +408,11 @@ describe("decideVerdict — details", () => {
 
     it("an unregistered gateway name (`No gateway configured.`) is unknown", () => {
       const result = decideVerdict(
-        input({ hostBinary: { ...marker(INSTALLED), source: "sibling" }, status: { state: "no-gateway" }, info: null }),
+        input({
+          hostBinary: { ...marker(INSTALLED), source: "sibling" },
+          status: { state: "no-gateway" },
+          info: null,
+        }),
       );
       expect(result.verdict).toBe("unknown");
     });
@@ -406,8 +420,13 @@ describe("decideVerdict — details", () => {
     it("`gateway info`'s Version (≥ 0.0.85) counts as a served version when `status` gave none", () => {
       const info = { endpoint: "http://127.0.0.1:8080", status: "healthy", version: INSTALLED };
       expect(decideVerdict(input({ status: { state: "unreachable" }, info })).verdict).toBe("compatible");
-      const drifted = decideVerdict(input({ status: { state: "unreachable" }, info: { ...info, version: OLD } }));
-      expect(drifted.issue).toMatchObject({ kind: "served_version_drift", source: "`openshell gateway info`" });
+      const drifted = decideVerdict(
+        input({ status: { state: "unreachable" }, info: { ...info, version: OLD } }),
+      );
+      expect(drifted.issue).toMatchObject({
+        kind: "served_version_drift",
+        source: "`openshell gateway info`",
+      });
     });
   });
 

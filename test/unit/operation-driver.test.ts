@@ -189,7 +189,10 @@ class SimSandbox {
     });
     add("download", [...GW, "download", SANDBOX, /^\/sandbox\//, /^\//], (args) => {
       const [dir, dest] = [args[5] as string, args[6] as string];
-      if (!existsSync(this.local(dir))) return fail(`Error:   × sandbox path not found: ${dir}\n`);
+      if (!existsSync(this.local(dir)))
+        return fail(
+          `Downloading sandbox:${dir} -> ${dest}\nrealpath: ${dir}: No such file or directory\nError:   × failed to resolve sandbox source path '${dir}'\n  ╰─▶ ssh probe exited with status exit status: 1\n`,
+        );
       cpSync(this.local(dir), dest, { recursive: true });
       return ok();
     });

@@ -37,7 +37,8 @@ describe("unwrapMiette", () => {
   });
 
   it("matches a pattern that miette wrapped across lines", () => {
-    const wrapped = "Error:   × status: 'Internal error', self: \"failed to decode\n  │ Protobuf message: x\"\n";
+    const wrapped =
+      "Error:   × status: 'Internal error', self: \"failed to decode\n  │ Protobuf message: x\"\n";
     expect(isSchemaMismatchText(wrapped)).toBe(true);
   });
 });
@@ -165,12 +166,16 @@ describe("classifyOpenShellFailure", () => {
   );
 
   it("classifies tonic 0.14's Unimplemented description (0.0.111 CLI, 0.0.104 gateway) as a schema mismatch", () => {
-    const result = classifyOpenShellFailure(failed(fixture("real-0.0.111-vs-0.0.104-stop-unimplemented.stderr.txt")));
+    const result = classifyOpenShellFailure(
+      failed(fixture("real-0.0.111-vs-0.0.104-stop-unimplemented.stderr.txt")),
+    );
     expect(result).toEqual({
       kind: "schema_mismatch",
       excerpt: "Error: code: 'Operation is not implemented or not supported'",
     });
-    expect(classifyOpenShellFailure(failed('status: Unimplemented, message: "x"'))?.kind).toBe("schema_mismatch");
+    expect(classifyOpenShellFailure(failed('status: Unimplemented, message: "x"'))?.kind).toBe(
+      "schema_mismatch",
+    );
   });
 
   it("classifies an unregistered gateway name as gateway_not_registered, not unreachable", () => {
