@@ -370,17 +370,6 @@ async function connectForRpc(globals, rpc, message) {
   const result = await probe(gw.endpoint, { sandboxCall: true });
   if (!result.ok) return connectionFailed(result);
   gatewayVersion = result.health?.version ?? null;
-  // A gateway older than 0.0.105 has no StopSandbox/StartSandbox RPC (measured: a 0.0.111 CLI
-  // against a 0.0.104 gateway gets Unimplemented).
-  if (
-    (rpc === "StopSandbox" || rpc === "StartSandbox") &&
-    gatewayVersion &&
-    !atLeast(gatewayVersion, STOP_START_SINCE)
-  ) {
-    return fail(
-      grpcStatus("Unimplemented", atLeast(cliVersion, "0.0.61") ? null : `${rpc} is not implemented`),
-    );
-  }
   return schemaMismatch(rpc, message);
 }
 
@@ -396,7 +385,13 @@ let gatewayVersion = null;
 function shownPhase(phase) {
   if (!atLeast(cliVersion, "0.0.53") && gatewayVersion && atLeast(gatewayVersion, "0.0.53"))
     return "Unspecified";
-  if (STOP_START_PHASES.includes(phase) && !atLeast(cliVersion, STOP_START_SINCE)) return "Unknown";
+  if (
+    STOP_START_PHASES.includes(phase) &&
+    !atLeast(cliVersion, STOP_START_SINCE) &&
+    gatewayVersion &&
+    atLeast(gatewayVersion, STOP_START_SINCE)
+  )
+    return "Unknown";
   return phase;
 }
 
