@@ -233,14 +233,17 @@ stale_stopped() {
   assert_valid_json
 }
 
-@test "upgrade: a stale Stopped sandbox whose start never becomes Ready fails untouched and stays Stopped" {
+@test "upgrade: a stale Stopped sandbox whose start never becomes Ready fails before any delete, outcome unknown" {
   stale_stopped beta
   simctl set startNeverReady=true >/dev/null
   NEMOCLAW_SANDBOX_READY_TIMEOUT_MS=1000 run_split upgrade-sandboxes --yes --json
   [ "$status" -eq 1 ]
   assert_valid_json
-  [[ "$(json_get result.sandboxes.0.reason)" == *"stale but Stopped; could not start it"*"left stopped"* ]]
-  [ "$(phase_of beta)" = Stopped ]
+  reason="$(json_get result.sandboxes.0.reason)"
+  [[ "$reason" == *'stale but Stopped; could not start it: `openshell sandbox start beta` did not finish within 1s'*"the sandbox may have changed (now: Starting); look before retrying"* ]]
+  [[ "$reason" == *"run: openshell -g nemoclaw sandbox stop beta"* ]]
+  [[ "$reason" != *"nothing was changed"* ]] || false
+  [ "$(phase_of beta)" = Starting ]
   ! grep -q '"delete"' "$HOST/state/calls.log" || false
   [ -z "$(backups_of beta)" ]
 }
