@@ -173,7 +173,7 @@ async function backupRegistered(
       warnings.push(...restopped);
       options.onWarnings?.(restopped);
     }
-    const listed = await listSandboxes(report, policy);
+    const listed = await listSandboxes(report, policy, registry.names);
     options.onEvent?.({
       type: "planned",
       names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),

@@ -19,7 +19,7 @@ import { modifiedReactive, type OpenOperation, openOperations, recordReplaced } 
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox } from "./sandbox-backup.js";
 import { leaveStopped, startForRestore, stopLeftoverStartedSandboxes } from "./sandbox-power.js";
-import { type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
+import { createFormFor, type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 import type { UploadProgress } from "./upload-progress.js";
 
 export interface SafetyBackupRef {
@@ -301,7 +301,9 @@ function failureAfterDelete(
           exitCode: exitCodeForSignal(interrupted),
           code: "interrupted",
         }
-      : {}),
+      : drive.status === "failed" && drive.code
+        ? { code: drive.code }
+        : {}),
   });
 }
 
@@ -316,6 +318,11 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
     : [];
   const agent = readAgentCatalog(ctx.settings.paths.catalogFile)[plan.backup.manifest.agentType];
   const presence = await sandboxPresence({ ...under.policy, report }, sandbox);
+  if (!presence.exists && createFormFor(report.preflight.installedVersion) === null) {
+    throw nothingChanged(
+      `sandbox ${sandbox} does not exist and the installed OpenShell version could not be read, so the form of \`sandbox create\` is unknown`,
+    );
+  }
   const yes = await options.confirm(plan, presence.exists, finishing);
   if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
   if (!yes) return { preflight: report.preflight, result: null, cancelled: true, warnings };

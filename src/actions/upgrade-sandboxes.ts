@@ -20,7 +20,7 @@ import { modifiedReactive, type OpenOperation, openOperations, resumeOperation }
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
 import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
-import { listSandboxes } from "./sandbox-state.js";
+import { createFormFor, listSandboxes } from "./sandbox-state.js";
 import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
 import type { UploadProgress } from "./upload-progress.js";
 
@@ -172,7 +172,7 @@ export async function checkUpgrades(
   const report = await runPreflight(ctx, policy.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, actionPolicy);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
-  const listed = await listSandboxes(report, actionPolicy);
+  const listed = await listSandboxes(report, actionPolicy, registry.names);
   const sandboxes = await classifyRegistry(ctx, report, registry, catalog, listed, actionPolicy, ops);
   return {
     preflight: report.preflight,
@@ -301,6 +301,16 @@ async function rebuildOne(
   const base = { name, from: c.current, to: agent.expectedVersion };
   const elapsed = () => Math.round(run.clock() - started);
 
+  // The installed version decides the form of `sandbox create`: unreadable → no delete at all.
+  if (createFormFor(report.preflight.installedVersion) === null) {
+    return {
+      ...base,
+      status: "failed",
+      reason:
+        "not rebuilt: the installed OpenShell version could not be read, so the form of `sandbox create` is unknown; nothing was changed",
+      durationMs: elapsed(),
+    };
+  }
   emit("backing up");
   let backup: SandboxBackup;
   try {
@@ -537,7 +547,7 @@ async function rebuildStale(
   const { ctx, report, options, catalog } = run;
   const checkPolicy = { action: CHECK_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
   const registry = readRegistry(ctx.settings.paths.registryFile);
-  const listed = await listSandboxes(report, checkPolicy);
+  const listed = await listSandboxes(report, checkPolicy, registry.names);
   const classes = (
     await classifyRegistry(ctx, report, registry, catalog, listed, checkPolicy, openOperations(ctx))
   ).filter((c) => inScope(c.name) && !done.has(c.name));
