@@ -136,6 +136,16 @@ wait_phase() {
   return 1
 }
 
+# wait_gone NAME [SECONDS]: until `sandbox get` says the sandbox is not found.
+wait_gone() {
+  for _ in $(seq $((${2:-30} * 10))); do
+    openshell -g nemoclaw sandbox get "$1" 2>&1 | strip_ansi | grep -q 'sandbox not found' && return 0
+    sleep 0.1
+  done
+  echo "sandbox $1 still there (phase: $(phase_of "$1"))" >&2
+  return 1
+}
+
 # sx NAME CMD…: runs CMD in the sandbox (real exec).
 sx() {
   local name=$1
