@@ -59,6 +59,14 @@ both() {
     local args=("${@//@D@/$T/$side-dl}") rc=0
     HOME="$W/$side-$v/home" PATH="$W/$side-$v/bin:$BASE_PATH" timeout 120 openshell "${args[@]}" \
       >"$T/$side.out" 2>"$T/$side.err" </dev/null || rc=$?
+    # A real transfer whose ssh session dropped (FACTS: "Connection to sandbox closed by remote
+    # host", ssh status 255, seen under load) is a transport flake, not the form: once more.
+    if [ "$side" = real ] && grep -q 'closed by remote host' "$T/real.err"; then
+      rm -rf "$T/real-dl"
+      rc=0
+      HOME="$W/$side-$v/home" PATH="$W/$side-$v/bin:$BASE_PATH" timeout 120 openshell "${args[@]}" \
+        >"$T/$side.out" 2>"$T/$side.err" </dev/null || rc=$?
+    fi
     if [ "$side" = real ]; then rs=$rc; else ss=$rc; fi
   done
 }
