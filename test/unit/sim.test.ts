@@ -296,7 +296,9 @@ describe("openshell against a running gateway", () => {
     const list = await sim(host, "openshell", ["sandbox", "list"], { OPENSHELL_GATEWAY: "elsewhere" });
     expect(list.code).toBe(1);
     expect(strip(list.stderr)).toContain("× Unknown gateway 'elsewhere'.");
-    expect(strip(list.stderr)).toContain("│ Register it first: openshell gateway add <endpoint> --name elsewhere");
+    expect(strip(list.stderr)).toContain(
+      "│ Register it first: openshell gateway add <endpoint> --name elsewhere",
+    );
   });
 
   it("lists, gets and execs sandboxes; NAMESPACE column up to 0.0.36", async () => {
