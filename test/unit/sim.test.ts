@@ -290,8 +290,15 @@ describe("openshell against a running gateway", () => {
     expect(strip(info.stdout)).toBe(
       `Gateway Info\n\n  Gateway: nemoclaw\n  Server: http://127.0.0.1:${host.port}\n  Status: Connected\n  Version: 0.0.91\n`,
     );
-    expect(redirected.code).toBe(1);
-    expect(strip(redirected.stderr)).toContain("Unknown gateway 'elsewhere'.");
+    // An unregistered name: `No gateway configured.`, exit 0 (measured on 0.0.52, 0.0.104, 0.0.111).
+    expect(redirected.code).toBe(0);
+    expect(strip(redirected.stdout)).toContain("Status: No gateway configured.");
+    const list = await sim(host, "openshell", ["sandbox", "list"], { OPENSHELL_GATEWAY: "elsewhere" });
+    expect(list.code).toBe(1);
+    expect(strip(list.stderr)).toContain("× Unknown gateway 'elsewhere'.");
+    expect(strip(list.stderr)).toContain(
+      "│ Register it first: openshell gateway add <endpoint> --name elsewhere",
+    );
   });
 
   it("lists, gets and execs sandboxes; NAMESPACE column up to 0.0.36", async () => {

@@ -833,7 +833,7 @@ async function sandboxUpload(globals, args) {
   if (!sandbox) return code;
   const local = path.resolve(localPath);
   const localStat = await fsp.stat(local).catch(() => null);
-  if (!localStat || local === "/") return fail(`local path not found: ${localPath}`);
+  if (!localStat || local === "/") return fail(`local path does not exist: ${localPath}`);
   const root = ensureSandboxRoot(paths, name);
   let destDir;
   try {
