@@ -20,5 +20,6 @@ setup() { local_setup; }
 @test "0.0.111: upgrade-sandboxes --yes rebuilds end to end, state byte-identical, current after" { check_rebuild; }
 @test "0.0.111: restore into a Stopped sandbox restores it and leaves it Stopped" { check_restore_stopped; }
 @test "0.0.111: backup-all starts a Stopped sandbox, backs it up byte for byte, stops it again" { check_backup_stopped; }
+@test "0.0.111: upgrade-sandboxes --yes rebuilds a stale Stopped sandbox, state byte-identical, left Stopped" { check_rebuild_stopped; }
 @test "0.0.111: a create cut by the ready timeout is lifecycle_outcome_unknown, not bounded by the probe timeout" { check_create_cut; }
 @test "0.0.111: a start cut by the ready timeout is lifecycle_outcome_unknown, not bounded by the probe timeout" { check_start_cut; }

@@ -206,6 +206,24 @@ check_backup_stopped() {
   [ "$(phase_of delta)" = Stopped ]
 }
 
+# >= 0.0.111: a stale Stopped sandbox is rebuilt like a Ready one (state byte-identical) and left
+# Stopped (SPEC §14).
+check_rebuild_stopped() {
+  [ "$(phase_of delta)" = Stopped ] || { openshell -g nemoclaw sandbox stop delta >/dev/null; wait_phase delta Stopped; }
+  run_split upgrade-sandboxes delta --yes --json
+  [ "$status" -eq 0 ] || { echo "$out $err"; false; }
+  assert_valid_json
+  [ "$(row_field delta status)" = rebuilt ]
+  [ "$(phase_of delta)" = Stopped ]
+  openshell -g nemoclaw sandbox start delta >/dev/null
+  wait_phase delta Ready
+  state_listing delta >"$BATS_TEST_TMPDIR/after"
+  diff "$W/delta.before" "$BATS_TEST_TMPDIR/after"
+  [ "$(sx delta sh -c 'cat /sandbox/.image-version 2>/dev/null || echo none')" = none ] # a fresh sandbox
+  openshell -g nemoclaw sandbox stop delta >/dev/null
+  wait_phase delta Stopped
+}
+
 # >= 0.0.111: a start cut by the ready timeout (inert driver: the start never reaches Ready) is
 # lifecycle_outcome_unknown after the ready timeout, not the probe timeout.
 check_start_cut() {

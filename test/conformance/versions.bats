@@ -43,7 +43,7 @@ same_version() {
   [ "$status" -eq 0 ] || { echo "$out $err"; false; }
   assert_valid_json
   [ "$(json_get preflight.verdict)" = compatible ]
-  [ "$(json_get preflight.servedVersion)" = "$1" ] || printf '%s' "$out" | grep -q "\"version\": \"$1\""
+  [ "$(json_get preflight.gateway.servedVersion)" = "$1" ]
   run_split status --json
   assert_valid_json
   [ "$status" -eq 1 ] || { echo "$out $err"; false; }
@@ -62,7 +62,9 @@ drift_pair() {
   run_split gateway preflight --json
   assert_valid_json
   [ "$status" -eq 3 ] || { echo "$out $err"; false; }
-  [ "$(json_get preflight.verdict)" != compatible ]
+  [ "$(json_get preflight.verdict)" = drift ] || { echo "verdict $(json_get preflight.verdict)"; false; }
+  [ "$(json_get preflight.gateway.servedVersion)" = "$2" ]
+  [ "$(json_get preflight.installedVersion)" = "$1" ]
   run_split status --json
   assert_valid_json
   [ "$status" -eq 3 ] || { echo "$out $err"; false; }
