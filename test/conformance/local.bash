@@ -98,8 +98,15 @@ check_check_stale() {
 
 check_backup_all() {
   run_split backup-all --json
-  [ "$status" -eq 0 ] || { echo "$out $err"; false; }
   assert_valid_json
+  if [ "$status" -eq 1 ] && printf '%s' "$out" | grep -q 'ssh tar create exited with status'; then
+    # The real kit's ssh transfer failed once under heavy load (FACTS.md, BUGS FOUND 12): nemoclaw
+    # must have failed that sandbox closed (exit 1, no complete backup) — then a re-run succeeds.
+    echo "# backup-all retried after a transport failure of the real kit" >&3
+    run_split backup-all --json
+    assert_valid_json
+  fi
+  [ "$status" -eq 0 ] || { echo "$out $err"; false; }
   for s in alpha beta gamma ${WITH_STOP:+delta}; do
     ts="$(newest_backup "$s")"
     [ -n "$ts" ]
