@@ -103,6 +103,11 @@ check_backup_all() {
     # The real kit's ssh transfer failed once under heavy load (FACTS.md, BUGS FOUND 12): nemoclaw
     # must have failed that sandbox closed (exit 1, no complete backup) — then a re-run succeeds.
     echo "# backup-all retried after a transport failure of the real kit" >&3
+    for s in $(printf '%s' "$out" | "$NODE" -e '
+      const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
+      for (const r of d.result.sandboxes) if (r.status === "failed") console.log(r.name);'); do
+      [ -z "$(newest_backup "$s")" ] || { echo "a failed backup of $s was kept as complete"; false; }
+    done
     run_split backup-all --json
     assert_valid_json
   fi
