@@ -196,6 +196,8 @@ export interface RebuildOutcome {
   finishCommand?: string;
   /** Set when this run finished an operation a killed run had left (from its journal). */
   resumed?: boolean;
+  /** A create/start/stop of this sandbox was cut or failed: it may have changed (docs/design.md). */
+  code?: "lifecycle_outcome_unknown";
   attempts?: number;
   durationMs: number;
 }
@@ -280,6 +282,7 @@ function rebuildOutcomeOf(
         status: "failed",
         reason: `rebuild failed after the delete: ${drive.why}; its state is preserved in ${backup.path}`,
         ...rebuildRecovery(base.name, backup.timestamp),
+        ...(drive.code ? { code: drive.code } : {}),
         attempts: drive.attempts,
       };
   }

@@ -152,7 +152,15 @@ ${exitCodesHelp()}`;
       run.refusal,
       interruptedBy(ctx),
       result.summary.failed > 0
-        ? { code: "rebuild_failed", message: `${result.summary.failed} sandbox(es) failed` }
+        ? {
+            // Every failure a cut or failed lifecycle call: say so (look before retrying).
+            code: result.sandboxes.every(
+              (o) => o.status !== "failed" || o.code === "lifecycle_outcome_unknown",
+            )
+              ? "lifecycle_outcome_unknown"
+              : "rebuild_failed",
+            message: `${result.summary.failed} sandbox(es) failed`,
+          }
         : null,
     );
     return {

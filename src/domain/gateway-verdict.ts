@@ -104,7 +104,10 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   // running cluster container whose port the connected gateway uses, or a live runtime marker
   // whose process identity checked out. A binary merely found on disk (sibling or install
   // path) says nothing about which process serves: without such evidence the verdict is unknown.
-  const markerVouches = hostBinary?.source === "runtime-marker";
+  // A name `openshell` does not know (`status -g <gw>`: `No gateway configured.`) is served by
+  // nothing nemoclaw can reach, whatever a runtime marker says about the port's gateway process.
+  const notRegistered = status?.state === "no-gateway";
+  const markerVouches = hostBinary?.source === "runtime-marker" && !notRegistered;
   const servingEvidence = servedVersion !== undefined || Boolean(clusterActive) || markerVouches;
 
   const gateway: GatewayFacts = { mode };

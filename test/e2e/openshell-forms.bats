@@ -132,9 +132,9 @@ SH
   run_split status --gateway other --json
   [ "$status" -eq 4 ]
   assert_valid_json
-  # `status -g other` says `No gateway configured.` (exit 0): no served version under that name;
-  # the live runtime marker of the port's gateway still vouches for a gateway process.
-  [ "$(json_get preflight.verdict)" = compatible ]
+  # `status -g other` says `No gateway configured.` (exit 0): nothing serves that name, whatever
+  # the runtime marker of the port's gateway says.
+  [ "$(json_get preflight.verdict)" = unknown ]
   [[ "$(json_get preflight.evidence)" == *'"state":"no-gateway"'* ]]
   [ "$(json_get result.source)" = registry ]
   [ "$(json_get result.sandboxes.0.name)" = alpha ]
@@ -149,18 +149,12 @@ SH
     assert_valid_json
     [ "$(json_get error.code)" = gateway_not_registered ]
     [[ "$(json_get error.message)" == *"Unknown gateway 'other'."*"nemoclaw onboard"* ]]
-    # The preflight ran: the envelope keeps it on this later failure.
-    [ "$(json_get preflight.verdict)" = compatible ]
+    # The preflight ran: the envelope keeps it, and its warning, on this later failure.
+    [ "$(json_get preflight.verdict)" = unknown ]
+    [[ "$(json_get warnings)" == *"is not registered with openshell"*"nemoclaw onboard"* ]]
   done
-  # Without the runtime marker nothing vouches for a gateway under that name: unknown, and the
-  # warning (naming `nemoclaw onboard`) stays in the envelope of the later failure.
-  rm "$STATE_DIR/runtime.json"
-  run_split backup-all --gateway other --json
-  [ "$status" -eq 4 ]
-  assert_valid_json
-  [ "$(json_get error.code)" = gateway_not_registered ]
-  [ "$(json_get preflight.verdict)" = unknown ]
-  [[ "$(json_get warnings)" == *"is not registered with openshell"*"nemoclaw onboard"* ]]
+  run_split gateway preflight --gateway other --strict
+  [ "$status" -eq 3 ]
 }
 
 @test "no gateway answering and no live marker: a binary on disk makes no verdict (unknown; --strict exit 3)" {

@@ -243,6 +243,8 @@ stale_stopped() {
   [[ "$reason" == *'stale but Stopped; could not start it: `openshell sandbox start beta` did not finish within 1s'*"the sandbox may have changed (now: Starting); look before retrying"* ]]
   [[ "$reason" == *"run: openshell -g nemoclaw sandbox stop beta"* ]]
   [[ "$reason" != *"nothing was changed"* ]] || false
+  [ "$(json_get result.sandboxes.0.code)" = lifecycle_outcome_unknown ]
+  [ "$(json_get error.code)" = lifecycle_outcome_unknown ]
   [ "$(phase_of beta)" = Starting ]
   ! grep -q '"delete"' "$HOST/state/calls.log" || false
   [ -z "$(backups_of beta)" ]

@@ -124,15 +124,23 @@ function oracle(
 
   if (install === "unreadable") return { verdict: "unknown", issues: [], mode };
 
+  // The binaries of this matrix come from a live runtime marker: it vouches for a serving process,
+  // except for a gateway name `openshell` does not know at all.
+  const markerVouches = binary !== "absent" && status !== "no-gateway";
   const issues: string[] = [];
   if (clusterActive && image === "drifted") issues.push("image_drift");
-  if (mode === "host-process" && binary === "drifted") issues.push("host_process_drift");
+  if (
+    mode === "host-process" &&
+    binary === "drifted" &&
+    (markerVouches || statusHereConnected || clusterActive)
+  )
+    issues.push("host_process_drift");
   if (status === "connected-drifted") issues.push("served_version_drift");
   if (issues.length > 0) return { verdict: "drift", issue: issues[0], issues, mode };
 
   const someGatewayVersion =
     (clusterActive && image !== "unknown-ref") ||
-    (mode === "host-process" && (binary === "matching" || binary === "drifted")) ||
+    (mode === "host-process" && (binary === "matching" || binary === "drifted") && markerVouches) ||
     statusHereConnected;
   return { verdict: someGatewayVersion ? "compatible" : "unknown", issues: [], mode };
 }
@@ -404,6 +412,14 @@ describe("decideVerdict — details", () => {
       );
       expect(result.verdict).toBe("unknown");
       expect(result.reinstallAdvised).toBe(true);
+    });
+
+    it("an unregistered gateway name is unknown even with a live runtime marker", () => {
+      const result = decideVerdict(
+        input({ hostBinary: marker(INSTALLED), status: { state: "no-gateway" }, info: null }),
+      );
+      expect(result.verdict).toBe("unknown");
+      expect(result.missing[0]).toContain("nemoclaw onboard");
     });
 
     it("an unregistered gateway name (`No gateway configured.`) is unknown", () => {
