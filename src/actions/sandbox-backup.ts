@@ -97,13 +97,23 @@ export class SandboxBackupError extends Error {
 
 /**
  * A state dir that does not exist in the sandbox, as `sandbox download` reports it (measured on
- * OpenShell 0.0.104 and 0.0.111): exit 1, `realpath: <dir>: No such file or directory` and
- * `× failed to resolve sandbox source path '<dir>'` (`╰─▶ ssh probe exited with status …`). Only
- * that answer, naming that very dir, makes it absent; any other failure fails the backup.
+ * OpenShell 0.0.104 and 0.0.111): exit 1, `realpath: <dir>: No such file or directory`, then
+ * `× failed to resolve sandbox source path '<dir>'` / `╰─▶ ssh probe exited with status exit
+ * status: 1`. All three are required, naming that very dir: the same `failed to resolve` line
+ * also follows a broken ssh probe (`Connection to sandbox closed by remote host.`, status 255),
+ * which says nothing about the dir. Any other failure fails the backup.
  */
 export function isAbsentStateDir(result: { exitCode: number | null; stderr: string }, dir: string): boolean {
   if (result.exitCode !== 1) return false;
-  return unwrapMiette(result.stderr).includes(`failed to resolve sandbox source path '${dir}'`);
+  const lines = stripAnsi(result.stderr)
+    .split(/\r?\n/)
+    .map((line) => line.trim());
+  const text = unwrapMiette(result.stderr);
+  return (
+    lines.includes(`realpath: ${dir}: No such file or directory`) &&
+    text.includes(`failed to resolve sandbox source path '${dir}'`) &&
+    /ssh probe exited with status exit status: 1(?!\d)/.test(text)
+  );
 }
 
 const SOCKET_IGNORED = /^tar: (.+): socket ignored$/;

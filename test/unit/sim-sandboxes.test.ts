@@ -687,7 +687,7 @@ describe("sandbox stop / start (OpenShell >= 0.0.105)", () => {
       OPENSHELL_LIFECYCLE_TIMEOUT: "1",
     });
     expect(start.code).toBe(1);
-    expect(strip(start.stderr)).toContain("sandbox start timed out after 1s");
+    expect(strip(start.stderr)).toContain("× timed out after 1s waiting for sandbox to reach Ready");
     expect(await phaseOf("beta")).toBe("Starting");
     // The gateway stops only a Ready (or Stopping) sandbox; it starts only a Stopped one.
     const notReady = await openshell(host, "sandbox", "stop", "beta");

@@ -329,10 +329,10 @@ describe("openshell against a running gateway", () => {
       sim(host, "openshell", ["status"], { OPENSHELL_GATEWAY: "elsewhere" }),
     ]);
     expect(strip(status.stdout)).toMatch(
-      /\n {2}Status: Connected\n {2}Authentication: none\n {2}Version: 0\.0\.91\n$/,
+      /\n {2}Status: Connected\n {2}Authentication: Not required \(gateway\)\n {2}Version: 0\.0\.91\n$/,
     );
     expect(strip(info.stdout)).toBe(
-      `Gateway Info\n\n  Gateway: nemoclaw\n  Server: http://127.0.0.1:${host.port}\n  Status: Connected\n  Version: 0.0.91\n`,
+      `Gateway Info\n\n  Gateway: nemoclaw\n  Server: http://127.0.0.1:${host.port}\n  Status: healthy\n  Version: 0.0.91\n  Compute drivers:\n    docker\n    Driver name: docker\n`,
     );
     // An unregistered name: `No gateway configured.`, exit 0 (measured on 0.0.52, 0.0.104, 0.0.111).
     expect(redirected.code).toBe(0);

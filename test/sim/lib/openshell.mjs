@@ -166,7 +166,8 @@ async function cmdStatus(globals, args) {
   out(`${bold("Server Status")}\n\n${field("Gateway", gw.name)}${field("Server", gw.endpoint)}`);
   if (!result.ok) return connectionFailed(result);
   out(field("Status", statusColour(describeStatus(result.health))));
-  if (atLeast(cliVersion, "0.0.91")) out(field("Authentication", "none"));
+  // Measured on 0.0.104 and 0.0.111 (a gateway without auth configured).
+  if (atLeast(cliVersion, "0.0.91")) out(field("Authentication", "Not required (gateway)"));
   if (result.health.version) out(field("Version", result.health.version));
   return 0;
 }
@@ -210,20 +211,39 @@ async function gatewayInfo(globals, args) {
     }
     return fail("No gateway configured.\nRegister a gateway with: openshell gateway add <endpoint>");
   }
-  out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
   if (!atLeast(cliVersion, "0.0.85")) {
+    // Measured on 0.0.52: exit 0 even when nothing listens — it never asks the gateway.
+    out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
     out(field("Gateway endpoint", entry.endpoint));
     return 0;
   }
   // From 0.0.85 `gateway info` also asks the gateway for its status and version.
-  out(field("Server", entry.endpoint));
   const result = await probe(entry.endpoint);
+  // Measured on 0.0.104 and 0.0.111: an unreachable gateway is a transport error, exit 1.
+  if (!result.ok && atLeast(cliVersion, "0.0.104")) {
+    return fail("transport error", ["tcp connect error", ...result.causes]);
+  }
+  out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
+  out(field("Server", entry.endpoint));
   if (!result.ok) {
     out(field("Status", statusColour("Disconnected")));
     return 0;
   }
-  out(field("Status", statusColour(describeStatus(result.health))));
+  // Measured on 0.0.104 and 0.0.111: `Status: healthy`, then the compute drivers.
+  out(
+    field(
+      "Status",
+      statusColour(
+        config.statusText
+          ? describeStatus(result.health)
+          : result.health.status === "healthy"
+            ? "healthy"
+            : "unhealthy",
+      ),
+    ),
+  );
   if (result.health.version) out(field("Version", result.health.version));
+  out(`  ${dim("Compute drivers:")}\n    docker\n  ${field("Driver name", "docker")}`);
   return 0;
 }
 
@@ -496,7 +516,7 @@ async function sandboxStop(globals, args) {
   }
   const seconds = timeoutSeconds("OPENSHELL_LIFECYCLE_TIMEOUT");
   const reached = await waitForPhase(name, "Stopped", seconds);
-  if (reached === null) return fail(`sandbox stop timed out after ${seconds}s`);
+  if (reached === null) return fail(`timed out after ${seconds}s waiting for sandbox to reach Stopped`);
   if (reached !== "Stopped") return fail(`sandbox entered ${reached} phase while stopping`);
   out(`${green("✓")} Stopped sandbox ${name}\n`);
   return 0;
@@ -534,7 +554,8 @@ async function sandboxStart(globals, args) {
   }
   const seconds = timeoutSeconds("OPENSHELL_LIFECYCLE_TIMEOUT");
   const reached = await waitForPhase(name, "Ready", seconds);
-  if (reached === null) return fail(`sandbox start timed out after ${seconds}s`);
+  // Measured on 0.0.111 (a start whose sandbox never became Ready).
+  if (reached === null) return fail(`timed out after ${seconds}s waiting for sandbox to reach Ready`);
   if (reached !== "Ready") return fail(`sandbox entered ${reached} phase while starting`);
   out(`${green("✓")} Started sandbox ${name}\n`);
   return 0;
@@ -603,13 +624,15 @@ async function sandboxGet(globals, args) {
   if (refused !== null) return refused;
   const sandbox = readSandbox(paths, positionals[0]);
   if (!sandbox) return notFound(positionals[0]);
+  // The block as measured on 0.0.104 and 0.0.111, policy abridged.
   out(`${bold("Sandbox:")}\n\n`);
   out(field("Id", sandbox.id ?? "-"));
   out(field("Name", sandbox.name));
-  out(field("Namespace", "openshell"));
-  if (sandbox.image) out(field("Image", sandbox.image));
   out(field("Phase", statusColour(shownPhase(effectivePhase(sandbox)))));
-  out(field("Created", sandbox.created ?? "-"));
+  out(field("Resource version", "6"));
+  out(field("Policy source", "sandbox"));
+  out(field("Revision", "1"));
+  out(`\n${bold("Policy:")}\n\n  version: 1\n  filesystem_policy:\n    include_workdir: true\n`);
   return 0;
 }
 
