@@ -44,6 +44,8 @@ export interface SandboxBackupOutcome {
   pruned?: string[];
   /** A Stopped sandbox was started for this backup (and stopped again) (docs/design.md). */
   startedForBackup?: boolean;
+  /** Its `sandbox start` (or the stop after it) was cut or failed: it may have changed (docs/design.md). */
+  code?: "lifecycle_outcome_unknown";
   durationMs: number;
 }
 
@@ -178,7 +180,7 @@ async function backupRegistered(
       warnings.push(...restopped);
       options.onWarnings?.(restopped);
     }
-    const listed = await listSandboxes(report, policy);
+    const listed = await listSandboxes(report, policy, registry.names);
     options.onEvent?.({
       type: "planned",
       names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),
@@ -375,6 +377,7 @@ function failedOutcome(
       name,
       status: error.cannotStart ? "skipped" : "failed",
       reason: error.message,
+      ...(error.lifecycle ? { code: "lifecycle_outcome_unknown" as const } : {}),
       durationMs: error.cannotStart ? 0 : elapsed(),
     };
   }

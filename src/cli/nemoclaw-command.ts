@@ -118,9 +118,9 @@ export abstract class NemoclawCommand extends Command {
     ctx?.runner.killAll("SIGKILL");
     this.emit({
       exitCode: code,
-      preflight: null,
+      preflight: ctx?.preflightRan?.preflight ?? null,
       result: null,
-      warnings: [],
+      warnings: ctx?.preflightRan ? [...ctx.preflightRan.warnings] : [],
       error: { code: "interrupted", message: `interrupted by ${signal}` },
       stderr: [`Interrupted by ${signal}.`],
     });
@@ -133,22 +133,26 @@ export abstract class NemoclawCommand extends Command {
     const style = styleFor(this.io.color);
     const exitCode = exitCodeFor(normalized);
     const message = normalized instanceof Error ? normalized.message : String(normalized);
+    // A preflight that ran stays in the envelope (with its warnings) whatever failed later.
+    const ran = this.context?.preflightRan;
+    const warnings = ran ? [...ran.warnings] : [];
     if (normalized instanceof PreflightRefusal) {
       return {
         exitCode,
         preflight: normalized.preflight,
         result: null,
-        warnings: [],
+        warnings,
         error: { code: normalized.code, message, diagnostic: normalized.diagnostic },
         stderr: colourFirstLine(normalized.diagnostic, style.red),
       };
     }
     const hint = normalized instanceof UsageError ? ` (see \`nemoclaw ${this.commandId} --help\`)` : "";
+    const carried = (normalized as { preflight?: Preflight | null }).preflight;
     return {
       exitCode,
-      preflight: null,
+      preflight: carried ?? ran?.preflight ?? null,
       result: null,
-      warnings: [],
+      warnings,
       error: { code: errorCodeFor(normalized), message },
       stderr: [`${style.red("Error:")} ${oneLine(message)}${hint}`],
     };

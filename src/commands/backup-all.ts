@@ -149,7 +149,11 @@ ${exitCodesHelp()}`;
       interruptedBy(ctx),
       backupAllFailed(result)
         ? {
-            code: "backup_failed",
+            code:
+              result.summary.failed > 0 &&
+              result.sandboxes.every((o) => o.status !== "failed" || o.code === "lifecycle_outcome_unknown")
+                ? "lifecycle_outcome_unknown"
+                : "backup_failed",
             message: `${result.summary.failed} failed, ${result.summary.skipped} skipped${requireAll ? " (--require-all)" : ""}`,
           }
         : null,

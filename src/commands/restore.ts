@@ -151,9 +151,10 @@ ${exitCodesHelp()}`;
         // The state is partial: say where the previous state is and how to get back, in the JSON too.
         return {
           exitCode: error.exitCode,
-          preflight: error.preflight,
+          // A preflight that ran stays in the envelope, with its warnings.
+          preflight: error.preflight ?? ctx.preflightRan?.preflight ?? null,
           result: { sandbox, safetyBackup: error.safetyBackup, recovery: error.recovery },
-          warnings: [],
+          warnings: ctx.preflightRan ? [...ctx.preflightRan.warnings] : [],
           error: {
             code: error.code,
             message: error.message,

@@ -163,7 +163,12 @@ ${exitCodesHelp()}`;
       interruptedBy(ctx),
       result.summary.failed > 0
         ? {
-            code: "rebuild_failed",
+            // Every failure a cut or failed lifecycle call: say so (look before retrying).
+            code: result.sandboxes.every(
+              (o) => o.status !== "failed" || o.code === "lifecycle_outcome_unknown",
+            )
+              ? "lifecycle_outcome_unknown"
+              : "rebuild_failed",
             // Each failure's reason (a backup that failed its re-hash names its first bad file).
             message: `${result.summary.failed} sandbox(es) failed: ${result.sandboxes
               .filter((o) => o.status === "failed")
