@@ -246,7 +246,10 @@ async function admit(run: BackupRun, name: string): Promise<Admitted | null> {
     return null;
   }
   const op = run.ops.get(name);
-  if (op && !(op.state === "interrupted" && op.journal?.phase === "registering")) {
+  // Past its upload (`verifying`, `registering`) a restore has put complete state back and the
+  // agent may be writing: that is user state, backed up like any other (docs/design.md, §18).
+  const postRestore = op?.journal?.phase === "verifying" || op?.journal?.phase === "registering";
+  if (op && !(op.state === "interrupted" && postRestore)) {
     const reason = unfinishedReason(op);
     run.warnings.push(`${name}: ${reason}`);
     return skip(reason);
@@ -322,6 +325,8 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
     if (backup.warnings.length) options.onWarnings?.(backup.warnings);
     const pinned = pinnedBackups(run.ops, name);
     const root = ctx.settings.paths.backupsRoot;
+    // Prune: removes only backups older than the `keep` newest with files, never a pinned one;
+    // the state they hold is also held by the newer backups kept (the newest just sealed).
     const pruned = options.keep && pinned ? pruneBackups(root, name, options.keep, pinned) : [];
     const notStopped = power.stopFailure();
     run.record({
@@ -386,9 +391,8 @@ function failedOutcome(
 }
 
 function unfinishedReason(op: OpenOperation): string {
-  if (op.state === "unreadable") return `not backed up: ${op.reason}`;
-  if (op.state === "in-progress") return `not backed up: ${op.reason}`;
-  return `not backed up: unfinished ${op.reason}`;
+  if (op.state === "interrupted") return `not backed up: unfinished ${op.reason}`;
+  return `not backed up: ${op.reason}`;
 }
 
 /** Exit code of a finished run (docs/design.md, "backup-all"): 1 if anything failed, or was skipped under --require-all. */

@@ -167,6 +167,8 @@ function pruneOne(
   }
   const doomed = prunableBackups(root, sandbox, keep, pinned);
   const bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
+  // Prune: removes only what retention gives up — never a pinned backup, never the newest `keep`
+  // with files — so the state a removed backup held is also held by a newer one kept.
   if (!dryRun) for (const b of doomed) removeBackup(b);
   return {
     ...base,

@@ -1,13 +1,19 @@
 import type { AgentSpec } from "../adapters/agent-catalog.js";
 import type { JournalHandle } from "../adapters/operations-journal.js";
-import { RegistryWriteError, updateRegistryEntry } from "../adapters/registry.js";
+import {
+  addRegistryEntry,
+  RegistryWriteError,
+  readRegistry,
+  updateRegistryEntry,
+} from "../adapters/registry.js";
 import { RegistryLockHeld } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
-import { decideResume } from "../domain/operation-journal.js";
+import { decideResume, gatewayArg } from "../domain/operation-journal.js";
 import { extractVersion, versionsEqual } from "../domain/versions.js";
 import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
+import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import { SandboxStartError, startStoppedSandbox, stopStartedSandbox } from "./sandbox-power.js";
 import {
   createSandbox,
@@ -44,8 +50,24 @@ export interface DriveRequest {
   onUpload?: (progress: UploadProgress) => void;
 }
 
+/** A safety backup an operation holds: restoring it brings that state back. */
+export interface SafetyBackupLine {
+  timestamp: string;
+  path: string;
+  command: string;
+}
+
 export type DriveResult =
-  | { status: "done"; attempts: number; agentVersion: string | null; repairedModes: number }
+  | {
+      status: "done";
+      attempts: number;
+      agentVersion: string | null;
+      repairedModes: number;
+      /** Safety backups of live state taken by this run (a resumed `verifying` that differed). */
+      safetyBackups: SafetyBackupLine[];
+      /** A history line that could not be written (the operation still finished). */
+      warnings: string[];
+    }
   /** Phase `deleting` found the old sandbox untouched: the journal is dropped. */
   | { status: "abandoned"; why: string }
   /** State restored and verified; only the registry update failed (journal kept at `registering`). */
@@ -110,6 +132,8 @@ async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolea
   const name = req.handle.journal.sandbox;
   const seen = await presenceOrThrow(req);
   if (fresh && seen.exists) {
+    // Sandbox delete (retry): destroys only what this same run created and uploaded from the
+    // proven backup (the caller never retries while live state is unsaved).
     await deleteSandbox(ctx, req);
     await create(ctx, req);
     return;
@@ -137,6 +161,8 @@ async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolea
           `sandbox ${name} is in phase Error; repair or delete it, then rerun (its state is in backup ${req.backup.timestamp})`,
         );
       }
+      // Sandbox delete of a rebuild's new sandbox in Error: it holds only what this operation
+      // wrote from its proven backup (an Error sandbox serves no agent).
       await deleteSandbox(ctx, req);
       await create(ctx, req);
       return;
@@ -189,6 +215,7 @@ async function stepsToVerified(
   ctx: Context,
   req: DriveRequest,
   fresh: boolean,
+  live: LiveState,
 ): Promise<{ version: string | null; repairedModes: number }> {
   const { handle } = req;
   const name = handle.journal.sandbox;
@@ -200,6 +227,9 @@ async function stepsToVerified(
   if (handle.journal.phase === "restoring") {
     await ensureReadySandbox(ctx, req, false);
     req.emit("restoring state");
+    // rm of live state: a restore's is held by its proven safety backup (or, finishing a killed
+    // run, is a partial upload from the proven backup that was never handed over); a rebuild's
+    // new sandbox holds only what this operation wrote.
     await restoreStateDirs(ctx, req.reactive, name, req.backup, {
       track: track(req),
       onUpload: req.onUpload,
@@ -211,7 +241,21 @@ async function stepsToVerified(
   if (handle.journal.phase === "verifying") {
     await ensureReadySandbox(ctx, req, false);
     req.emit("verifying the restored state");
-    const verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    let verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    if (!verified.ok && live.unsaved) {
+      // A killed run's upload had returned: the sandbox held complete state and its agent may
+      // have written since. That state is the user's: save it (proven) before the rm.
+      await saveLiveState(ctx, req, live);
+      handle.advance("restoring");
+      req.emit("restoring state again");
+      // rm of live state: held by the safety backup just proven (saveLiveState).
+      await restoreStateDirs(ctx, req.reactive, name, req.backup, {
+        track: track(req),
+        onUpload: req.onUpload,
+      });
+      handle.advance("verifying");
+      verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    }
     repairedModes = verified.repairedModes;
     if (!verified.ok) {
       throw new SandboxStepError(
@@ -223,7 +267,8 @@ async function stepsToVerified(
       req.emit("verifying agent version");
       version = await probeVersion(ctx, req, req.agent);
     }
-    if (rebuild) handle.advance("registering");
+    if (rebuild) handle.advance("registering", { verifiedAgentVersion: version });
+    else if (!isRegistered(ctx, name)) handle.advance("registering");
   }
   return { version, repairedModes };
 }
@@ -231,6 +276,66 @@ async function stepsToVerified(
 /** The error code a failed step carries into the outcome (a cut or failed create/start/stop). */
 function stepCode(error: unknown): { code?: "lifecycle_outcome_unknown" } {
   return error instanceof LifecycleOutcomeUnknown ? { code: error.code } : {};
+}
+
+function isRegistered(ctx: Context, name: string): boolean {
+  try {
+    return readRegistry(ctx.settings.paths.registryFile).entries[name] !== undefined;
+  } catch {
+    // An unreadable registry is not ours to create: leave it to the rebuild's own checks.
+    return true;
+  }
+}
+
+/** Whether the sandbox's live state may be the user's and is held by no proven backup yet. */
+interface LiveState {
+  unsaved: boolean;
+  saved: SafetyBackupLine[];
+}
+
+/**
+ * Takes a proven safety backup of the live state and records it in the journal (pinned from
+ * then on). A failure changes nothing and fails the step: nothing may be destroyed unsaved.
+ */
+async function saveLiveState(ctx: Context, req: DriveRequest, live: LiveState): Promise<void> {
+  const name = req.handle.journal.sandbox;
+  if (!req.agent) {
+    throw new SandboxStepError(
+      "safety-backup",
+      `the live state of ${name} differs from backup ${req.backup.timestamp}, and its agent ${JSON.stringify(req.backup.manifest.agentType)} is not in the catalog, so it cannot be saved first; nothing was changed`,
+    );
+  }
+  req.emit("the live state differs from the backup: taking a safety backup of it first");
+  let taken: { timestamp: string; path: string };
+  try {
+    taken = await takeProvenBackup(ctx, {
+      name,
+      agentType: req.backup.manifest.agentType,
+      agent: req.agent,
+      agentVersion: null,
+      gatewayName: req.report.gatewayName,
+      reactive: req.reactive,
+    });
+  } catch (error) {
+    if (error instanceof PreflightRefusal) throw error;
+    const why = error instanceof UnprovenBackupError ? error.message : (error as Error).message;
+    throw new SandboxStepError(
+      "safety-backup",
+      `safety backup of the live state failed: ${why}; nothing was changed`,
+    );
+  }
+  req.handle.addSafetyBackup(taken.timestamp);
+  live.unsaved = false;
+  live.saved.push({
+    timestamp: taken.timestamp,
+    path: taken.path,
+    command: restoreCommandFor(req, taken.timestamp),
+  });
+}
+
+function restoreCommandFor(req: DriveRequest, timestamp: string): string {
+  const { sandbox, gateway } = req.handle.journal;
+  return `nemoclaw restore ${sandbox} --backup ${timestamp} --yes${gatewayArg(gateway)}`;
 }
 
 function stepFailure(error: unknown): string | null {
@@ -248,8 +353,39 @@ async function stepRegister(
 ): Promise<{ why: string | null; version: string | null }> {
   const { journal } = req.handle;
   const agent = req.agent;
-  let agentVersion = version;
-  if (agentVersion === null && agent) agentVersion = await probeVersion(ctx, req, agent);
+  let agentVersion = version ?? journal.verifiedAgentVersion ?? null;
+  try {
+    if (journal.operation === "restore") {
+      // `restore --create` of a sandbox the registry does not list: register it, last step.
+      const { manifest } = req.backup;
+      await addRegistryEntry(
+        ctx.settings.paths.registryFile,
+        journal.sandbox,
+        {
+          name: journal.sandbox,
+          agent: manifest.agentType,
+          ...(manifest.agentVersion ? { agentVersion: manifest.agentVersion } : {}),
+          nemoclawVersion: ctx.cliVersion,
+          ...(journal.image ? { imageTag: journal.image } : {}),
+          gatewayName: journal.gateway,
+          createdAt: ctx.now().toISOString(),
+        },
+        { procRoot: ctx.procRoot },
+      );
+      return { why: null, version: null };
+    }
+  } catch (error) {
+    if (
+      error instanceof RegistryLockHeld ||
+      error instanceof RegistryWriteError ||
+      error instanceof EnvironmentError
+    )
+      return { why: error.message, version: null };
+    return { why: `registry write failed: ${(error as Error).message}`, version: null };
+  }
+  // Journals of older releases lack the verified version: probe (the sandbox is Ready then).
+  if (agentVersion === null && agent && !("verifiedAgentVersion" in journal))
+    agentVersion = await probeVersion(ctx, req, agent);
   try {
     await updateRegistryEntry(
       ctx.settings.paths.registryFile,
@@ -280,9 +416,17 @@ async function stepRegister(
  */
 export async function driveOperation(ctx: Context, req: DriveRequest): Promise<DriveResult> {
   const { handle } = req;
+  // Resumed past its upload (`verifying`): the sandbox held complete state and its agent may
+  // have written since. Until that state is saved in a proven backup, nothing may destroy it.
+  const live: LiveState = {
+    unsaved: req.resumed && (handle.journal.phase === "verifying" || handle.journal.phase === "registering"),
+    saved: [],
+  };
+  const closeWarnings: string[] = [];
   try {
     if (handle.journal.phase === "deleting" && (await stepDelete(ctx, req)) === "abandon") {
-      handle.close("abandoned-no-delete");
+      const warning = handle.close("abandoned-no-delete");
+      if (warning) req.emit(warning);
       return { status: "abandoned", why: "the sandbox was never deleted" };
     }
   } catch (error) {
@@ -291,7 +435,8 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
     if (why === null) throw error;
     if (error instanceof SandboxStepError && error.step === "delete") {
       // Seen still there and not Deleting: the delete did not happen, nothing was lost.
-      handle.close("abandoned-no-delete");
+      const warning = handle.close("abandoned-no-delete");
+      if (warning) req.emit(warning);
       return { status: "abandoned", why };
     }
     // We cannot tell yet whether it happened: keep the journal, the next run looks again.
@@ -304,14 +449,20 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
   let lastError = "";
   let lastCode: { code?: "lifecycle_outcome_unknown" } = {};
   let verified = handle.journal.phase === "registering";
-  while (!verified && attempts < attemptsAllowed && !ctx.abort.signal.aborted) {
+  // A retry deletes the sandbox: never while its live state may be the user's and unsaved.
+  while (
+    !verified &&
+    attempts < attemptsAllowed &&
+    !ctx.abort.signal.aborted &&
+    !(attempts > 0 && live.unsaved)
+  ) {
     attempts++;
     try {
       if (attempts > 1) {
         req.emit("retrying");
         handle.advance("creating");
       }
-      ({ version, repairedModes } = await stepsToVerified(ctx, req, attempts > 1));
+      ({ version, repairedModes } = await stepsToVerified(ctx, req, attempts > 1, live));
       verified = true;
     } catch (error) {
       if (error instanceof PreflightRefusal) throw error;
@@ -352,6 +503,14 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
         attempts: Math.max(attempts, 1),
       };
   }
-  handle.close(req.resumed ? "resumed-and-completed" : "completed");
-  return { status: "done", attempts: Math.max(attempts, 1), agentVersion: version, repairedModes };
+  const warning = handle.close(req.resumed ? "resumed-and-completed" : "completed");
+  if (warning) closeWarnings.push(warning);
+  return {
+    status: "done",
+    attempts: Math.max(attempts, 1),
+    agentVersion: version,
+    repairedModes,
+    safetyBackups: live.saved,
+    warnings: closeWarnings,
+  };
 }

@@ -1,6 +1,7 @@
 import { type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { type BackupListing, listBackups, verifyBackup } from "../adapters/backup-store.js";
 import { JournalHandle, stopOrphanChild } from "../adapters/operations-journal.js";
+import { readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
 import {
@@ -11,13 +12,25 @@ import {
   UsageError,
 } from "../domain/errors.js";
 import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
-import type { OperationJournal } from "../domain/operation-journal.js";
+import {
+  DEFAULT_GATEWAY,
+  gatewayArg,
+  type OperationJournal,
+  safetyBackupsOf,
+} from "../domain/operation-journal.js";
 import type { Preflight } from "../domain/preflight-types.js";
+import { rehashFailure } from "../domain/proof.js";
 import { takeMaintenanceLock } from "./maintenance.js";
-import { type DriveResult, driveOperation } from "./operation-driver.js";
-import { modifiedReactive, type OpenOperation, openOperations, recordReplaced } from "./operations.js";
+import { type DriveResult, driveOperation, type SafetyBackupLine } from "./operation-driver.js";
+import {
+  abandonIfDestroyed,
+  modifiedReactive,
+  type OpenOperation,
+  openOperations,
+  recordReplaced,
+} from "./operations.js";
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
-import { backupSandbox } from "./sandbox-backup.js";
+import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import { leaveStopped, startForRestore, stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { createFormFor, type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 import type { UploadProgress } from "./upload-progress.js";
@@ -74,6 +87,13 @@ export interface RestoreResult {
   recovery: string[];
   /** Set when this restore finished an operation a killed run had left (its journal). */
   resumed: { operation: "rebuild" | "restore"; phase: string } | null;
+  /**
+   * Every safety backup this restore holds (the first is `safetyBackup`; a resumed one that found
+   * the live state changed since its upload saved it too), each with its restore command.
+   */
+  safetyBackups?: SafetyBackupLine[];
+  /** Set when `restore --create` registered a sandbox the registry did not list. */
+  registered?: boolean;
 }
 
 export interface RestoreOptions {
@@ -154,10 +174,16 @@ interface Under {
 }
 
 /** The two recovery commands after the first destructive step (docs/design.md, "Recovery"). */
-export function restoreRecovery(sandbox: string, backupTs: string, safety: SafetyBackupRef | null): string[] {
+export function restoreRecovery(
+  sandbox: string,
+  backupTs: string,
+  safety: SafetyBackupRef | null,
+  gateway = DEFAULT_GATEWAY,
+): string[] {
+  const g = gatewayArg(gateway);
   return [
-    ...(safety ? [`nemoclaw restore ${sandbox} --backup ${safety.timestamp} --yes`] : []),
-    `nemoclaw restore ${sandbox} --backup ${backupTs} --yes`,
+    ...(safety ? [`nemoclaw restore ${sandbox} --backup ${safety.timestamp} --yes${g}`] : []),
+    `nemoclaw restore ${sandbox} --backup ${backupTs} --yes${g}`,
   ];
 }
 
@@ -176,14 +202,16 @@ async function verifiedPlan(under: Under, timestamp: string | undefined): Promis
   }
   under.step(`verifying backup ${plan.backup.timestamp}`);
   const check = await verifyBackup(plan.backup);
-  if (!check.ok) {
-    throw nothingChanged(
-      check.corrupt
-        ? `backup ${plan.backup.path} is corrupt (${check.corrupt}); refusing to restore it`
-        : `backup ${plan.backup.path} failed verification (${check.missing.length} missing, ${check.changed.length} changed, ${check.modeChanged.length} with another mode, ${check.extra.length} extra files); refusing to restore it`,
-    );
-  }
+  if (!check.ok) throw nothingChanged(`${rehashFailure(plan.backup.path, check)}; refusing to restore it`);
   return plan;
+}
+
+function isRegistered(ctx: Context, sandbox: string): boolean {
+  try {
+    return readRegistry(ctx.settings.paths.registryFile).entries[sandbox] !== undefined;
+  } catch {
+    return true;
+  }
 }
 
 function safetyRef(ctx: Context, sandbox: string, ts: string | null): SafetyBackupRef | null {
@@ -207,7 +235,8 @@ async function openFresh(
     if (presence.phase !== "Ready" && !under.startedHere)
       throw nothingChanged(`sandbox ${sandbox} is ${presence.phase}, not Ready`);
     under.step("taking a safety backup of the current state");
-    const taken = await backupSandbox(ctx, {
+    // Re-hashed in full once sealed: the rm of the live state relies on every byte of it.
+    const taken = await takeProvenBackup(ctx, {
       name: sandbox,
       agentType,
       agent,
@@ -217,6 +246,7 @@ async function openFresh(
     }).catch((error: Error) => {
       if (error instanceof NemoclawError) throw error;
       if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+      if (error instanceof UnprovenBackupError) throw nothingChanged(`safety backup ${error.message}`);
       throw nothingChanged(`safety backup failed: ${error.message}`);
     });
     safety = { timestamp: taken.timestamp, path: taken.path };
@@ -254,15 +284,48 @@ async function openFresh(
  * backup: the state the operator may still want back stays pinned). No new safety backup is
  * taken: the live state is partial.
  */
-function openReplacement(
+async function openReplacement(
   under: Under,
   plan: RestorePlan,
   journal: OperationJournal,
   presence: SandboxPresence,
   agent: AgentSpec | undefined,
-): JournalHandle {
+): Promise<JournalHandle> {
   const { ctx } = under;
-  recordReplaced(ctx, journal);
+  const safety = journal.safetyBackup ?? (journal.operation === "rebuild" ? journal.backup : null);
+  const extra = [...(journal.extraSafetyBackups ?? [])];
+  if (
+    (journal.phase === "verifying" || journal.phase === "registering") &&
+    presence.exists &&
+    presence.phase === "Ready"
+  ) {
+    // Past its upload the sandbox held complete state the agent may have changed: that is the
+    // user's, and the rm of the replacing restore may only destroy it once a proven backup holds it.
+    if (!agent)
+      throw nothingChanged(
+        `agent ${JSON.stringify(plan.backup.manifest.agentType)} is not in the catalog, so the live state cannot be saved first`,
+      );
+    under.step(
+      "taking a safety backup of the current state (the interrupted operation had finished its upload)",
+    );
+    const taken = await takeProvenBackup(ctx, {
+      name: under.sandbox,
+      agentType: plan.backup.manifest.agentType,
+      agent,
+      agentVersion: null,
+      gatewayName: under.options.gatewayName,
+      reactive: { ...under.policy, report: under.report },
+    }).catch((error: Error) => {
+      if (error instanceof NemoclawError) throw error;
+      if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
+      throw nothingChanged(`safety backup of the live state failed: ${error.message}`);
+    });
+    under.warnings.push(...taken.warnings);
+    extra.push(taken.timestamp);
+  }
+  const warning = recordReplaced(ctx, journal);
+  if (warning) under.warnings.push(warning);
+  const [first, ...rest] = safety ? [safety, ...extra] : extra;
   return JournalHandle.open(
     ctx.settings.paths.stateRoot,
     {
@@ -271,7 +334,8 @@ function openReplacement(
       sandbox: under.sandbox,
       gateway: under.options.gatewayName,
       backup: plan.backup.timestamp,
-      safetyBackup: journal.safetyBackup ?? (journal.operation === "rebuild" ? journal.backup : null),
+      safetyBackup: first ?? null,
+      ...(rest.length ? { extraSafetyBackups: rest } : {}),
       image: journal.image ?? agent?.image ?? null,
       finalPhase: presence.exists && presence.phase === "Stopped" ? "Stopped" : journal.finalPhase,
       phase: presence.exists ? "restoring" : "creating",
@@ -309,6 +373,17 @@ function failureAfterDelete(
 
 async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
   const { ctx, sandbox, report, options } = under;
+  if (mode.kind !== "fresh") {
+    // A rebuild of a sandbox the operator destroyed is closed, not finished: this restore then
+    // runs as a fresh one (the way back the closing message names).
+    if (await stopOrphanChild(mode.journal.child, ctx.procRoot))
+      under.step("stopped the interrupted run's OpenShell process");
+    const destroyed = await abandonIfDestroyed(ctx, report, under.policy, mode.journal);
+    if (destroyed) {
+      under.warnings.push(destroyed.why, ...destroyed.warnings);
+      return restoreUnderLock(under, { kind: "fresh" });
+    }
+  }
   const finishing = mode.kind === "finish" ? mode.journal : null;
   const plan = await verifiedPlan(under, finishing ? finishing.backup : options.timestamp);
   const warnings = plan.skippedEmpty.length
@@ -339,22 +414,23 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
   if (mode.kind === "fresh") {
     ({ handle, safety, created } = await openFresh(under, plan, presence, agent));
   } else {
-    if (await stopOrphanChild(mode.journal.child, ctx.procRoot))
-      under.step("stopped the interrupted run's OpenShell process");
     handle =
       mode.kind === "finish"
         ? JournalHandle.open(ctx.settings.paths.stateRoot, mode.journal, {
             now: ctx.now,
             procRoot: ctx.procRoot,
           })
-        : openReplacement(under, plan, mode.journal, presence, agent);
+        : await openReplacement(under, plan, mode.journal, presence, agent);
     safety = safetyRef(ctx, sandbox, handle.journal.safetyBackup);
     created = !presence.exists;
   }
-  const recovery = restoreRecovery(sandbox, plan.backup.timestamp, safety);
+  const recovery = restoreRecovery(sandbox, plan.backup.timestamp, safety, options.gatewayName);
   const backupRef = { timestamp: plan.backup.timestamp, path: plan.backup.path };
   let drive: DriveResult;
+  const registeredBefore = isRegistered(ctx, sandbox);
   try {
+    // rm of live state (in the driver): held by the proven safety backup, or — finishing a killed
+    // run — partial state from the proven backup, or complete state the driver saves first.
     drive = await driveOperation(ctx, {
       report,
       handle,
@@ -380,8 +456,25 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
     // A killed rebuild never deleted the sandbox: its journal is gone, restore it like any other.
     return restoreUnderLock(under, { kind: "fresh" });
   }
-  if (drive.status !== "done") throw failureAfterDelete(under, drive, safety, recovery);
+  if (drive.status !== "done") {
+    // The driver may have saved the live state meanwhile: every safety backup is named.
+    const held = safetyBackupsOf(handle.journal);
+    const first = safety ?? safetyRef(ctx, sandbox, held[0] ?? null);
+    const extra = held
+      .filter((ts) => ts !== first?.timestamp)
+      .map((ts) => `nemoclaw restore ${sandbox} --backup ${ts} --yes${gatewayArg(options.gatewayName)}`);
+    const all = restoreRecovery(sandbox, plan.backup.timestamp, first, options.gatewayName);
+    throw failureAfterDelete(under, drive, first, [...extra, ...all]);
+  }
+  under.warnings.push(...drive.warnings);
   const { manifest } = plan.backup;
+  const g = gatewayArg(options.gatewayName);
+  const safetyBackups: SafetyBackupLine[] = [
+    ...safetyBackupsOf(handle.journal).map((timestamp) => ({
+      ...(safetyRef(ctx, sandbox, timestamp) as SafetyBackupRef),
+      command: `nemoclaw restore ${sandbox} --backup ${timestamp} --yes${g}`,
+    })),
+  ];
   return {
     preflight: report.preflight,
     cancelled: false,
@@ -398,12 +491,16 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
       repairedModes: drive.repairedModes,
       recovery: [],
       resumed: finishing ? { operation: finishing.operation, phase: finishing.phase } : null,
+      ...(safetyBackups.length > 1 || drive.safetyBackups.length ? { safetyBackups } : {}),
+      ...(!registeredBefore && isRegistered(ctx, sandbox) ? { registered: true } : {}),
     },
   };
 }
 
 function modeFor(op: OpenOperation | undefined, timestamp: string | undefined): Mode {
   if (!op) return { kind: "fresh" };
+  // In progress, on another host, on another gateway, unreadable: never finished, replaced or
+  // removed from here, and nothing destructive happens to this sandbox name (exit 1).
   if (op.state !== "interrupted" || !op.journal) {
     throw new RestoreFailed(`${op.reason}; nothing was changed`, null);
   }

@@ -8,7 +8,12 @@ import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
 import { pinnedBy } from "../domain/operation-journal.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import { type Classification, classifySandbox } from "../domain/upgrade-classification.js";
-import { type OpenOperation, openOperations } from "./operations.js";
+import {
+  type OpenOperation,
+  openOperations,
+  type StartedOperation,
+  startedOperations,
+} from "./operations.js";
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { listSandboxes } from "./sandbox-state.js";
 import { classifyRegistry } from "./upgrade-sandboxes.js";
@@ -105,6 +110,7 @@ function buildRows(
   ctx: Context,
   classes: Classification[],
   ops: Map<string, OpenOperation>,
+  started: Map<string, StartedOperation>,
   maxAgeSeconds: number,
   live: boolean,
 ): StatusRow[] {
@@ -116,6 +122,7 @@ function buildRows(
     const taken = newest ? backupTimestampDate(newest.timestamp) : null;
     const ageSeconds = taken ? Math.max(0, Math.round((now - taken.getTime()) / 1000)) : null;
     const op = valid ? ops.get(c.name) : undefined;
+    const left = valid && !op ? started.get(c.name) : undefined;
     return {
       name: c.name,
       phase: live ? (c.phase ?? "-") : "?",
@@ -132,7 +139,9 @@ function buildRows(
             phase: op.journal?.phase ?? "unknown",
             command: op.command,
           }
-        : null,
+        : left
+          ? { operation: "started-for-backup", phase: "started", command: left.command }
+          : null,
     };
   });
   return rows;
@@ -223,18 +232,20 @@ export async function hostStatus(
     else throw error;
   }
   const live = classes !== null;
+  const started = startedOperations(ctx);
   const rows = buildRows(
     ctx,
     classes ?? offlineClassification(ctx, registry, ops),
     ops,
+    started,
     options.maxAgeSeconds,
     live,
   );
   if (!live) {
     for (const row of rows) {
-      const op = ops.get(row.name);
+      const op = ops.get(row.name) ?? started.get(row.name);
       if (op) {
-        row.status = op.state === "in-progress" ? "in-progress" : "interrupted";
+        row.status = op.state === "in-progress" || op.state === "other-host" ? "in-progress" : "interrupted";
         row.reason = op.reason;
       }
     }

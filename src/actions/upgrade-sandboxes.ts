@@ -1,10 +1,17 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { JournalHandle } from "../adapters/operations-journal.js";
+import { JournalHandle, readJournal } from "../adapters/operations-journal.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import { registryLockHolder } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
 import { EnvironmentError, PreflightRefusal, UsageError } from "../domain/errors.js";
 import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import {
+  finishingCommand,
+  gatewayArg,
+  type OperationJournal,
+  safetyBackupsOf,
+  wayBackCommand,
+} from "../domain/operation-journal.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import {
   type Classification,
@@ -15,10 +22,17 @@ import { extractVersion } from "../domain/versions.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited } from "./bounded-pool.js";
 import { takeMaintenanceLock } from "./maintenance.js";
-import { type DriveResult, driveOperation } from "./operation-driver.js";
-import { modifiedReactive, type OpenOperation, openOperations, resumeOperation } from "./operations.js";
+import { type DriveResult, driveOperation, type SafetyBackupLine } from "./operation-driver.js";
+import {
+  modifiedReactive,
+  type OpenOperation,
+  openOperations,
+  resumeOperation,
+  startedOperations,
+} from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
-import { backupSandbox, type SandboxBackup } from "./sandbox-backup.js";
+import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
+import type { SandboxBackup } from "./sandbox-backup.js";
 import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { createFormFor, listSandboxes } from "./sandbox-state.js";
 import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
@@ -86,6 +100,7 @@ export async function classifyRegistry(
   policy: { action: string; rerunCommand: string; strict: boolean },
   ops: Map<string, OpenOperation> = new Map(),
 ): Promise<Classification[]> {
+  const started = startedOperations(ctx);
   const probes = new Map<string, { version: string | null; problem?: string }>();
   const toProbe = registry.names.filter((name) => {
     const agent = catalog[str(registry.entries[name]?.agent) ?? ""];
@@ -118,7 +133,10 @@ export async function classifyRegistry(
       ...(probe?.problem ? { probeProblem: probe.problem } : {}),
     });
     const op = valid ? ops.get(name) : undefined;
-    return op ? classifyWithOperation(c, op) : c;
+    if (op) return classifyWithOperation(c, op);
+    // A sandbox a killed run started and left running (docs/design.md, §18): unfinished too.
+    const left = valid ? started.get(name) : undefined;
+    return left ? classifyWithOperation(c, left) : c;
   });
   for (const [name, op] of ops) {
     if (registry.entries[name]) continue;
@@ -199,6 +217,11 @@ export interface RebuildOutcome {
   /** A create/start/stop of this sandbox was cut or failed: it may have changed (docs/design.md). */
   code?: "lifecycle_outcome_unknown";
   attempts?: number;
+  /**
+   * Safety backups of live state the operation holds (a resumed run that found the state changed
+   * since its upload saved it first), each with the command that brings it back.
+   */
+  safetyBackups?: SafetyBackupLine[];
   durationMs: number;
 }
 
@@ -236,11 +259,20 @@ interface RunState {
 }
 
 /** The two recovery commands of a rebuild that did not finish (docs/design.md, "Recovery"). */
-function rebuildRecovery(name: string, backupTs: string) {
+function rebuildRecovery(name: string, backupTs: string, gateway: string) {
   return {
-    recoveryCommand: `nemoclaw restore ${name} --backup ${backupTs} --create --yes`,
-    finishCommand: `nemoclaw upgrade-sandboxes --yes ${name}`,
+    recoveryCommand: wayBackCommand(name, backupTs, gateway),
+    finishCommand: `nemoclaw upgrade-sandboxes --yes ${name}${gatewayArg(gateway)}`,
   };
+}
+
+/** Every safety backup a journal holds, each with the command that restores it. */
+function safetyLines(ctx: Context, journal: OperationJournal): SafetyBackupLine[] {
+  return safetyBackupsOf(journal).map((timestamp) => ({
+    timestamp,
+    path: `${ctx.settings.paths.backupsRoot}/${journal.sandbox}/${timestamp}`,
+    command: `nemoclaw restore ${journal.sandbox} --backup ${timestamp} --yes${gatewayArg(journal.gateway)}`,
+  }));
 }
 
 /** A DriveResult of a rebuild journal as the run's outcome for that sandbox. */
@@ -251,16 +283,29 @@ function rebuildOutcomeOf(
   resumed: boolean,
   elapsed: number,
   image: string | null,
+  gateway: string,
+  safety: SafetyBackupLine[] = [],
 ): RebuildOutcome {
-  const common = { ...base, backup, durationMs: elapsed, ...(resumed ? { resumed: true } : {}) };
+  const common = {
+    ...base,
+    backup,
+    durationMs: elapsed,
+    ...(resumed ? { resumed: true } : {}),
+    ...(safety.length ? { safetyBackups: safety } : {}),
+  };
+  const gw = gatewayArg(gateway);
   switch (drive.status) {
     case "done":
       return {
         ...common,
         status: "rebuilt",
-        reason: resumed
-          ? `finished the interrupted rebuild from ${image ?? "its image"}`
-          : `rebuilt from ${image}`,
+        reason: `${
+          resumed ? `finished the interrupted rebuild from ${image ?? "its image"}` : `rebuilt from ${image}`
+        }${
+          drive.safetyBackups.length
+            ? `; the live state had changed since its upload and was saved first in ${drive.safetyBackups.map((b) => b.timestamp).join(", ")}`
+            : ""
+        }`,
         attempts: drive.attempts,
       };
     case "abandoned":
@@ -273,15 +318,15 @@ function rebuildOutcomeOf(
       return {
         ...common,
         status: "failed",
-        reason: `rebuilt; registry not updated: ${drive.why}; rerun \`nemoclaw upgrade-sandboxes --yes ${base.name}\` to retry the registry update only`,
-        finishCommand: `nemoclaw upgrade-sandboxes --yes ${base.name}`,
+        reason: `rebuilt; registry not updated: ${drive.why}; rerun \`nemoclaw upgrade-sandboxes --yes ${base.name}${gw}\` to retry the registry update only`,
+        finishCommand: `nemoclaw upgrade-sandboxes --yes ${base.name}${gw}`,
       };
     case "failed":
       return {
         ...common,
         status: "failed",
         reason: `rebuild failed after the delete: ${drive.why}; its state is preserved in ${backup.path}`,
-        ...rebuildRecovery(base.name, backup.timestamp),
+        ...rebuildRecovery(base.name, backup.timestamp, gateway),
         ...(drive.code ? { code: drive.code } : {}),
         attempts: drive.attempts,
       };
@@ -317,7 +362,8 @@ async function rebuildOne(
   emit("backing up");
   let backup: SandboxBackup;
   try {
-    backup = await backupSandbox(ctx, {
+    // Re-hashed in full once sealed: the delete below relies on every byte of it.
+    backup = await takeProvenBackup(ctx, {
       name,
       agentType,
       agent,
@@ -327,6 +373,15 @@ async function rebuildOne(
     });
   } catch (error) {
     if (error instanceof PreflightRefusal) throw error;
+    if (error instanceof UnprovenBackupError) {
+      return {
+        ...base,
+        status: "failed",
+        reason: `${error.message}; sandbox not rebuilt, nothing was changed`,
+        backup: error.backup,
+        durationMs: elapsed(),
+      };
+    }
     return {
       ...base,
       status: "failed",
@@ -363,7 +418,8 @@ async function rebuildOne(
     },
     { now: ctx.now, procRoot: ctx.procRoot },
   );
-  const { recoveryCommand } = rebuildRecovery(name, backup.timestamp);
+  const { recoveryCommand } = rebuildRecovery(name, backup.timestamp, options.gatewayName);
+  // Sandbox delete (in the driver): its state is held by `backup`, proven just above.
   const drive = await driveOperation(ctx, {
     report,
     handle,
@@ -383,7 +439,8 @@ async function rebuildOne(
       durationMs: elapsed(),
     };
   }
-  return rebuildOutcomeOf(drive, base, backupRef, false, elapsed(), agent.image);
+  if (drive.status === "done" && drive.warnings.length) options.onWarnings?.(drive.warnings);
+  return rebuildOutcomeOf(drive, base, backupRef, false, elapsed(), agent.image, options.gatewayName);
 }
 
 /**
@@ -411,6 +468,25 @@ async function finishOne(
   });
   const elapsed = Math.round(run.clock() - started);
   if (resumed.status === "abandoned") return null;
+  if (resumed.status === "abandoned-destroyed") {
+    if (resumed.warnings.length) run.options.onWarnings?.(resumed.warnings);
+    return {
+      ...base,
+      status: "skipped",
+      reason: resumed.why,
+      ...(journal
+        ? {
+            backup: {
+              timestamp: journal.backup,
+              path: `${run.ctx.settings.paths.backupsRoot}/${name}/${journal.backup}`,
+            },
+          }
+        : {}),
+      recoveryCommand: resumed.wayBack,
+      durationMs: elapsed,
+    };
+  }
+  if (resumed.status === "done" && resumed.warnings.length) run.options.onWarnings?.(resumed.warnings);
   if (resumed.status === "not-resumable" || resumed.status === "backup-unusable" || !journal) {
     return {
       ...base,
@@ -423,18 +499,29 @@ async function finishOne(
     timestamp: journal.backup,
     path: `${run.ctx.settings.paths.backupsRoot}/${name}/${journal.backup}`,
   };
+  // Every safety backup the operation holds now (the journal is re-read: a resumed run may have
+  // added one), with its restore command.
+  const onDisk = readJournal(run.ctx.settings.paths.stateRoot, name);
+  const held = safetyLines(run.ctx, onDisk?.ok ? onDisk.journal : journal);
+  const saved = resumed.status === "done" ? resumed.safetyBackups : [];
+  const safety = [...held, ...saved.filter((b) => !held.some((h) => h.timestamp === b.timestamp))];
   if (journal.operation === "restore") {
     if (resumed.status === "done") {
       return {
         ...base,
         status: "restored",
-        reason: `finished the interrupted restore of backup ${journal.backup}`,
+        reason: `finished the interrupted restore of backup ${journal.backup}${
+          saved.length
+            ? `; the live state had changed since its upload and was saved first in ${saved.map((b) => b.timestamp).join(", ")}`
+            : ""
+        }`,
         backup: backupRef,
         resumed: true,
+        ...(safety.length ? { safetyBackups: safety } : {}),
         durationMs: elapsed,
       };
     }
-    const finish = `nemoclaw restore ${name} --backup ${journal.backup} --yes`;
+    const finish = finishingCommand(journal);
     return {
       ...base,
       status: "failed",
@@ -442,10 +529,11 @@ async function finishOne(
       backup: backupRef,
       finishCommand: finish,
       resumed: true,
+      ...(safety.length ? { safetyBackups: safety } : {}),
       durationMs: elapsed,
     };
   }
-  return rebuildOutcomeOf(resumed, base, backupRef, true, elapsed, journal.image);
+  return rebuildOutcomeOf(resumed, base, backupRef, true, elapsed, journal.image, journal.gateway, safety);
 }
 
 /**

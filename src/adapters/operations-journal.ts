@@ -20,7 +20,13 @@ export type FoundJournal =
   | { sandbox: string; file: string; ok: true; journal: OperationJournal }
   | { sandbox: string; file: string; ok: false; reason: string };
 
-export type HistoryOutcome = "completed" | "resumed-and-completed" | "replaced" | "abandoned-no-delete";
+export type HistoryOutcome =
+  | "completed"
+  | "resumed-and-completed"
+  | "replaced"
+  | "abandoned-no-delete"
+  | "abandoned"
+  | "abandoned-auto";
 
 /** Who wrote a journal, as seen from this process: us, another live run, or nobody any more. */
 export type WriterState = "self" | "alive" | "dead" | "other-host";
@@ -161,17 +167,45 @@ export function appendHistory(
 }
 
 /**
+ * Appends history, turning a failure into a warning line (docs/design.md, §18: a history that
+ * cannot be written never fails an operation that finished). null when it was written.
+ */
+export function appendHistoryOrWarn(
+  stateRoot: string,
+  entry: OperationJournal | { sandbox: string; unreadable: string },
+  outcome: HistoryOutcome,
+  finishedAt: Date,
+): string | null {
+  try {
+    appendHistory(stateRoot, entry, outcome, finishedAt);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    return `could not append to ${path.join(operationsDir(stateRoot), "history.jsonl")} (${code}); the ${outcome} operation of ${entry.sandbox} is not recorded there`;
+  }
+}
+
+/**
  * Closes a journal: history first (so a crash in between leaves the journal, never a finished
- * operation without its record), then the unlink, made durable by the directory fsync.
+ * operation without its record), then the unlink, made durable by the directory fsync. A
+ * history that cannot be appended is a warning (returned), never a reason to keep the journal:
+ * the operation did finish.
  */
 export function closeJournal(
   stateRoot: string,
   journal: OperationJournal,
   outcome: HistoryOutcome,
   now: Date,
-): void {
-  appendHistory(stateRoot, journal, outcome, now);
+): string | null {
+  const warning = appendHistoryOrWarn(stateRoot, journal, outcome, now);
   fs.rmSync(journalFile(stateRoot, journal.sandbox), { force: true });
+  fsyncDir(operationsDir(stateRoot));
+  return warning;
+}
+
+/** Removes a journal file that could not be parsed (operator's `operations abandon`), durably. */
+export function removeJournalFile(stateRoot: string, sandbox: string): void {
+  fs.rmSync(journalFile(stateRoot, sandbox), { force: true });
   fsyncDir(operationsDir(stateRoot));
 }
 
@@ -213,9 +247,10 @@ export class JournalHandle {
   }
 
   /** Records the step about to start (durably, before it is issued). */
-  advance(phase: JournalPhase): void {
-    if (this.current.phase === phase && this.current.child === null) return;
-    this.write({ phase, child: null });
+  advance(phase: JournalPhase, patch: Partial<Pick<OperationJournal, "verifiedAgentVersion">> = {}): void {
+    if (this.current.phase === phase && this.current.child === null && Object.keys(patch).length === 0)
+      return;
+    this.write({ ...patch, phase, child: null });
   }
 
   /** Records the OpenShell process of the current step, so a later run can stop an orphan. */
@@ -226,8 +261,23 @@ export class JournalHandle {
     this.write({ child });
   }
 
-  close(outcome: HistoryOutcome): void {
-    closeJournal(this.stateRoot, this.current, outcome, this.now());
+  /** Stores the agent version proven at `verifying` (so `registering` needs no probe). */
+  recordVerifiedVersion(version: string | null): void {
+    this.write({ verifiedAgentVersion: version });
+  }
+
+  /**
+   * Records a safety backup of the live state (pinned from now on): `safetyBackup` when the
+   * journal has none, else appended to `extraSafetyBackups`.
+   */
+  addSafetyBackup(timestamp: string): void {
+    if (this.current.safetyBackup === null) this.write({ safetyBackup: timestamp });
+    else this.write({ extraSafetyBackups: [...(this.current.extraSafetyBackups ?? []), timestamp] });
+  }
+
+  /** Closes the journal; returns a warning when its history line could not be written. */
+  close(outcome: HistoryOutcome): string | null {
+    return closeJournal(this.stateRoot, this.current, outcome, this.now());
   }
 }
 

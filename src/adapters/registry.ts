@@ -134,6 +134,38 @@ export async function updateRegistryEntry(
   });
 }
 
+/**
+ * Registers a sandbox that is not in the registry yet (a `restore --create` of a sandbox the
+ * registry no longer lists), with the same lock, atomic write and kept fields as
+ * `updateRegistryEntry`. An entry already there is left exactly as it is (idempotent: a resumed
+ * restore may run this twice). A missing registry file is created. Returns whether it added.
+ */
+export async function addRegistryEntry(
+  file: string,
+  name: string,
+  entry: RegistryEntry,
+  lockOptions: RegistryLockOptions = {},
+): Promise<boolean> {
+  return withRegistryLock(`${file}.lock`, lockOptions, () => {
+    const text = readText(file);
+    const { document } =
+      text === null ? { document: {} as Record<string, unknown> } : parseRegistry(file, text);
+    const sandboxes = (document.sandboxes ?? {}) as Record<string, RegistryEntry>;
+    if (sandboxes[name]) return false;
+    sandboxes[name] = entry;
+    document.sandboxes = sandboxes;
+    const target = writeTarget(file);
+    try {
+      fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+      writeFileAtomic(target, `${JSON.stringify(document, null, 2)}\n`, 0o600);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new RegistryWriteError(`cannot write ${target} in ${path.dirname(target)}: ${code}`);
+    }
+    return true;
+  });
+}
+
 /** The registry could not be written (full disk, read-only filesystem, lock held). */
 export class RegistryWriteError extends Error {
   constructor(message: string) {

@@ -1,8 +1,8 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { isValidSandboxName } from "../domain/names.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
+import { currentWriter } from "./operations-journal.js";
 
 /**
  * `<root>/operations/<sandbox>.started.json` (docs/design.md): written (atomic, fsynced, dir 0700,
@@ -18,7 +18,12 @@ export interface StartedRecord {
   /** What the sandbox was started for. */
   purpose: "backup" | "rebuild" | "restore";
   startedAt: string;
-  writer: { pid: number; hostname: string };
+  /**
+   * The run that started it: pid, boot id and start tick name one process instance (like a
+   * journal's writer), so a reader can tell a run still at work from one that died.
+   * `bootId`/`startTick` are absent in records of older releases.
+   */
+  writer: { pid: number; hostname: string; bootId?: string | null; startTick?: number | null };
 }
 
 export const STARTED_SUFFIX = ".started.json";
@@ -36,6 +41,7 @@ function recordFile(stateRoot: string, sandbox: string): string {
 export function writeStartedRecord(
   stateRoot: string,
   record: Omit<StartedRecord, "version" | "writer" | "startedAt"> & { startedAt?: string },
+  procRoot = "/proc",
 ): string {
   const dir = operationsDir(stateRoot);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -47,7 +53,9 @@ export function writeStartedRecord(
     gateway: record.gateway,
     purpose: record.purpose,
     startedAt: record.startedAt ?? new Date().toISOString(),
-    writer: { pid: process.pid, hostname: os.hostname() },
+    writer: (({ pid, hostname, bootId, startTick }) => ({ pid, hostname, bootId, startTick }))(
+      currentWriter(procRoot),
+    ),
   };
   writeFileAtomic(file, `${JSON.stringify(full, null, 2)}\n`, 0o600);
   return file;

@@ -6,6 +6,7 @@ import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { parseDuration } from "../domain/duration.js";
 import { UsageError } from "../domain/errors.js";
 import { ExitCode } from "../domain/exit-codes.js";
+import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
 import { renderStatus } from "../output/status-view.js";
 import { styleFor } from "../output/style.js";
 
@@ -13,7 +14,7 @@ export default class Status extends NemoclawCommand {
   static override commandId = "status";
   static override summary = "Is this host safe to upgrade, and is every sandbox's state backed up?";
   static override description =
-    `Read-only (no lock, no writes, no gateway selection): runs the gateway schema preflight, then — only when it does not refuse — one \`openshell sandbox list\` and the agent version probes of \`upgrade-sandboxes --check\`, concurrently and bounded. One row per registered sandbox: phase, agent version → expected, status (current, stale, unknown, missing, interrupted, in-progress), the newest complete backup and its age (flagged when older than --max-age, \`never\` when there is none), pinned backups and any unfinished rebuild or restore with the command that finishes it. Ends with the counts and, when anything needs action, the commands to run.
+    `Read-only (no lock, no writes, no gateway selection): runs the gateway schema preflight, then — only when it does not refuse — one \`openshell sandbox list\` and the agent version probes of \`upgrade-sandboxes --check\`, concurrently and bounded. One row per registered sandbox: phase, agent version → expected, status (current, stale, unknown, missing, interrupted, in-progress), the newest complete backup and its age (flagged when older than --max-age, \`never\` when there is none), pinned backups and any unfinished rebuild or restore — or a Stopped sandbox a killed run started and left running (started-for-backup, finished by \`nemoclaw backup-all\`) — with the command that finishes it (with --gateway G for another gateway's operation). Ends with the counts and, when anything needs action, the commands to run.
 
 When the preflight refuses (drift, schema mismatch) the rows come from the registry and the backups (exit 3); when the gateway is unreachable likewise (exit 4). Exit 1 when anything needs action; 3 wins over 4, 4 over 1.
 
@@ -52,7 +53,9 @@ ${exitCodesHelp()}`;
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
     const strict = flags.strict || ctx.settings.strictPreflight;
-    const gatewayArg = flags.gateway ? ` --gateway ${gatewayName}` : "";
+    // Every command printed names the gateway unless it is the default (also when it came from
+    // NEMOCLAW_GATEWAY: the operator may paste it into another shell).
+    const gatewayArg = gatewayArgFor(gatewayName);
     const run = await hostStatus(ctx, {
       gatewayName,
       strict,

@@ -159,7 +159,11 @@ ${exitCodesHelp()}`;
             )
               ? "lifecycle_outcome_unknown"
               : "rebuild_failed",
-            message: `${result.summary.failed} sandbox(es) failed`,
+            // Each failure's reason (a backup that failed its re-hash names its first bad file).
+            message: `${result.summary.failed} sandbox(es) failed: ${result.sandboxes
+              .filter((o) => o.status === "failed")
+              .map((o) => `${o.name}: ${o.reason}`)
+              .join("; ")}`,
           }
         : null,
     );

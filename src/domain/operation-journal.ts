@@ -55,6 +55,16 @@ export interface OperationJournal {
   child: JournalChild | null;
   /** The command line that started the operation. */
   command: string;
+  /**
+   * The agent version read at `verifying` (rebuild), so `registering` needs no probe of a
+   * sandbox that may be Stopped again by then. Optional: older journals lack it.
+   */
+  verifiedAgentVersion?: string | null;
+  /**
+   * Safety backups taken after the first one (a resumed operation that found the live state
+   * changed since its upload). Pinned like `safetyBackup`. Optional: older journals lack it.
+   */
+  extraSafetyBackups?: string[];
 }
 
 export type ParsedJournal = { ok: true; journal: OperationJournal } | { ok: false; reason: string };
@@ -94,6 +104,16 @@ export function parseJournal(text: string, expectedSandbox: string): ParsedJourn
   if (!JOURNAL_PHASES.includes(v.phase as JournalPhase)) problems.push("phase");
   if (typeof v.startedAt !== "string" || typeof v.updatedAt !== "string") problems.push("timestamps");
   if (typeof v.command !== "string") problems.push("command");
+  if (!(v.verifiedAgentVersion === undefined || nullableString(v.verifiedAgentVersion)))
+    problems.push("verifiedAgentVersion");
+  if (
+    !(
+      v.extraSafetyBackups === undefined ||
+      (Array.isArray(v.extraSafetyBackups) &&
+        v.extraSafetyBackups.every((t) => typeof t === "string" && isBackupTimestamp(t)))
+    )
+  )
+    problems.push("extraSafetyBackups");
   const w = v.writer;
   if (
     !isObject(w) ||
@@ -112,7 +132,20 @@ export function parseJournal(text: string, expectedSandbox: string): ParsedJourn
 
 /** The backups an open journal keeps from any retention. */
 export function pinnedBy(journal: OperationJournal): string[] {
-  return journal.safetyBackup ? [journal.backup, journal.safetyBackup] : [journal.backup];
+  return [journal.backup, ...safetyBackupsOf(journal)];
+}
+
+/** Every safety backup a journal names, oldest first: `safetyBackup`, then `extraSafetyBackups`. */
+export function safetyBackupsOf(journal: OperationJournal): string[] {
+  return [...(journal.safetyBackup ? [journal.safetyBackup] : []), ...(journal.extraSafetyBackups ?? [])];
+}
+
+/** The gateway every command uses when neither --gateway nor NEMOCLAW_GATEWAY names one. */
+export const DEFAULT_GATEWAY = "nemoclaw";
+
+/** ` --gateway G` for a gateway other than the default; empty for the default. */
+export function gatewayArg(gateway: string): string {
+  return gateway === DEFAULT_GATEWAY ? "" : ` --gateway ${gateway}`;
 }
 
 const PHASE_WORDS: Record<JournalPhase, string> = {
@@ -133,9 +166,23 @@ export function describeInterruption(journal: OperationJournal): string {
  * `upgrade-sandboxes` (registry included); a restore by `restore` with the same backup.
  */
 export function finishingCommand(journal: OperationJournal): string {
+  const g = gatewayArg(journal.gateway);
   return journal.operation === "rebuild"
-    ? `nemoclaw upgrade-sandboxes --yes ${journal.sandbox}`
-    : `nemoclaw restore ${journal.sandbox} --backup ${journal.backup} --yes`;
+    ? `nemoclaw upgrade-sandboxes --yes ${journal.sandbox}${g}`
+    : `nemoclaw restore ${journal.sandbox} --backup ${journal.backup} --yes${g}`;
+}
+
+/** The command that drops a journal no command can finish from here (docs/design.md, §18). */
+export function abandonCommand(sandbox: string): string {
+  return `nemoclaw operations abandon ${sandbox} --yes`;
+}
+
+/**
+ * How a rebuild's state comes back once its journal was closed without finishing (the operator
+ * destroyed the sandbox): a restore of its backup into a new sandbox, registered again.
+ */
+export function wayBackCommand(sandbox: string, backup: string, gateway: string): string {
+  return `nemoclaw restore ${sandbox} --backup ${backup} --create --yes${gatewayArg(gateway)}`;
 }
 
 /**

@@ -103,11 +103,14 @@ export function classifySandbox(input: ClassificationInput): Classification {
 /** An open journal overrides whatever the live probe said: the state is partial until finished. */
 export function classifyWithOperation(
   c: Classification,
-  op: { state: "interrupted" | "in-progress" | "unreadable"; reason: string },
+  op: {
+    state: "interrupted" | "in-progress" | "other-host" | "other-gateway" | "unreadable";
+    reason: string;
+  },
 ): Classification {
   return {
     ...c,
-    status: op.state === "in-progress" ? "in-progress" : "interrupted",
+    status: op.state === "in-progress" || op.state === "other-host" ? "in-progress" : "interrupted",
     reason: op.reason,
     versionSource: c.versionSource,
   };

@@ -114,8 +114,15 @@ export function renderRestoreResult(r: RestoreResult, style: Style): string[] {
   lines.push(
     r.safetyBackup
       ? `  Safety backup of the previous state: ${r.safetyBackup.path}`
-      : "  No safety backup: the sandbox did not exist before.",
+      : r.resumed
+        ? "  No safety backup: the interrupted operation had already replaced the previous state (its backup holds it)."
+        : "  No safety backup: the sandbox did not exist before.",
   );
+  // Every safety backup held (a resumed restore that found the live state changed saved it too),
+  // each restore command on a line of its own.
+  for (const b of r.safetyBackups ?? [])
+    lines.push(`  Safety backup ${b.timestamp}: ${b.path}`, `    ${b.command}`);
+  if (r.registered) lines.push(`  Registered sandbox ${r.sandbox} (it was not in the registry).`);
   return lines;
 }
 
@@ -131,10 +138,14 @@ export function renderRestoreFailure(
     ? colourFirstLine(e.diagnostic, style.red)
     : [`${style.red("Error:")} ${e.message}`];
   if (e.safetyBackup) lines.push(`Safety backup of the state before this restore: ${e.safetyBackup.path}`);
-  const [first, second] = e.recovery;
-  if (e.recovery.length === 2 && first && second) {
-    lines.push("To bring back the state from before this restore, run:", `  ${first}`);
-    lines.push("To retry the restore, run:", `  ${second}`);
+  const [first] = e.recovery;
+  const retry = e.recovery[e.recovery.length - 1];
+  if (e.recovery.length >= 2 && retry) {
+    lines.push(
+      "To bring back the state from before this restore, run:",
+      ...e.recovery.slice(0, -1).map((c) => `  ${c}`),
+    );
+    lines.push("To retry the restore, run:", `  ${retry}`);
   } else if (first) {
     lines.push("To finish the restore, run:", `  ${first}`);
   }

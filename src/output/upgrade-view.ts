@@ -78,6 +78,11 @@ function markCell(o: RebuildOutcome, style: Style): Cell {
   return { text: "-", paint: style.yellow };
 }
 
+/** Each safety backup an operation holds, and on a line of its own the command that restores it. */
+function safetyBackupLines(o: RebuildOutcome): string[] {
+  return (o.safetyBackups ?? []).flatMap((b) => [`    Safety backup: ${b.path}`, b.command]);
+}
+
 /**
  * The result on a terminal: one aligned row per sandbox, then — for each failure — its backup's
  * full path and the commands that bring it back or finish it, each on a line of its own.
@@ -103,7 +108,15 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
   }
   const lines = renderTable(rows);
   for (const o of result.sandboxes) {
-    if (!((o.status === "failed" && o.backup) || o.recoveryCommand || o.finishCommand)) continue;
+    if (
+      !(
+        (o.status === "failed" && o.backup) ||
+        o.recoveryCommand ||
+        o.finishCommand ||
+        o.safetyBackups?.length
+      )
+    )
+      continue;
     lines.push("");
     const mark = markCell(o, style);
     lines.push(
@@ -113,6 +126,7 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
     // On a line of its own, so an operator (or a script) can copy it as is.
     if (o.recoveryCommand) lines.push(o.recoveryCommand);
     if (o.finishCommand) lines.push(o.finishCommand);
+    lines.push(...safetyBackupLines(o));
   }
   return lines;
 }
@@ -129,6 +143,7 @@ export function renderUpgradeSummary(result: UpgradeResult, style: Style, table 
     // On a line of its own, so an operator (or a script) can copy it as is.
     if (o.recoveryCommand) lines.push(o.recoveryCommand);
     if (o.finishCommand) lines.push(o.finishCommand);
+    lines.push(...safetyBackupLines(o));
   }
   if (result.interrupted)
     lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));

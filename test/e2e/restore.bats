@@ -64,7 +64,7 @@ teardown() {
   : >"$HOST/state/calls.log"
   run_split restore alpha --yes
   [ "$status" -eq 1 ]
-  [[ "$err" == *"failed verification"* ]]
+  [[ "$err" == *"failed its re-hash: first bad file .openclaw/${f##*/.openclaw/}"* ]]
   ! grep -qE '"(upload|exec|delete|create)"' "$HOST/state/calls.log" || false
 }
 

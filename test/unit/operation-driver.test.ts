@@ -391,7 +391,14 @@ describe("driveOperation: a fresh operation from `deleting`", () => {
   it("rebuild: delete, create, restore (rm -rf + upload), verify by download, version, registry, close", async () => {
     const env = await setup();
     const { result, steps } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
-    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: "2026.7.1", repairedModes: 0 });
+    expect(result).toEqual({
+      status: "done",
+      attempts: 1,
+      agentVersion: "2026.7.1",
+      repairedModes: 0,
+      safetyBackups: [],
+      warnings: [],
+    });
     expect(calls(env)).toEqual(["get", ...DELETE, "get", ...CREATE, ...RESTORE, ...VERIFY, "version"]);
     // Each step was issued while the journal on disk named it (written before the step).
     expect(env.sim.seen.map((s) => `${s.call}@${s.phase}`)).toEqual([
@@ -470,7 +477,14 @@ describe("driveOperation: a fresh operation from `deleting`", () => {
   it("restore: the same steps without the version probe and without touching the registry", async () => {
     const env = await setup();
     const { result } = await drive(env, { operation: "restore", phase: "deleting", resumed: false });
-    expect(result).toEqual({ status: "done", attempts: 1, agentVersion: null, repairedModes: 0 });
+    expect(result).toEqual({
+      status: "done",
+      attempts: 1,
+      agentVersion: null,
+      repairedModes: 0,
+      safetyBackups: [],
+      warnings: [],
+    });
     expect(calls(env)).toEqual(["get", ...DELETE, "get", ...CREATE, ...RESTORE, ...VERIFY]);
     expect(env.sim.files()).toEqual(BACKED_UP);
     expect(registryText(env)).toBe(ORIGINAL_REGISTRY);
@@ -537,6 +551,8 @@ describe("driveOperation: resuming from each phase", () => {
         attempts: 1,
         agentVersion: versionOf(operation),
         repairedModes: 0,
+        safetyBackups: [],
+        warnings: [],
       });
       expect(calls(env)).toEqual(["get", ...CREATE, ...RESTORE, ...VERIFY, ...probeOf(operation)]);
       expect(env.sim.files()).toEqual(BACKED_UP);
@@ -621,6 +637,8 @@ describe("driveOperation: resuming from each phase", () => {
         attempts: 1,
         agentVersion: versionOf(operation),
         repairedModes: 0,
+        safetyBackups: [],
+        warnings: [],
       });
       expect(calls(env)).toEqual([...VERIFY, ...probeOf(operation)]);
       expectRegistryAfter(env, operation);
@@ -628,28 +646,140 @@ describe("driveOperation: resuming from each phase", () => {
     },
   );
 
-  it("restore at `verifying` whose state differs from the backup: failed, journal kept, nothing rewritten", async () => {
-    const env = await setup();
-    env.sim.put({ ...BACKUP_FILES, ".openclaw/config.json": "tampered\n" });
-    const { result } = await drive(env, { operation: "restore", phase: "verifying", resumed: true });
-    expect(result).toEqual({
-      status: "failed",
-      why: "restored state differs from the backup (0 missing, 1 changed, 0 with another mode, 0 extra files)",
-      attempts: 1,
+  it.each<OperationKind>(["rebuild", "restore"])(
+    "%s resumed at `verifying` whose live state changed: a proven safety backup of it first, then rm + upload again (never a delete)",
+    async (operation) => {
+      const env = await setup();
+      // The agent wrote after the killed run's upload returned: that is the user's state now.
+      env.sim.put({
+        ...BACKUP_FILES,
+        ".openclaw/config.json": "changed by the agent\n",
+        ".openclaw/new.md": "new",
+      });
+      const { result, steps } = await drive(env, { operation, phase: "verifying", resumed: true });
+      expect(result.status).toBe("done");
+      const saved = result.status === "done" ? result.safetyBackups : [];
+      expect(saved).toHaveLength(1);
+      const safety = saved[0] as { timestamp: string; path: string; command: string };
+      expect(safety.command).toBe(`nemoclaw restore ${SANDBOX} --backup ${safety.timestamp} --yes`);
+      // The safety backup holds exactly the live state it replaced.
+      expect(readFileSync(path.join(safety.path, ".openclaw/config.json"), "utf8")).toBe(
+        "changed by the agent\n",
+      );
+      expect(readFileSync(path.join(safety.path, ".openclaw/new.md"), "utf8")).toBe("new");
+      expect(calls(env)).toEqual([
+        ...VERIFY,
+        `download ${A}`, // the safety backup (the catalog's state dirs)
+        `rm ${A}`,
+        `rm ${B}`,
+        `upload ${A}`,
+        `download ${A}`,
+        ...probeOf(operation),
+      ]);
+      expect(calls(env)).not.toContain("delete");
+      expect(steps).toContain("the live state differs from the backup: taking a safety backup of it first");
+      expect(env.sim.files()).toEqual(BACKED_UP);
+      expectClosed(env, "resumed-and-completed");
+      const closed = history(env)[0] as OperationJournal;
+      const held = operation === "restore" ? closed.extraSafetyBackups : [closed.safetyBackup];
+      expect(held).toEqual([safety.timestamp]);
+    },
+  );
+
+  it("rebuild resumed at `verifying` whose safety backup cannot be taken: failed, nothing removed, no retry", async () => {
+    const env = await setup({ skip: ["download"] });
+    env.sim.put({ ...BACKUP_FILES, ".openclaw/config.json": "changed by the agent\n" });
+    let downloads = 0;
+    env.stub.register([...GW, "download", SANDBOX, /^\/sandbox\//, /^\//], (args) => {
+      downloads++;
+      // The verification download works; the safety backup's download breaks.
+      if (downloads > 1) return fail("Error:   × connection reset by peer\n");
+      cpSync(env.sim.local(args[5] as string), args[6] as string, { recursive: true });
+      return ok();
     });
-    expect(calls(env)).toEqual(VERIFY);
+    const { result } = await drive(env, { operation: "rebuild", phase: "verifying", resumed: true });
+    expect(result.status).toBe("failed");
+    expect(result.status === "failed" ? result.why : "").toContain("safety backup of the live state failed");
+    expect(calls(env).filter((c) => c === "delete" || c.startsWith("rm") || c.startsWith("upload"))).toEqual(
+      [],
+    );
+    expect(readFileSync(path.join(env.sim.local(A), "config.json"), "utf8")).toBe("changed by the agent\n");
     expectKept(env, "verifying");
   });
 
-  it("rebuild at `verifying` whose state differs: the one retry replaces the sandbox and restores again", async () => {
-    const env = await setup();
-    env.sim.put({ ...BACKUP_FILES, ".openclaw/extra": "not in the backup" });
-    const { result, steps } = await drive(env, { operation: "rebuild", phase: "verifying", resumed: true });
-    expect(result).toEqual({ status: "done", attempts: 2, agentVersion: "2026.7.1", repairedModes: 0 });
-    expect(calls(env)).toEqual([...VERIFY, "get", ...DELETE, ...CREATE, ...RESTORE, ...VERIFY, "version"]);
+  it("a fresh rebuild whose restored state differs: the one retry replaces the sandbox it made (no user state yet)", async () => {
+    const env = await setup({ skip: ["upload"] });
+    let uploads = 0;
+    env.stub.register([...GW, "upload", SANDBOX, /^\//, /^\/sandbox$/, "--no-git-ignore"], (args) => {
+      uploads++;
+      const [local, dest] = [args[5] as string, args[6] as string];
+      cpSync(local, path.join(env.sim.local(dest), path.basename(local)), { recursive: true });
+      if (uploads === 1) env.sim.put({ ".openclaw/extra": "a broken first upload" });
+      return ok();
+    });
+    const { result, steps } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
+    expect(result).toMatchObject({ status: "done", attempts: 2, safetyBackups: [] });
     expect(steps).toContain("retrying");
     expect(env.sim.files()).toEqual(BACKED_UP);
+    expectClosed(env, "completed");
+  });
+
+  it("rebuild at `registering` with the version verified at `verifying`: no OpenShell call at all (a Stopped sandbox needs no probe)", async () => {
+    const env = await setup();
+    env.sim.phase = "Stopped";
+    const { ctx } = env;
+    const handle = JournalHandle.open(
+      env.stateRoot,
+      {
+        version: 1,
+        operation: "rebuild",
+        sandbox: SANDBOX,
+        gateway: "nemoclaw",
+        backup: TS,
+        safetyBackup: null,
+        image: IMAGE,
+        finalPhase: "Stopped",
+        phase: "registering",
+        startedAt: ctx.now().toISOString(),
+        command: "nemoclaw upgrade-sandboxes --yes",
+        verifiedAgentVersion: "2026.7.1",
+      },
+      { now: ctx.now, procRoot: ctx.procRoot },
+    );
+    const result = await driveOperation(ctx, {
+      report: env.report,
+      handle,
+      backup: env.backup,
+      agent: env.agent,
+      reactive: {
+        action: "rebuilding sandbox 'alpha'",
+        rerunCommand: "x",
+        strict: false,
+        report: env.report,
+      },
+      resumed: true,
+      emit: () => {},
+    });
+    expect(result).toMatchObject({ status: "done", agentVersion: "2026.7.1" });
+    // Only the final look that it is Stopped (its finalPhase): no exec of a Stopped sandbox.
+    expect(calls(env)).not.toContain("version");
+    expectRegistryUpdated(env);
     expectClosed(env, "resumed-and-completed");
+  });
+
+  it("a fresh rebuild stores the verified agent version in the journal before `registering`", async () => {
+    const env = await setup();
+    const lockDir = `${env.registryFile}.lock`;
+    mkdirSync(lockDir);
+    writeFileSync(path.join(lockDir, "owner"), `${process.ppid}\n`);
+    const { result } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
+    expect(result.status).toBe("registry-failed");
+    const found = readJournal(env.stateRoot, SANDBOX);
+    expect(found?.ok && found.journal).toMatchObject({
+      phase: "registering",
+      verifiedAgentVersion: "2026.7.1",
+    });
+    rmSync(lockDir, { recursive: true });
   });
 
   it("rebuild at `registering`: no delete, create or upload, only the version probe and the registry", async () => {

@@ -80,6 +80,17 @@ function reasonOf(text: string, sandbox = "alpha"): string {
   return parsed.reason;
 }
 
+describe("parseJournal: the optional fields of §18", () => {
+  it("accepts verifiedAgentVersion and extraSafetyBackups, refuses malformed ones", () => {
+    expect(parseJournal(withField("verifiedAgentVersion", "2026.7.1"), "alpha").ok).toBe(true);
+    expect(parseJournal(withField("verifiedAgentVersion", null), "alpha").ok).toBe(true);
+    expect(parseJournal(withField("extraSafetyBackups", [SAFETY]), "alpha").ok).toBe(true);
+    expect(reasonOf(withField("verifiedAgentVersion", 7))).toContain("verifiedAgentVersion");
+    expect(reasonOf(withField("extraSafetyBackups", ["../x"]))).toContain("extraSafetyBackups");
+    expect(reasonOf(withField("extraSafetyBackups", SAFETY))).toContain("extraSafetyBackups");
+  });
+});
+
 describe("parseJournal", () => {
   it("accepts a version-1 journal and returns it unchanged", () => {
     const j = journal({
@@ -176,6 +187,12 @@ describe("pinnedBy", () => {
   it("pins the backup, and the safety backup when there is one", () => {
     expect(pinnedBy(journal())).toEqual([BACKUP]);
     expect(pinnedBy(journal({ safetyBackup: SAFETY }))).toEqual([BACKUP, SAFETY]);
+    const EXTRA = "2026-11-30T09-00-00-000Z";
+    expect(pinnedBy(journal({ safetyBackup: SAFETY, extraSafetyBackups: [EXTRA] }))).toEqual([
+      BACKUP,
+      SAFETY,
+      EXTRA,
+    ]);
   });
 });
 
@@ -319,6 +336,9 @@ describe("describeInterruption and finishingCommand", () => {
 
   it("finishes a rebuild with upgrade-sandboxes, a restore with restore and the same backup", () => {
     expect(finishingCommand(journal({ sandbox: "beta" }))).toBe("nemoclaw upgrade-sandboxes --yes beta");
+    expect(finishingCommand(journal({ sandbox: "beta", gateway: "staging" }))).toBe(
+      "nemoclaw upgrade-sandboxes --yes beta --gateway staging",
+    );
     expect(finishingCommand(journal({ operation: "restore", safetyBackup: SAFETY }))).toBe(
       `nemoclaw restore alpha --backup ${BACKUP} --yes`,
     );
@@ -467,6 +487,32 @@ describe("JournalHandle", () => {
       ["alpha", "resumed-and-completed"],
       ["beta", "replaced"],
     ]);
+  });
+
+  it("a history that cannot be appended is a warning: the journal is still removed", () => {
+    const root = stateRoot();
+    const handle = openFresh(root);
+    // history.jsonl as a directory: the append fails (EISDIR) whatever the privileges.
+    mkdirSync(path.join(operationsDir(root), "history.jsonl"));
+    const warning = handle.close("completed");
+    expect(warning).toMatch(
+      /could not append to .*history\.jsonl \(EISDIR\); the completed operation of alpha/,
+    );
+    expect(readJournals(root).size).toBe(0);
+  });
+
+  it("records safety backups (first `safetyBackup`, then `extraSafetyBackups`) and the verified version durably", () => {
+    const root = stateRoot();
+    const handle = openFresh(root);
+    handle.addSafetyBackup("2026-11-30T01-00-00-000Z");
+    handle.addSafetyBackup("2026-11-30T02-00-00-000Z");
+    handle.advance("registering", { verifiedAgentVersion: "2026.7.1" });
+    const written = onDisk(root);
+    expect(written.safetyBackup).toBe("2026-11-30T01-00-00-000Z");
+    expect(written.extraSafetyBackups).toEqual(["2026-11-30T02-00-00-000Z"]);
+    expect(written.verifiedAgentVersion).toBe("2026.7.1");
+    expect(written.phase).toBe("registering");
+    expect(parseJournal(JSON.stringify(written), "alpha").ok).toBe(true);
   });
 
   it("taking over a found journal keeps its phase and makes this process the writer", () => {
@@ -639,10 +685,16 @@ describe("stopOrphanChild", () => {
 describe("describeOperation and pinnedBackups", () => {
   const file = "/state/operations/alpha.json";
 
-  it("an unreadable journal is reported, with no command, and pins everything (null)", () => {
+  it("an unreadable journal is reported, names `operations abandon`, and pins everything (null)", () => {
     const op = describeOperation({ sandbox: "alpha", file, ok: false, reason: "not JSON (x)" }, "/proc");
-    expect(op).toMatchObject({ sandbox: "alpha", state: "unreadable", journal: null, command: null });
+    expect(op).toMatchObject({
+      sandbox: "alpha",
+      state: "unreadable",
+      journal: null,
+      command: "nemoclaw operations abandon alpha --yes",
+    });
     expect(op.reason).toContain(`operations journal ${file} is unreadable (not JSON (x))`);
+    expect(op.reason).toContain("nemoclaw operations abandon alpha --yes");
     expect(pinnedBackups(new Map([["alpha", op]]), "alpha")).toBeNull();
   });
 
@@ -654,12 +706,26 @@ describe("describeOperation and pinnedBackups", () => {
     expect(op.command).toBeNull();
   });
 
-  it("a journal of another host is in progress there and never resumed from here", () => {
+  it("a journal of another host is never resumed from here; the message names `operations abandon`", () => {
     const j = journal({ writer: { ...currentWriter(), hostname: "far-away" } });
     const op = describeOperation({ sandbox: "alpha", file, ok: true, journal: j }, "/proc");
-    expect(op.state).toBe("in-progress");
+    expect(op.state).toBe("other-host");
     expect(op.reason).toContain("on host far-away");
-    expect(op.command).toBeNull();
+    expect(op.command).toBe("nemoclaw operations abandon alpha --yes");
+    expect(op.reason).toContain(op.command);
+  });
+
+  it("a dead run's journal of another gateway: `other-gateway`, finished only with --gateway", () => {
+    const dead = { pid: NO_SUCH_PID, bootId: null, startTick: 9, hostname: os.hostname() };
+    const j = journal({ operation: "restore", gateway: "other", writer: dead });
+    const op = describeOperation({ sandbox: "alpha", file, ok: true, journal: j }, "/proc", "nemoclaw");
+    expect(op.state).toBe("other-gateway");
+    expect(op.command).toBe(`nemoclaw restore alpha --backup ${BACKUP} --yes --gateway other`);
+    expect(op.reason).toContain("on gateway 'other'");
+    // The same journal, seen by a command for gateway `other`: an ordinary interrupted one.
+    expect(describeOperation({ sandbox: "alpha", file, ok: true, journal: j }, "/proc", "other").state).toBe(
+      "interrupted",
+    );
   });
 
   it("a journal of a dead run is interrupted, with the command that finishes it", () => {
