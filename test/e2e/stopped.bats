@@ -96,7 +96,7 @@ calls() {
   [ "$status" -eq 1 ]
   [ "$SECONDS" -lt 20 ]
   # `sandbox start` blocks until Ready, bounded by OPENSHELL_LIFECYCLE_TIMEOUT = ceil(1500 ms) = 2 s.
-  [[ "$out" == *'beta: failed: could not start it: `openshell sandbox start beta` did not finish within 2s (exit 1: Error: sandbox start timed out after 2s); the sandbox may have changed (now: Starting); look before retrying'* ]]
+  [[ "$out" == *'beta: failed: could not start it: `openshell sandbox start beta` did not finish within 2s (exit 1: Error: timed out after 2s waiting for sandbox to reach Ready); the sandbox may have changed (now: Starting); look before retrying'* ]]
   # The gateway stops only a Ready sandbox: after the bounded wait the exact command is printed.
   [[ "$out" == *"still Starting after 1500 ms; run it once the sandbox is Ready); run: openshell -g nemoclaw sandbox stop beta"* ]]
   [[ "$out" != *"nothing was changed"* ]] || false

@@ -23,7 +23,7 @@ describe("isAbsentStateDir", () => {
     expect(isAbsentStateDir({ exitCode: null, stderr }, "/sandbox/nope")).toBe(false);
     expect(
       isAbsentStateDir(
-        { exitCode: 1, stderr: "Error:   × sandbox path not found: /sandbox/nope\n" },
+        { exitCode: 1, stderr: "Error:   × no such path in the sandbox: /sandbox/nope\n" },
         "/sandbox/nope",
       ),
     ).toBe(false);
