@@ -3,6 +3,7 @@ import os from "node:os";
 import type { Writable } from "node:stream";
 import { type HostSettings, resolveHostSettings } from "./adapters/host-paths.js";
 import { ExecaProcessRunner, type ManagedProcessRunner, pinnedProbeEnv } from "./adapters/process-runner.js";
+import type { Preflight } from "./domain/preflight-types.js";
 
 /** Where output goes and how it may look (the GitHub CLI's IOStreams idea). */
 export interface IOStreams {
@@ -61,6 +62,11 @@ export interface Context {
   io: IOStreams;
   /** Aborted on SIGINT/SIGTERM; its `reason` is the signal name. Long work stops starting new steps. */
   abort: AbortController;
+  /**
+   * Set once the gateway preflight ran (with the warnings it gave): a later failure's JSON
+   * envelope still carries it; `preflight: null` means no preflight ran.
+   */
+  preflightRan?: { preflight: Preflight; warnings: string[] };
 }
 
 export type InterruptSignal = "SIGINT" | "SIGTERM";
@@ -97,13 +103,19 @@ export interface ContextOptions {
 
 export function createContext(options: ContextOptions): Context {
   const env = options.env ?? process.env;
+  const settings = resolveHostSettings(
+    env,
+    env.HOME || os.homedir(),
+    options.packageRoot,
+    options.gatewayFlag,
+  );
   return {
     cliVersion: options.cliVersion,
     packageRoot: options.packageRoot,
     env,
-    settings: resolveHostSettings(env, env.HOME || os.homedir(), options.packageRoot, options.gatewayFlag),
+    settings,
     runner: new ExecaProcessRunner(),
-    probeEnv: pinnedProbeEnv(env),
+    probeEnv: pinnedProbeEnv(env, settings.sandboxReadyTimeoutMs),
     procRoot: "/proc",
     now: () => new Date(),
     clock: () => performance.now(),

@@ -45,6 +45,8 @@ export interface SandboxBackupOutcome {
   pruned?: string[];
   /** A Stopped sandbox was started for this backup (and stopped again) (docs/design.md). */
   startedForBackup?: boolean;
+  /** Its `sandbox start` (or the stop after it) was cut or failed: it may have changed (docs/design.md). */
+  code?: "lifecycle_outcome_unknown";
   durationMs: number;
 }
 
@@ -77,6 +79,11 @@ export interface BackupAllOptions {
   rerunCommand: string;
   onEvent?: (event: BackupEvent) => void;
   onWarnings?: (warnings: string[]) => void;
+  /**
+   * Runs after the backups, still under the maintenance lock (`backup-all --push`), with the
+   * result so far: no prune can remove a backup it reads.
+   */
+  whileLocked?: (result: BackupAllResult) => Promise<void>;
 }
 
 export type BackupAllRun = BatchRun<BackupAllResult>;
@@ -174,7 +181,7 @@ async function backupRegistered(
       warnings.push(...restopped);
       options.onWarnings?.(restopped);
     }
-    const listed = await listSandboxes(report, policy);
+    const listed = await listSandboxes(report, policy, registry.names);
     // Exact names (a registry key can hold anything): every human view escapes them.
     options.onEvent?.({ type: "planned", names: registry.names });
     const run: BackupRun = {
@@ -215,6 +222,7 @@ async function backupRegistered(
       if (!seen.has(name))
         run.record({ name, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
     }
+    if (options.whileLocked && !ctx.abort.signal.aborted) await options.whileLocked(result);
   } finally {
     lock.release();
   }
@@ -374,6 +382,7 @@ function failedOutcome(
       name,
       status: error.cannotStart ? "skipped" : "failed",
       reason: error.message,
+      ...(error.lifecycle ? { code: "lifecycle_outcome_unknown" as const } : {}),
       durationMs: error.cannotStart ? 0 : elapsed(),
     };
   }

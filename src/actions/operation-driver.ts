@@ -17,6 +17,7 @@ import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import { SandboxStartError, startStoppedSandbox, stopStartedSandbox } from "./sandbox-power.js";
 import {
   createSandbox,
+  LifecycleOutcomeUnknown,
   restoreStateDirs,
   SandboxStepError,
   sandboxPresence,
@@ -72,7 +73,7 @@ export type DriveResult =
   /** State restored and verified; only the registry update failed (journal kept at `registering`). */
   | { status: "registry-failed"; why: string }
   /** Failed (or interrupted) somewhere after the delete; the journal is kept. */
-  | { status: "failed"; why: string; attempts: number };
+  | { status: "failed"; why: string; attempts: number; code?: "lifecycle_outcome_unknown" };
 
 function presenceOrThrow(req: DriveRequest) {
   return sandboxPresence(req.reactive, req.handle.journal.sandbox);
@@ -172,7 +173,10 @@ async function ensureReadySandbox(ctx: Context, req: DriveRequest, fresh: boolea
       try {
         await startStoppedSandbox(ctx, req.reactive, name, req.handle.journal.operation);
       } catch (error) {
-        if (error instanceof SandboxStartError) throw new SandboxStepError("start", error.message);
+        if (error instanceof SandboxStartError) {
+          if (error.lifecycle) throw new LifecycleOutcomeUnknown("start", error.message);
+          throw new SandboxStepError("start", error.message);
+        }
         throw error;
       }
       return;
@@ -267,6 +271,11 @@ async function stepsToVerified(
     else if (!isRegistered(ctx, name)) handle.advance("registering");
   }
   return { version, repairedModes };
+}
+
+/** The error code a failed step carries into the outcome (a cut or failed create/start/stop). */
+function stepCode(error: unknown): { code?: "lifecycle_outcome_unknown" } {
+  return error instanceof LifecycleOutcomeUnknown ? { code: error.code } : {};
 }
 
 function isRegistered(ctx: Context, name: string): boolean {
@@ -431,13 +440,14 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
       return { status: "abandoned", why };
     }
     // We cannot tell yet whether it happened: keep the journal, the next run looks again.
-    return { status: "failed", why, attempts: 1 };
+    return { status: "failed", why, attempts: 1, ...stepCode(error) };
   }
   const attemptsAllowed = handle.journal.operation === "rebuild" ? 2 : 1;
   let version: string | null = null;
   let repairedModes = 0;
   let attempts = 0;
   let lastError = "";
+  let lastCode: { code?: "lifecycle_outcome_unknown" } = {};
   let verified = handle.journal.phase === "registering";
   // A retry deletes the sandbox: never while its live state may be the user's and unsaved.
   while (
@@ -459,6 +469,7 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
       const why = stepFailure(error);
       if (why === null) throw error;
       lastError = why;
+      lastCode = stepCode(error);
     }
   }
   if (!verified) {
@@ -466,6 +477,7 @@ export async function driveOperation(ctx: Context, req: DriveRequest): Promise<D
       status: "failed",
       why: ctx.abort.signal.aborted ? `interrupted by ${ctx.abort.signal.reason}` : lastError,
       attempts: Math.max(attempts, 1),
+      ...(ctx.abort.signal.aborted ? {} : lastCode),
     };
   }
   if (handle.journal.phase === "registering") {

@@ -10,7 +10,7 @@ import {
 } from "../adapters/gateway-binary.js";
 import { OpenShellCli } from "../adapters/openshell-cli.js";
 import { parseGatewayInfo, parseStatus, parseVersionOutput } from "../adapters/openshell-output.js";
-import type { RunResult } from "../adapters/process-runner.js";
+import { LIFECYCLE_KILL_MARGIN_MS, type RunResult } from "../adapters/process-runner.js";
 import type { Context } from "../context.js";
 import { preflightRefusalLines, unknownWarningLines } from "../domain/diagnostics.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
@@ -24,7 +24,8 @@ import type {
   ResolvedGatewayBinary,
   VerdictResult,
 } from "../domain/preflight-types.js";
-import { classifyOpenShellFailure } from "../domain/schema-mismatch.js";
+import { isKnownPhase } from "../domain/sandbox-phases.js";
+import { classifyOpenShellFailure, foldExcerpt } from "../domain/schema-mismatch.js";
 
 export interface PreflightReport {
   preflight: Preflight;
@@ -32,6 +33,8 @@ export interface PreflightReport {
   /** The `openshell` CLI the preflight used; later state queries go through the same one. */
   openshell: OpenShellCli;
   gatewayName: string;
+  /** The record on the Context (its warnings are filled in by enforcePreflight). */
+  ran?: { preflight: Preflight; warnings: string[] };
 }
 
 export interface PreflightPolicy {
@@ -131,6 +134,7 @@ export async function runPreflight(
     bin: found.path,
     env: ctx.probeEnv,
     timeoutMs,
+    lifecycleTimeoutMs: settings.sandboxReadyTimeoutMs + LIFECYCLE_KILL_MARGIN_MS,
     signal,
   });
 
@@ -205,7 +209,9 @@ export async function runPreflight(
     durationMs: Math.round(ctx.clock() - started),
     ...(verdict.missing.length ? { missing: verdict.missing } : {}),
   };
-  return { preflight, verdict, openshell, gatewayName };
+  const ran = { preflight, warnings: [] as string[] };
+  ctx.preflightRan = ran;
+  return { preflight, verdict, openshell, gatewayName, ran };
 }
 
 /**
@@ -315,7 +321,9 @@ export function enforcePreflight(report: PreflightReport, policy: PreflightPolic
         lines,
       );
     }
-    return { warnings: unknownWarningLines(verdict.missing) };
+    const warnings = unknownWarningLines(verdict.missing);
+    report.ran?.warnings.push(...warnings);
+    return { warnings };
   }
   return { warnings: [] };
 }
@@ -366,40 +374,67 @@ export function checkStateQuery(
     stderr: result.stderr,
     exitCode: result.exitCode ?? 1,
   });
-  if (failure?.kind === "schema_mismatch") {
-    const { report } = reactive;
-    const drift = report.verdict.issue;
-    const issue = {
-      kind: "protobuf_mismatch" as const,
-      output: failure.excerpt,
-      ...(drift && drift.kind !== "protobuf_mismatch"
-        ? { drift: drift.kind, foundVersion: drift.foundVersion, expectedVersion: drift.expectedVersion }
-        : {}),
-    };
-    const preflight: Preflight = { ...report.preflight, verdict: "schema_mismatch", issue };
-    const lines = preflightRefusalLines({
-      action: reactive.action,
-      rerunCommand: reactive.rerunCommand,
-      gatewayName: report.gatewayName,
-      installedVersion: report.preflight.installedVersion,
-      gateway: report.preflight.gateway,
-      issues: report.verdict.issues,
-      reinstallAdvised: report.verdict.reinstallAdvised,
-      reactive: { output: failure.excerpt },
-      modified: reactive.modified,
-    });
-    throw new PreflightRefusal(
-      "schema_mismatch",
-      `OpenShell gateway/schema mismatch detected on \`${reactive.query}\`: ${failure.excerpt}`,
-      preflight,
-      lines,
-    );
-  }
+  if (failure?.kind === "schema_mismatch") throw mismatchRefusal(failure.excerpt, reactive);
   if (failure?.kind === "unreachable") {
     throw new EnvironmentError(
       "gateway_unreachable",
       `OpenShell gateway '${reactive.report.gatewayName}' is unreachable (${reactive.query}): ${failure.excerpt}`,
     );
   }
+  if (failure?.kind === "gateway_not_registered")
+    throw notRegisteredError(reactive.report.gatewayName, failure.excerpt);
   return failure;
+}
+
+/** `openshell` does not know the gateway name (`× Unknown gateway 'NAME'.`): exit 4, advise onboard. */
+export function notRegisteredError(gatewayName: string, excerpt: string): EnvironmentError {
+  return new EnvironmentError(
+    "gateway_not_registered",
+    `OpenShell gateway '${gatewayName}' is not registered with this openshell CLI (${excerpt}); run \`nemoclaw onboard\` to start and register it`,
+  );
+}
+
+/**
+ * The reactive refusal (exit 3): the query's output shows the CLI and the gateway disagree on the
+ * schema — a decode error, an Unimplemented RPC, or a phase outside the known set.
+ */
+export function mismatchRefusal(excerpt: string, reactive: ReactiveContext): PreflightRefusal {
+  const { report } = reactive;
+  const drift = report.verdict.issue;
+  const issue = {
+    kind: "protobuf_mismatch" as const,
+    output: excerpt,
+    ...(drift && drift.kind !== "protobuf_mismatch"
+      ? { drift: drift.kind, foundVersion: drift.foundVersion, expectedVersion: drift.expectedVersion }
+      : {}),
+  };
+  const preflight: Preflight = { ...report.preflight, verdict: "schema_mismatch", issue };
+  const lines = preflightRefusalLines({
+    action: reactive.action,
+    rerunCommand: reactive.rerunCommand,
+    gatewayName: report.gatewayName,
+    installedVersion: report.preflight.installedVersion,
+    gateway: report.preflight.gateway,
+    issues: report.verdict.issues,
+    reinstallAdvised: report.verdict.reinstallAdvised,
+    reactive: { output: excerpt },
+    modified: reactive.modified,
+  });
+  return new PreflightRefusal(
+    "schema_mismatch",
+    `OpenShell gateway/schema mismatch detected on \`${reactive.query}\`: ${excerpt}`,
+    preflight,
+    lines,
+  );
+}
+
+/**
+ * A phase outside the known set (`Unspecified` above all) in a `sandbox list` or `get`: the real
+ * 0.0.52/0.0.53 protobuf drift is silent (exit 0, every phase `Unspecified`), so the phase itself
+ * is the evidence. Refuses like any reactive mismatch.
+ */
+export function checkPhase(phase: string, reactive: ReactiveContext, output: string): void {
+  if (isKnownPhase(phase)) return;
+  const shown = phase.replace(/[^\x20-\x7e]/g, "?").slice(0, 40);
+  throw mismatchRefusal(foldExcerpt(`unknown phase '${shown}': ${output}`), reactive);
 }

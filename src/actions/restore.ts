@@ -32,7 +32,7 @@ import {
 import { enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import { leaveStopped, startForRestore, stopLeftoverStartedSandboxes } from "./sandbox-power.js";
-import { type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
+import { createFormFor, type SandboxPresence, sandboxPresence } from "./sandbox-state.js";
 import type { UploadProgress } from "./upload-progress.js";
 
 export interface SafetyBackupRef {
@@ -365,7 +365,9 @@ function failureAfterDelete(
           exitCode: exitCodeForSignal(interrupted),
           code: "interrupted",
         }
-      : {}),
+      : drive.status === "failed" && drive.code
+        ? { code: drive.code }
+        : {}),
   });
 }
 
@@ -391,6 +393,11 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
     : [];
   const agent = readAgentCatalog(ctx.settings.paths.catalogFile)[plan.backup.manifest.agentType];
   const presence = await sandboxPresence({ ...under.policy, report }, sandbox);
+  if (!presence.exists && createFormFor(report.preflight.installedVersion) === null) {
+    throw nothingChanged(
+      `sandbox ${sandbox} does not exist and the installed OpenShell version could not be read, so the form of \`sandbox create\` is unknown`,
+    );
+  }
   const yes = await options.confirm(plan, presence.exists, finishing);
   if (ctx.abort.signal.aborted) throw new InterruptedError(ctx.abort.signal.reason);
   if (!yes) return { preflight: report.preflight, result: null, cancelled: true, warnings };

@@ -21,7 +21,7 @@ import {
   linkCandidates,
   type SkippedEntry,
 } from "../domain/backup-manifest.js";
-import { stripAnsi } from "../domain/schema-mismatch.js";
+import { stripAnsi, unwrapMiette } from "../domain/schema-mismatch.js";
 import type { Slots } from "./bounded-pool.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
 
@@ -95,7 +95,26 @@ export class SandboxBackupError extends Error {
   }
 }
 
-const PATH_NOT_FOUND = /sandbox path not found/i;
+/**
+ * A state dir that does not exist in the sandbox, as `sandbox download` reports it (measured on
+ * OpenShell 0.0.104 and 0.0.111): exit 1, `realpath: <dir>: No such file or directory`, then
+ * `× failed to resolve sandbox source path '<dir>'` / `╰─▶ ssh probe exited with status exit
+ * status: 1`. All three are required, naming that very dir: the same `failed to resolve` line
+ * also follows a broken ssh probe (`Connection to sandbox closed by remote host.`, status 255),
+ * which says nothing about the dir. Any other failure fails the backup.
+ */
+export function isAbsentStateDir(result: { exitCode: number | null; stderr: string }, dir: string): boolean {
+  if (result.exitCode !== 1) return false;
+  const lines = stripAnsi(result.stderr)
+    .split(/\r?\n/)
+    .map((line) => line.trim());
+  const text = unwrapMiette(result.stderr);
+  return (
+    lines.includes(`realpath: ${dir}: No such file or directory`) &&
+    text.includes(`failed to resolve sandbox source path '${dir}'`) &&
+    /ssh probe exited with status exit status: 1(?!\d)/.test(text)
+  );
+}
 
 const SOCKET_IGNORED = /^tar: (.+): socket ignored$/;
 
@@ -268,7 +287,7 @@ async function downloadStateDirs(
       }
       throw error;
     }
-    if (failure && PATH_NOT_FOUND.test(`${result.stderr}\n${result.stdout}`)) {
+    if (failure?.kind === "other" && isAbsentStateDir(result, stateDir)) {
       fs.rmSync(dest, { recursive: true, force: true });
       downloaded.absentDirs.push(stateDir);
       continue;

@@ -1,11 +1,18 @@
+import { lifecycleSeconds } from "../adapters/process-runner.js";
 import { listStartedRecords, removeStartedRecord, writeStartedRecord } from "../adapters/started-record.js";
 import type { Context } from "../context.js";
 import { NemoclawError, PreflightRefusal } from "../domain/errors.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { cannotStartReason, canStartStop, isTransientPhase, stopCommand } from "../domain/sandbox-phases.js";
-import { foldExcerpt } from "../domain/schema-mismatch.js";
 import { checkStateQuery, type ReactiveContext } from "./preflight.js";
-import { sandboxPresence, waitForReady } from "./sandbox-state.js";
+import {
+  LifecycleOutcomeUnknown,
+  lifecycleDetail,
+  lifecycleMessage,
+  phaseForMessage,
+  sandboxPresence,
+  waitForReady,
+} from "./sandbox-state.js";
 
 /**
  * Stopped sandboxes (docs/design.md): start one for nemoclaw's own work and return it to `Stopped`
@@ -26,6 +33,8 @@ export class SandboxStartError extends Error {
     readonly cannotStart: boolean,
     /** Set when stopping it again after a failed start also failed: the command to run. */
     readonly stopCommand?: string,
+    /** The `sandbox start` itself was cut or failed: its outcome is unknown (docs/design.md). */
+    readonly lifecycle = false,
   ) {
     super(message);
     this.name = "SandboxStartError";
@@ -95,13 +104,19 @@ export async function startStoppedSandbox(
     throw new SandboxStartError(cannotStartReason(report.preflight.installedVersion), true);
   }
   try {
-    const failure = checkStateQuery(result, { ...reactive, query: `sandbox start ${name}` });
     if (result.aborted) throw new Error(`interrupted by ${ctx.abort.signal.reason}`);
-    if (result.exitCode !== 0) {
-      throw new Error(
-        `sandbox start failed: ${failure?.excerpt || foldExcerpt(result.stderr || result.stdout, 200) || `exit ${result.exitCode}`}`,
+    const detail = lifecycleDetail(result);
+    if (detail !== null) {
+      // A decode error, an Unimplemented RPC or an unknown gateway keep their meaning.
+      if (!result.timedOut && !result.startError)
+        checkStateQuery(result, { ...reactive, query: `sandbox start ${name}` });
+      const now = await phaseForMessage(reactive, name);
+      throw new LifecycleOutcomeUnknown(
+        "start",
+        lifecycleMessage("start", name, lifecycleSeconds(ctx.settings.sandboxReadyTimeoutMs), now, detail),
       );
     }
+    checkStateQuery(result, { ...reactive, query: `sandbox start ${name}` });
     await waitForReady(ctx, reactive, name);
   } catch (error) {
     // A schema mismatch: the gateway cannot be trusted to stop it either; the record stays and
@@ -115,8 +130,9 @@ export async function startStoppedSandbox(
     const message = ctx.abort.signal.aborted
       ? `interrupted by ${ctx.abort.signal.reason} while starting it`
       : `could not start it: ${(error as Error).message}`;
-    if (stopped.ok) throw new SandboxStartError(`${message}; left stopped`, false);
-    throw new SandboxStartError(`${message}; ${stopped.reason}`, false, stopped.command);
+    const lifecycle = error instanceof LifecycleOutcomeUnknown;
+    if (stopped.ok) throw new SandboxStartError(`${message}; left stopped`, false, undefined, lifecycle);
+    throw new SandboxStartError(`${message}; ${stopped.reason}`, false, stopped.command, lifecycle);
   }
 }
 
@@ -141,28 +157,41 @@ export async function stopStartedSandbox(
   });
   try {
     const presence = await sandboxPresence(live, name);
-    if (!presence.exists) {
-      removeStartedRecord(ctx.settings.paths.stateRoot, name);
-      return { ok: true };
+    // The gateway stops only a Ready (or Stopping) sandbox: after a cut start wait (bounded) for
+    // it to settle on Ready or Error first.
+    const phase = presence.exists ? await settlePhase(ctx, live, name, presence.phase) : "absent";
+    if (phase === "Error") {
+      const look = `openshell -g ${report.gatewayName} sandbox get ${name}`;
+      return {
+        ok: false,
+        reason: `stopping it again is not possible: it is in phase Error (the gateway stops only a Ready sandbox); look with: ${look}`,
+        command: look,
+      };
     }
-    if (presence.phase !== "Stopped") {
+    if (phase === "Starting" || phase === "Provisioning") {
+      return failed(
+        `still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms; run it once the sandbox is Ready`,
+      );
+    }
+    if (phase !== "Stopped" && phase !== "absent") {
       const result = await report.openshell.sandboxStop(report.gatewayName, name);
-      const failure = checkStateQuery(result, { ...live, query: `sandbox stop ${name}` });
-      if (result.exitCode !== 0) {
+      const detail = lifecycleDetail(result);
+      if (detail !== null) {
+        if (!result.timedOut && !result.aborted && !result.startError)
+          checkStateQuery(result, { ...live, query: `sandbox stop ${name}` });
+        const now = await phaseForMessage(live, name);
         return failed(
-          failure?.excerpt ||
-            foldExcerpt(result.stderr || result.stdout, 200) ||
-            (result.timedOut ? "timed out" : `exit ${result.exitCode}`),
+          lifecycleMessage("stop", name, lifecycleSeconds(ctx.settings.sandboxReadyTimeoutMs), now, detail),
         );
       }
       const deadline = ctx.clock() + ctx.settings.sandboxReadyTimeoutMs;
-      let phase = "Stopping";
+      let current = "Stopping";
       for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
         const now = await sandboxPresence(live, name);
-        phase = now.exists ? now.phase : "absent";
-        if (phase === "Stopped" || phase === "absent") break;
+        current = now.exists ? now.phase : "absent";
+        if (current === "Stopped" || current === "absent") break;
         const left = deadline - ctx.clock();
-        if (left <= 0) return failed(`still ${phase} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
+        if (left <= 0) return failed(`still ${current} after ${ctx.settings.sandboxReadyTimeoutMs} ms`);
         await sleep(Math.min(delay, left));
       }
     }
@@ -227,8 +256,16 @@ export async function startForRestore(ctx: Context, reactive: Reactive, name: st
     return true;
   } catch (error) {
     if (!(error instanceof SandboxStartError)) throw error;
+    // A cut or failed `sandbox start` may have changed the sandbox: never "nothing was changed".
+    if (error.lifecycle) throw new SandboxLifecycleError(`sandbox ${name} was Stopped and ${error.message}`);
     throw new SandboxNotStartedError(`sandbox ${name} is Stopped and ${error.message}; nothing was changed`);
   }
+}
+
+/** A create, start or stop was cut or failed; its outcome is unknown (exit 1). */
+export class SandboxLifecycleError extends NemoclawError {
+  readonly code = "lifecycle_outcome_unknown";
+  readonly exitCode = ExitCode.Failed;
 }
 
 /** A restore could not start its Stopped sandbox (exit 1, nothing changed). */

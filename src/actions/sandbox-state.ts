@@ -1,7 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { hashTree, uploadSource } from "../adapters/backup-store.js";
+import type { CreateForm } from "../adapters/openshell-cli.js";
 import { OutputFormatError, parseSandboxGet, parseSandboxList } from "../adapters/openshell-output.js";
+import { lifecycleSeconds, type RunResult } from "../adapters/process-runner.js";
 import type { Context } from "../context.js";
 import {
   type BackupManifest,
@@ -15,9 +17,12 @@ import {
   type TreeComparison,
 } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
+import { isValidSandboxName } from "../domain/names.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
+import { CREATE_DETACH_SINCE } from "../domain/sandbox-phases.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
-import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
+import { isAtLeast } from "../domain/versions.js";
+import { checkPhase, checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
 import { UploadMeter, type UploadProgress } from "./upload-progress.js";
 
 /** A step that changes a sandbox failed (create, rm, upload, readiness, verification). */
@@ -54,7 +59,9 @@ export async function sandboxPresence(reactive: Reactive, name: string): Promise
       `\`openshell sandbox get ${name}\` failed: ${failure?.excerpt ?? ""}`,
     );
   }
-  return { exists: true, phase: parseSandboxGet(result.stdout).phase ?? "Unknown" };
+  const phase = parseSandboxGet(result.stdout).phase ?? "Unknown";
+  checkPhase(phase, { ...reactive, query: `sandbox get ${name}` }, result.stdout);
+  return { exists: true, phase };
 }
 
 /** Polls `sandbox get` until Ready, bounded by NEMOCLAW_SANDBOX_READY_TIMEOUT_MS. */
@@ -98,7 +105,67 @@ export async function waitForGone(ctx: Context, reactive: Reactive, name: string
   }
 }
 
-/** `sandbox create --name … --from <image> --detach`, then wait for Ready. */
+/**
+ * A create, start or stop that was cut (killed at its bound) or failed: it may well have changed
+ * the sandbox (the real CLI creates first, then waits for Ready). Never "nothing was changed".
+ */
+export class LifecycleOutcomeUnknown extends SandboxStepError {
+  readonly code = "lifecycle_outcome_unknown";
+  constructor(step: LifecycleStep, message: string) {
+    super(step, message);
+    this.name = "LifecycleOutcomeUnknown";
+  }
+}
+
+export type LifecycleStep = "create" | "start" | "stop";
+
+/** The phase `sandbox get` reports now, for a message; "unknown" when it cannot be read, "absent" when gone. */
+export async function phaseForMessage(reactive: Reactive, name: string): Promise<string> {
+  try {
+    const presence = await sandboxPresence(reactive, name);
+    return presence.exists ? presence.phase : "absent";
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * The message of a cut or failed lifecycle call (docs/design.md, "Lifecycle calls"):
+ * ``openshell sandbox <step> <name>` did not finish within <N>s; the sandbox may have changed
+ * (now: <phase>); look before retrying`, with the CLI's own error for a call that exited non-zero.
+ */
+export function lifecycleMessage(
+  step: LifecycleStep,
+  name: string,
+  seconds: number,
+  now: string,
+  detail?: string,
+): string {
+  return `\`openshell sandbox ${step} ${name}\` did not finish within ${seconds}s${
+    detail ? ` (${detail})` : ""
+  }; the sandbox may have changed (now: ${now}); look before retrying`;
+}
+
+/** What went wrong with a lifecycle call's process, in a few words (null: it exited 0). */
+export function lifecycleDetail(result: RunResult): string | null {
+  if (result.exitCode === 0) return null;
+  if (result.timedOut) return "killed at the bound";
+  if (result.aborted) return "interrupted";
+  if (result.startError) return `could not run openshell: ${result.startError}`;
+  return `exit ${result.exitCode ?? result.signal}: ${excerpt(result.stderr || result.stdout)}`;
+}
+
+/** The installed OpenShell decides the create form; unreadable → null (refuse before any delete). */
+export function createFormFor(installedVersion: string | null): CreateForm | null {
+  if (installedVersion === null) return null;
+  return isAtLeast(installedVersion, CREATE_DETACH_SINCE) ? "detach" : "true-command";
+}
+
+/**
+ * `sandbox create` in the form the installed OpenShell takes, then `sandbox get` until Ready:
+ * success is a Ready sandbox within the ready timeout, not the exit code alone. A create that
+ * was cut or failed (a mismatch aside) is LifecycleOutcomeUnknown.
+ */
 export async function createSandbox(
   ctx: Context,
   reactive: Reactive,
@@ -107,11 +174,27 @@ export async function createSandbox(
   track?: (pid: number) => void,
 ): Promise<void> {
   const { report } = reactive;
-  const result = await report.openshell.sandboxCreate(report.gatewayName, name, image, track);
-  checkStateQuery(result, { ...reactive, query: `sandbox create ${name}` });
-  if (result.exitCode !== 0) {
-    throw new SandboxStepError("create", `sandbox create failed: ${excerpt(result.stderr || result.stdout)}`);
+  const form = createFormFor(report.preflight.installedVersion);
+  if (form === null) {
+    throw new SandboxStepError(
+      "create",
+      "the installed OpenShell version could not be read, so the form of `sandbox create` is unknown; nothing was created",
+    );
   }
+  const result = await report.openshell.sandboxCreate(report.gatewayName, name, image, form, track);
+  const detail = lifecycleDetail(result);
+  if (detail !== null) {
+    if (!result.timedOut && !result.aborted && !result.startError) {
+      // A decode error or an unknown gateway is still a refusal / exit 4, not a lifecycle failure.
+      checkStateQuery(result, { ...reactive, query: `sandbox create ${name}` });
+    }
+    const now = await phaseForMessage(reactive, name);
+    throw new LifecycleOutcomeUnknown(
+      "create",
+      lifecycleMessage("create", name, lifecycleSeconds(ctx.settings.sandboxReadyTimeoutMs), now, detail),
+    );
+  }
+  checkStateQuery(result, { ...reactive, query: `sandbox create ${name}` });
   await waitForReady(ctx, reactive, name);
 }
 
@@ -356,29 +439,56 @@ async function downloadAndCompare(
   }
 }
 
-/** `sandbox list` through the reactive check: mismatch → exit 3, unreachable → exit 4. */
+/** Rows a `sandbox list` page asks for: the most the gateway serves in one page. */
+export const LIST_PAGE_SIZE = 1000;
+
+/**
+ * Every sandbox of the gateway, through the reactive check: mismatch → exit 3, unreachable →
+ * exit 4. `sandbox list` returns at most `--limit` rows (default 100), so it is paged with
+ * `--limit 1000 --offset K` until a page is short; `No sandboxes found.` is an empty page; rows
+ * are de-duplicated by name (a sandbox created between two pages may shift into the next one).
+ * A phase outside the known set refuses (schema mismatch). Each name in `confirm` (registered
+ * sandboxes) that no page listed is looked up with `sandbox get` before anyone may call it missing.
+ */
 export async function listSandboxes(
   report: PreflightReport,
   policy: { action: string; rerunCommand: string; strict: boolean },
+  confirm: readonly string[] = [],
 ) {
-  const result = await report.openshell.sandboxList(report.gatewayName);
-  checkStateQuery(result, { ...policy, report, query: "sandbox list" });
-  if (result.exitCode !== 0) {
-    throw new EnvironmentError(
-      "openshell_failed",
-      `\`openshell sandbox list -g ${report.gatewayName}\` failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
-    );
-  }
-  try {
-    return new Map<string, SandboxRow>(parseSandboxList(result.stdout).map((row) => [row.name, row]));
-  } catch (error) {
-    if (error instanceof OutputFormatError) {
-      // Never guess sandbox state from output we do not understand.
+  const reactive = { ...policy, report };
+  const listed = new Map<string, SandboxRow>();
+  for (let offset = 0; ; offset += LIST_PAGE_SIZE) {
+    const result = await report.openshell.sandboxList(report.gatewayName, { limit: LIST_PAGE_SIZE, offset });
+    checkStateQuery(result, { ...reactive, query: "sandbox list" });
+    if (result.exitCode !== 0) {
       throw new EnvironmentError(
-        "openshell_output_unrecognised",
-        `unrecognised \`openshell sandbox list\` output: ${error.message}`,
+        "openshell_failed",
+        `\`openshell sandbox list -g ${report.gatewayName}\` failed (exit ${result.exitCode}): ${foldExcerpt(result.stderr || result.stdout, 200)}`,
       );
     }
-    throw error;
+    let rows: SandboxRow[];
+    try {
+      rows = parseSandboxList(result.stdout);
+    } catch (error) {
+      if (error instanceof OutputFormatError) {
+        // Never guess sandbox state from output we do not understand.
+        throw new EnvironmentError(
+          "openshell_output_unrecognised",
+          `unrecognised \`openshell sandbox list\` output: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    for (const row of rows) {
+      checkPhase(row.phase, { ...reactive, query: "sandbox list" }, result.stdout);
+      if (!listed.has(row.name)) listed.set(row.name, row);
+    }
+    if (rows.length < LIST_PAGE_SIZE) break;
   }
+  for (const name of confirm) {
+    if (listed.has(name) || !isValidSandboxName(name)) continue;
+    const presence = await sandboxPresence(reactive, name);
+    if (presence.exists) listed.set(name, { name, created: null, phase: presence.phase });
+  }
+  return listed;
 }

@@ -166,10 +166,16 @@ function countsOf(rows: StatusRow[]): StatusResult["counts"] {
   return counts;
 }
 
-function actionsFor(result: Omit<StatusResult, "actions">, gatewayFlag: string, refused: boolean): string[] {
+function actionsFor(
+  result: Omit<StatusResult, "actions">,
+  gatewayFlag: string,
+  refused: boolean,
+  notRegistered: boolean,
+): string[] {
   const actions: string[] = [];
   if (refused) actions.push("nemoclaw onboard --resume");
-  if (result.gatewayProblem && !refused)
+  if (notRegistered) actions.push("nemoclaw onboard  # start and register the NemoClaw gateway");
+  else if (result.gatewayProblem && !refused)
     actions.push("openshell status  # bring the gateway back, then rerun nemoclaw status");
   for (const r of result.sandboxes) if (r.interrupted?.command) actions.push(r.interrupted.command);
   const { counts } = result;
@@ -212,11 +218,17 @@ export async function hostStatus(
   try {
     ({ warnings } = enforcePreflight(report, policy));
     const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
-    const listed: Map<string, SandboxRow> = await listSandboxes(report, policy);
+    const listed: Map<string, SandboxRow> = await listSandboxes(report, policy, registry.names);
     classes = await classifyRegistry(ctx, report, registry, catalog, listed, policy, ops);
   } catch (error) {
     if (error instanceof PreflightRefusal) refusal = error;
-    else if (error instanceof EnvironmentError && error.code === "gateway_unreachable") unreachable = error;
+    // An unregistered gateway name degrades like an unreachable gateway (rows from the registry
+    // and the backups, exit 4), with `nemoclaw onboard` as the advice.
+    else if (
+      error instanceof EnvironmentError &&
+      (error.code === "gateway_unreachable" || error.code === "gateway_not_registered")
+    )
+      unreachable = error;
     else throw error;
   }
   const live = classes !== null;
@@ -250,7 +262,15 @@ export async function hostStatus(
   };
   return {
     preflight: refusal?.preflight ?? report.preflight,
-    result: { ...partial, actions: actionsFor(partial, options.gatewayFlag, refusal !== null) },
+    result: {
+      ...partial,
+      actions: actionsFor(
+        partial,
+        options.gatewayFlag,
+        refusal !== null,
+        unreachable?.code === "gateway_not_registered",
+      ),
+    },
     warnings,
     refusal,
     unreachable,

@@ -54,6 +54,7 @@ export async function rebuildLeavingPhase(
       name: c.name,
       status: error.cannotStart ? "skipped" : "failed",
       reason: `stale but Stopped; ${error.message}`,
+      ...(error.lifecycle ? { code: "lifecycle_outcome_unknown" as const } : {}),
       from: c.current,
       to: c.expected,
       durationMs: 0,

@@ -34,7 +34,7 @@ import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight }
 import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
 import type { SandboxBackup } from "./sandbox-backup.js";
 import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
-import { listSandboxes } from "./sandbox-state.js";
+import { createFormFor, listSandboxes } from "./sandbox-state.js";
 import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
 import type { UploadProgress } from "./upload-progress.js";
 
@@ -190,7 +190,7 @@ export async function checkUpgrades(
   const report = await runPreflight(ctx, policy.gatewayName, ctx.abort.signal);
   const { warnings } = enforcePreflight(report, actionPolicy);
   const catalog = readAgentCatalog(ctx.settings.paths.catalogFile);
-  const listed = await listSandboxes(report, actionPolicy);
+  const listed = await listSandboxes(report, actionPolicy, registry.names);
   const sandboxes = await classifyRegistry(ctx, report, registry, catalog, listed, actionPolicy, ops);
   return {
     preflight: report.preflight,
@@ -214,6 +214,8 @@ export interface RebuildOutcome {
   finishCommand?: string;
   /** Set when this run finished an operation a killed run had left (from its journal). */
   resumed?: boolean;
+  /** A create/start/stop of this sandbox was cut or failed: it may have changed (docs/design.md). */
+  code?: "lifecycle_outcome_unknown";
   attempts?: number;
   /**
    * Safety backups of live state the operation holds (a resumed run that found the state changed
@@ -325,6 +327,7 @@ function rebuildOutcomeOf(
         status: "failed",
         reason: `rebuild failed after the delete: ${drive.why}; its state is preserved in ${backup.path}`,
         ...rebuildRecovery(base.name, backup.timestamp, gateway),
+        ...(drive.code ? { code: drive.code } : {}),
         attempts: drive.attempts,
       };
   }
@@ -346,6 +349,16 @@ async function rebuildOne(
   const base = { name, from: c.current, to: agent.expectedVersion };
   const elapsed = () => Math.round(run.clock() - started);
 
+  // The installed version decides the form of `sandbox create`: unreadable → no delete at all.
+  if (createFormFor(report.preflight.installedVersion) === null) {
+    return {
+      ...base,
+      status: "failed",
+      reason:
+        "not rebuilt: the installed OpenShell version could not be read, so the form of `sandbox create` is unknown; nothing was changed",
+      durationMs: elapsed(),
+    };
+  }
   emit("backing up");
   let backup: SandboxBackup;
   try {
@@ -625,7 +638,7 @@ async function rebuildStale(
   const { ctx, report, options, catalog } = run;
   const checkPolicy = { action: CHECK_ACTION, rerunCommand: options.rerunCommand, strict: options.strict };
   const registry = readRegistry(ctx.settings.paths.registryFile);
-  const listed = await listSandboxes(report, checkPolicy);
+  const listed = await listSandboxes(report, checkPolicy, registry.names);
   const classes = (
     await classifyRegistry(ctx, report, registry, catalog, listed, checkPolicy, openOperations(ctx))
   ).filter((c) => inScope(c.name) && !done.has(c.name));

@@ -218,6 +218,14 @@ export function cleanStaging(backupsRoot: string): string[] {
   return removed;
 }
 
+/**
+ * One backup directory read as `listBackups` reads it, wherever it is (a backup pulled from a
+ * restic repository into staging is checked before it is moved into place).
+ */
+export function readBackupDir(sandbox: string, dir: string, timestamp: string): BackupListing {
+  return readListing(sandbox, dir, timestamp);
+}
+
 function readListing(sandbox: string, dir: string, timestamp: string): BackupListing {
   const base = { sandbox, timestamp, path: dir, size: 0, fileCount: 0, agentVersion: null };
   let text: string;
@@ -327,7 +335,12 @@ export function listBackups(backupsRoot: string, sandbox?: string): BackupListin
 }
 
 /** Re-hashes a backup against its manifest: missing, changed and extra files. */
-export async function verifyBackup(listing: BackupListing, pool?: HashPool): Promise<VerifyResult> {
+export async function verifyBackup(
+  listing: BackupListing,
+  pool?: HashPool,
+  /** fsync every file and directory while reading it (a backup pulled from a repository). */
+  sync = false,
+): Promise<VerifyResult> {
   if (!listing.manifest) {
     return {
       ok: false,
@@ -342,7 +355,7 @@ export async function verifyBackup(listing: BackupListing, pool?: HashPool): Pro
   const skipped: SkippedEntry[] = [];
   let actual: ManifestFile[];
   try {
-    actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool, skipped });
+    actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool, skipped, sync });
   } catch (error) {
     // A prune (or another operator) removed the backup while it was read: report that, not a crash.
     if (!fs.existsSync(listing.path)) {

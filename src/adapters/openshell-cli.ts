@@ -7,8 +7,16 @@ export interface OpenShellCliOptions {
   /** Pinned probe environment (docs/design.md, "The preflight decision"). */
   env: Record<string, string>;
   timeoutMs: number;
+  /**
+   * The bound of `sandbox create`, `start` and `stop`, which block until the target phase: the
+   * sandbox ready timeout plus a kill margin (never the probe timeout). Defaults to `timeoutMs`.
+   */
+  lifecycleTimeoutMs?: number;
   signal?: AbortSignal;
 }
+
+/** How `sandbox create` is called: `--detach` exists only from OpenShell 0.0.111. */
+export type CreateForm = "detach" | "true-command";
 
 export interface RunOverrides {
   timeoutMs?: number;
@@ -74,8 +82,21 @@ export class OpenShellCli {
     return this.run(["gateway", "remove", name]);
   }
 
-  sandboxList(gateway: string): Promise<RunResult> {
-    return this.run(["sandbox", "list", "-g", gateway]);
+  /**
+   * One page of `sandbox list`: at most `limit` rows from `offset` (both flags exist on every
+   * supported CLI; without `--limit` the CLI returns 100 rows).
+   */
+  sandboxList(gateway: string, page: { limit: number; offset: number }): Promise<RunResult> {
+    return this.run([
+      "sandbox",
+      "list",
+      "-g",
+      gateway,
+      "--limit",
+      String(page.limit),
+      "--offset",
+      String(page.offset),
+    ]);
   }
 
   sandboxGet(gateway: string, name: string): Promise<RunResult> {
@@ -124,28 +145,43 @@ export class OpenShellCli {
     });
   }
 
+  /** The bound of a create/start/stop call. */
+  get lifecycleTimeoutMs(): number {
+    return this.options.lifecycleTimeoutMs ?? this.options.timeoutMs;
+  }
+
+  /**
+   * `sandbox create`, which blocks until the sandbox is Ready (OPENSHELL_PROVISION_TIMEOUT).
+   * `detach` (≥ 0.0.111): `--detach`, no command. `true-command` (< 0.0.111, which rejects
+   * `--detach` with a usage error): `--no-tty -- true`, the sandbox is kept when `true` ends.
+   * From 0.0.111 a command after `--` becomes the sandbox's main process, so never both.
+   */
   sandboxCreate(
     gateway: string,
     name: string,
     image: string,
+    form: CreateForm,
     onSpawn?: (pid: number) => void,
   ): Promise<RunResult> {
-    return this.run(["-g", gateway, "sandbox", "create", "--name", name, "--from", image, "--detach"], {
-      onSpawn,
-    });
+    const base = ["-g", gateway, "sandbox", "create", "--name", name, "--from", image];
+    const args = form === "detach" ? [...base, "--detach"] : [...base, "--no-tty", "--", "true"];
+    return this.run(args, { onSpawn, timeoutMs: this.lifecycleTimeoutMs });
   }
 
   /**
-   * `sandbox start NAME` (OpenShell ≥ 0.0.105; older CLIs exit 2 with a usage error). Returns
-   * before the sandbox is Ready: judge by the exit code and then the phase, never by the wording.
+   * `sandbox start NAME` (OpenShell ≥ 0.0.105; older CLIs exit 2 with a usage error). Blocks until
+   * Ready (OPENSHELL_LIFECYCLE_TIMEOUT): judge by the exit code and then the phase, never by the wording.
    */
   sandboxStart(gateway: string, name: string): Promise<RunResult> {
-    return this.run(["-g", gateway, "sandbox", "start", name]);
+    return this.run(["-g", gateway, "sandbox", "start", name], { timeoutMs: this.lifecycleTimeoutMs });
   }
 
-  /** `sandbox stop NAME` (OpenShell ≥ 0.0.105); poll the phase until `Stopped` afterwards. */
+  /**
+   * `sandbox stop NAME` (OpenShell ≥ 0.0.105): the gateway stops only a Ready (or Stopping)
+   * sandbox; blocks until Stopped (OPENSHELL_LIFECYCLE_TIMEOUT). Confirm the phase afterwards.
+   */
   sandboxStop(gateway: string, name: string): Promise<RunResult> {
-    return this.run(["-g", gateway, "sandbox", "stop", name]);
+    return this.run(["-g", gateway, "sandbox", "stop", name], { timeoutMs: this.lifecycleTimeoutMs });
   }
 
   sandboxDelete(gateway: string, name: string, onSpawn?: (pid: number) => void): Promise<RunResult> {

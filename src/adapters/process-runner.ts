@@ -55,15 +55,39 @@ export const KEPT_OPENSHELL_VARIABLES: ReadonlySet<string> = new Set(["OPENSHELL
  * which could silently point a probe at a different gateway (docs/design.md, "The preflight decision"), except the workspace.
  * `DOCKER_*` is kept: it is how the user reaches Docker.
  */
-export function pinnedProbeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function pinnedProbeEnv(
+  env: NodeJS.ProcessEnv,
+  sandboxReadyTimeoutMs?: number,
+): Record<string, string> {
   const pinned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) continue;
     if (key.startsWith("OPENSHELL_") && !KEPT_OPENSHELL_VARIABLES.has(key)) continue;
+    // miette wraps reports at COLUMNS; unset, every probe's errors wrap the same way.
+    if (key === "COLUMNS") continue;
     pinned[key] = value;
   }
+  if (sandboxReadyTimeoutMs !== undefined)
+    Object.assign(pinned, openshellLifecycleEnv(sandboxReadyTimeoutMs));
   return pinned;
 }
+
+/**
+ * `sandbox create` blocks until Ready bounded by OPENSHELL_PROVISION_TIMEOUT, `start`/`stop` until
+ * Ready/Stopped bounded by OPENSHELL_LIFECYCLE_TIMEOUT (seconds, 300 by default): both are set
+ * explicitly to nemoclaw's sandbox ready timeout, rounded up to whole seconds.
+ */
+export function openshellLifecycleEnv(sandboxReadyTimeoutMs: number): Record<string, string> {
+  const seconds = String(lifecycleSeconds(sandboxReadyTimeoutMs));
+  return { OPENSHELL_PROVISION_TIMEOUT: seconds, OPENSHELL_LIFECYCLE_TIMEOUT: seconds };
+}
+
+export function lifecycleSeconds(sandboxReadyTimeoutMs: number): number {
+  return Math.max(1, Math.ceil(sandboxReadyTimeoutMs / 1000));
+}
+
+/** nemoclaw kills a create/start/stop's process group this long after OpenShell's own bound. */
+export const LIFECYCLE_KILL_MARGIN_MS = 30_000;
 
 class CappedText {
   private readonly chunks: Buffer[] = [];

@@ -30,3 +30,18 @@ export function resolveGatewayName(flag: string | undefined, env: NodeJS.Process
   }
   return name;
 }
+
+/** `--repo` of the commands that reach a restic repository (docs/design.md, "Beyond one disk"). */
+export const repoFlag = Flags.string({
+  description:
+    "restic repository (passed to restic as --repo) [default: $RESTIC_REPOSITORY or $RESTIC_REPOSITORY_FILE]. The password comes from RESTIC_PASSWORD_FILE, RESTIC_PASSWORD or RESTIC_PASSWORD_COMMAND.",
+  helpValue: "REPOSITORY",
+});
+
+/** `--metrics-file` (docs/design.md, "Metrics"). */
+export const metricsFileFlag = Flags.string({
+  description:
+    "After the run, write a node_exporter textfile (*.prom, atomically, mode 0644) with this host's nemoclaw metrics.",
+  helpValue: "PATH",
+  env: "NEMOCLAW_METRICS_FILE",
+});

@@ -59,6 +59,19 @@ export abstract class NemoclawCommand extends Command {
 
   private context: Context | undefined;
 
+  /** The Context once `createContext` ran (for `finalize`). */
+  protected get currentContext(): Context | undefined {
+    return this.context;
+  }
+
+  /**
+   * Runs after every outcome, failures included (before it is printed): `--metrics-file`
+   * records the run there. The default changes nothing.
+   */
+  protected async finalize(outcome: Outcome): Promise<Outcome> {
+    return outcome;
+  }
+
   protected createContext(gatewayFlag?: string): Context {
     this.context = createContext({
       cliVersion: this.config.version,
@@ -81,6 +94,11 @@ export abstract class NemoclawCommand extends Command {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
+    try {
+      outcome = await this.finalize(outcome);
+    } catch (error) {
+      outcome = { ...outcome, warnings: [...outcome.warnings, String((error as Error)?.message ?? error)] };
+    }
     this.emit(outcome);
     process.exitCode = outcome.exitCode;
   }
@@ -101,9 +119,9 @@ export abstract class NemoclawCommand extends Command {
     ctx?.runner.killAll("SIGKILL");
     this.emit({
       exitCode: code,
-      preflight: null,
+      preflight: ctx?.preflightRan?.preflight ?? null,
       result: null,
-      warnings: [],
+      warnings: ctx?.preflightRan ? [...ctx.preflightRan.warnings] : [],
       error: { code: "interrupted", message: `interrupted by ${signal}` },
       stderr: [`Interrupted by ${signal}.`],
     });
@@ -116,22 +134,26 @@ export abstract class NemoclawCommand extends Command {
     const style = styleFor(this.io.color);
     const exitCode = exitCodeFor(normalized);
     const message = normalized instanceof Error ? normalized.message : String(normalized);
+    // A preflight that ran stays in the envelope (with its warnings) whatever failed later.
+    const ran = this.context?.preflightRan;
+    const warnings = ran ? [...ran.warnings] : [];
     if (normalized instanceof PreflightRefusal) {
       return {
         exitCode,
         preflight: normalized.preflight,
         result: null,
-        warnings: [],
+        warnings,
         error: { code: normalized.code, message, diagnostic: normalized.diagnostic },
         stderr: colourFirstLine(normalized.diagnostic, style.red),
       };
     }
     const hint = normalized instanceof UsageError ? ` (see \`nemoclaw ${this.commandId} --help\`)` : "";
+    const carried = (normalized as { preflight?: Preflight | null }).preflight;
     return {
       exitCode,
-      preflight: null,
+      preflight: carried ?? ran?.preflight ?? null,
       result: null,
-      warnings: [],
+      warnings,
       error: { code: errorCodeFor(normalized), message },
       stderr: [`${style.red("Error:")} ${neutralizeControls(oneLine(message))}${hint}`],
     };

@@ -1,13 +1,17 @@
 import { Flags } from "@oclif/core";
 import { backupAll, backupAllFailed } from "../actions/backup-all.js";
+import { type PushResult, pushBackups, resticFor } from "../actions/offhost.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
-import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
+import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
-import { ExitCode } from "../domain/exit-codes.js";
+import { EnvironmentError } from "../domain/errors.js";
+import { ExitCode, worseExitCode } from "../domain/exit-codes.js";
 import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
 import { LiveView } from "../output/live-view.js";
+import { renderPush } from "../output/offhost-view.js";
 import { styleFor } from "../output/style.js";
 
 export default class BackupAll extends NemoclawCommand {
@@ -18,6 +22,8 @@ export default class BackupAll extends NemoclawCommand {
     `Runs the gateway schema preflight first (drift → exit 3, nothing written), takes the host maintenance lock, lists sandboxes through OpenShell (a schema mismatch → exit 3, unreachable gateway → exit 4), then downloads each Ready sandbox's state directories into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest (path, size, hash and 0777 mode of every file). FIFOs, sockets and device files are not stored: the manifest lists them under "skipped" and each gets a warning. A backup only appears under its timestamp once every file and the manifest are on disk (fsynced, atomic rename); a failed or interrupted backup leaves nothing that looks complete. One sandbox's failure never stops the others.
 
 A Stopped sandbox (OpenShell >= 0.0.105) is started once it gets its transfer slot, waited for until Ready (NEMOCLAW_SANDBOX_READY_TIMEOUT_MS), backed up and stopped again right after its download — also when its backup failed; a failure to stop it again fails that sandbox and prints the \`openshell -g <gateway> sandbox stop <name>\` to run. <state root>/operations/<sandbox>.started.json records the start, so a killed run's sandbox is stopped again by the next locked command. --skip-stopped skips Stopped sandboxes instead; an OpenShell without \`sandbox start\` skips them with its version in the reason. Stopping, Starting and Provisioning are waited out (bounded) first.
+
+--push copies every backup this run completed to the restic repository (see backups push), still under the maintenance lock and also when other sandboxes failed; the exit code is the worse of the backup and the push. --metrics-file writes the node_exporter textfile after the run (see status).
 
 Other sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
 
@@ -38,6 +44,11 @@ ${exitCodesHelp()}`;
     {
       description: "Four transfers at a time against another gateway",
       command: "<%= config.bin %> <%= command.id %> --concurrency 4 --gateway staging",
+    },
+    {
+      description: "Nightly (the systemd timer of examples/systemd): keep 7, copy off-host, export metrics",
+      command:
+        "<%= config.bin %> <%= command.id %> --keep 7 --push --metrics-file /var/lib/prometheus/node-exporter/nemoclaw.prom",
     },
   ];
   static override flags = {
@@ -62,7 +73,19 @@ ${exitCodesHelp()}`;
       default: false,
     }),
     gateway: gatewayFlag,
+    push: Flags.boolean({
+      description: "Copy the backups this run completed to the restic repository (see backups push).",
+      default: false,
+    }),
+    repo: { ...repoFlag, dependsOn: ["push"] },
+    "metrics-file": metricsFileFlag,
   };
+
+  private metrics: MetricsPlan | undefined;
+
+  protected override finalize(outcome: Outcome): Promise<Outcome> {
+    return finalizeMetrics(this.currentContext, this.metrics, this.commandId, outcome);
+  }
 
   protected async execute(): Promise<Outcome> {
     const { flags } = await this.parse(BackupAll);
@@ -72,6 +95,12 @@ ${exitCodesHelp()}`;
     const requireAll = flags["require-all"] || ctx.settings.requireAllBackups;
     const rerun = ["nemoclaw backup-all", ...this.argv.filter((a) => a !== "--json")].join(" ");
     const showProgress = !this.wantsJson;
+    const file = metricsFileOf(ctx, flags["metrics-file"]);
+    if (file) this.metrics = { file, gatewayName, strict: ctx.settings.strictPreflight };
+    // Not configured → exit 2 before anything runs.
+    const restic = flags.push ? resticFor(ctx, flags.repo) : null;
+    let push: PushResult | null = null;
+    let pushProblem: EnvironmentError | null = null;
     const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
     const warningLines: string[] = [];
     const run = await backupAll(ctx, {
@@ -87,6 +116,22 @@ ${exitCodesHelp()}`;
         warningLines.push(...w);
         if (showProgress) view.print(w.map((l, i) => (i === 0 ? style.yellow(l) : l)));
       },
+      whileLocked: restic
+        ? async (done) => {
+            const only = done.sandboxes.flatMap((o) =>
+              o.status === "backed-up" && o.timestamp ? [{ sandbox: o.name, timestamp: o.timestamp }] : [],
+            );
+            if (only.length === 0) return;
+            try {
+              const pushed = await pushBackups(ctx, restic, { only });
+              push = pushed.result;
+              if (this.metrics) this.metrics.remote = pushed.remote;
+            } catch (error) {
+              if (!(error instanceof EnvironmentError)) throw error;
+              pushProblem = error;
+            }
+          }
+        : undefined,
       // On the terminal the result goes to, the live view gives way to the result (printed once).
     }).finally(() => view.finish({ clear: clearsLiveView(ctx.io) }));
     const { result } = run;
@@ -99,24 +144,59 @@ ${exitCodesHelp()}`;
         stdout: ["No sandboxes registered. Nothing to back up."],
       };
     }
-    const { exitCode, error } = batchOutcome(
+    const backupOutcome = batchOutcome(
       run.refusal,
       interruptedBy(ctx),
       backupAllFailed(result)
         ? {
-            code: "backup_failed",
+            code:
+              result.summary.failed > 0 &&
+              result.sandboxes.every((o) => o.status !== "failed" || o.code === "lifecycle_outcome_unknown")
+                ? "lifecycle_outcome_unknown"
+                : "backup_failed",
             message: `${result.summary.failed} failed, ${result.summary.skipped} skipped${requireAll ? " (--require-all)" : ""}`,
           }
         : null,
     );
+    const pushOutcome = pushFailure(push, pushProblem);
+    const exitCode = worseExitCode(backupOutcome.exitCode, pushOutcome?.exitCode ?? ExitCode.Ok);
+    const error = exitCode === backupOutcome.exitCode ? backupOutcome.error : pushOutcome?.error;
+    const stdoutStyle = styleFor(ctx.io.stdoutColor);
+    const pushResult = push as PushResult | null;
+    const problem = pushProblem as EnvironmentError | null;
     return {
       exitCode,
       preflight: run.preflight,
-      result,
+      result: restic ? { ...result, push: pushResult } : result,
       warnings: warningLines,
       ...(error ? { error } : {}),
-      stdout: renderBackupSummary(result, styleFor(ctx.io.stdoutColor), ctx.io.stdoutIsTTY),
-      stderr: run.refusal ? run.refusal.diagnostic.map((l, i) => (i === 0 ? style.red(l) : l)) : [],
+      stdout: [
+        ...renderBackupSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
+        ...(pushResult ? renderPush(pushResult, stdoutStyle) : []),
+      ],
+      stderr: [
+        ...(run.refusal ? run.refusal.diagnostic.map((l, i) => (i === 0 ? style.red(l) : l)) : []),
+        ...(problem ? [`${style.red("Push failed:")} ${problem.message}`] : []),
+      ],
     };
   }
+}
+
+/** The push's exit code and error: 4 when the repository could not be used, 1 when a backup failed to push. */
+function pushFailure(
+  push: PushResult | null,
+  problem: EnvironmentError | null,
+): { exitCode: ExitCode; error: { code: string; message: string } } | null {
+  if (problem)
+    return { exitCode: ExitCode.Environment, error: { code: problem.code, message: problem.message } };
+  if (push && push.failed > 0) {
+    return {
+      exitCode: ExitCode.Failed,
+      error: {
+        code: "push_failed",
+        message: `${push.failed} of ${push.failed + push.pushed} backups failed to push`,
+      },
+    };
+  }
+  return null;
 }

@@ -1,14 +1,16 @@
 import { Args, Flags } from "@oclif/core";
 import { requireSandboxName } from "../actions/backups.js";
+import { knownLocally, type PulledBackup, pullBackup } from "../actions/offhost.js";
 import { RestoreFailed, restoreSandbox } from "../actions/restore.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
-import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { neutralizeControls } from "../domain/display.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
 import { UploadLine } from "../output/live-view.js";
+import { renderPulled } from "../output/offhost-view.js";
 import { styleFor } from "../output/style.js";
 
 export default class Restore extends NemoclawCommand {
@@ -20,6 +22,8 @@ export default class Restore extends NemoclawCommand {
 
 With an unfinished operation for the sandbox (a killed rebuild or restore), restore without --backup, or with the same --backup, finishes it (a rebuild's registry update included); if its upload had finished and the live state changed since, that state is saved in a proven safety backup before it is replaced, and the result names every safety backup with its restore command. A different --backup replaces it. An operation of another gateway (--gateway, else $NEMOCLAW_GATEWAY, else nemoclaw), from another host or with an unreadable journal is never finished here: exit 1, nothing changed, and the message names the command that can (--gateway G, or nemoclaw operations abandon). With --create, a sandbox the registry does not list is registered as the last step. A failure or interrupt after the first removal exits 1 (130/143), never 4, and prints the safety backup and, each on a line of its own, the command that brings the previous state back and the command that retries the restore.
 
+With --from-repo the backup comes from the restic repository (see backups push): the snapshots tagged sandbox:<name> from any host (--host to choose one), the newest backup first (--backup for another). It is pulled into <state root>/rebuild-backups/<sandbox>/<timestamp>/ under the maintenance lock, re-hashed against its manifest and only then put in place; then the restore runs as above. With --create this brings a sandbox back on a new host from nothing but the repository and its password (disaster recovery).
+
 ${exitCodesHelp()}`;
   static override examples = [
     {
@@ -29,6 +33,15 @@ ${exitCodesHelp()}`;
     {
       description: "Recreate a deleted sandbox from a specific backup, unattended",
       command: "<%= config.bin %> <%= command.id %> alpha --backup 2026-11-27T10-00-00-000Z --create --yes",
+    },
+    {
+      description: "Disaster recovery on a new host: the newest off-host copy of alpha, from any host",
+      command:
+        "RESTIC_REPOSITORY=sftp:backup@vault:/srv/restic RESTIC_PASSWORD_FILE=/etc/nemoclaw/restic.pass <%= config.bin %> <%= command.id %> alpha --from-repo --create --yes",
+    },
+    {
+      description: "Pull the copy another host pushed",
+      command: "<%= config.bin %> <%= command.id %> alpha --from-repo --host old-host-3 --yes",
     },
   ];
   static override args = {
@@ -49,6 +62,17 @@ ${exitCodesHelp()}`;
       default: false,
     }),
     gateway: gatewayFlag,
+    "from-repo": Flags.boolean({
+      description:
+        "Pull the backup from the restic repository first (newest of any host unless --backup/--host).",
+      default: false,
+    }),
+    host: Flags.string({
+      description: "With --from-repo: only snapshots this host pushed.",
+      helpValue: "HOSTNAME",
+      dependsOn: ["from-repo"],
+    }),
+    repo: { ...repoFlag, dependsOn: ["from-repo"] },
   };
 
   protected async execute(): Promise<Outcome> {
@@ -66,10 +90,21 @@ ${exitCodesHelp()}`;
     const quiet = this.wantsJson;
     // On a terminal the upload shows a bar with an ETA (the manifest gives the total).
     const upload = ctx.io.color && !quiet ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
+    let pulled: PulledBackup | null = null;
+    if (flags["from-repo"]) {
+      pulled = await pullBackup(ctx, sandbox, {
+        knownLocally: knownLocally(ctx, sandbox),
+        ...(flags.repo !== undefined ? { repo: flags.repo } : {}),
+        ...(flags.backup !== undefined ? { backup: flags.backup } : {}),
+        ...(flags.host !== undefined ? { host: flags.host } : {}),
+      });
+      if (!quiet) ctx.io.stderr.write(`${style.dim("…")} ${renderPulled(pulled)}\n`);
+    }
+    const timestamp = pulled ? pulled.timestamp : flags.backup;
     try {
       const run = await restoreSandbox(ctx, sandbox, {
         gatewayName,
-        ...(flags.backup !== undefined ? { timestamp: flags.backup } : {}),
+        ...(timestamp !== undefined ? { timestamp } : {}),
         create: flags.create,
         strict: ctx.settings.strictPreflight,
         rerunCommand: rerun,
@@ -107,7 +142,7 @@ ${exitCodesHelp()}`;
       return {
         exitCode: ExitCode.Ok,
         preflight: run.preflight,
-        result: run.result,
+        result: pulled ? { ...run.result, fromRepo: pulled } : run.result,
         warnings: run.warnings,
         stdout: renderRestoreResult(run.result, styleFor(ctx.io.stdoutColor)),
         stderr: run.warnings,
@@ -117,9 +152,10 @@ ${exitCodesHelp()}`;
         // The state is partial: say where the previous state is and how to get back, in the JSON too.
         return {
           exitCode: error.exitCode,
-          preflight: error.preflight,
+          // A preflight that ran stays in the envelope, with its warnings.
+          preflight: error.preflight ?? ctx.preflightRan?.preflight ?? null,
           result: { sandbox, safetyBackup: error.safetyBackup, recovery: error.recovery },
-          warnings: [],
+          warnings: ctx.preflightRan ? [...ctx.preflightRan.warnings] : [],
           error: {
             code: error.code,
             message: error.message,

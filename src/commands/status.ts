@@ -1,12 +1,15 @@
 import { Flags } from "@oclif/core";
+import { type OffhostStatus, offhostStatus } from "../actions/offhost.js";
 import { hostStatus, needsAction } from "../actions/status.js";
-import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
+import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { parseDuration } from "../domain/duration.js";
-import { UsageError } from "../domain/errors.js";
+import { EnvironmentError, UsageError } from "../domain/errors.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
+import { renderOffhostStatus } from "../output/offhost-view.js";
 import { renderStatus } from "../output/status-view.js";
 import { styleFor } from "../output/style.js";
 
@@ -15,6 +18,8 @@ export default class Status extends NemoclawCommand {
   static override summary = "Is this host safe to upgrade, and is every sandbox's state backed up?";
   static override description =
     `Read-only (no lock, no writes, no gateway selection): runs the gateway schema preflight, then — only when it does not refuse — one \`openshell sandbox list\` and the agent version probes of \`upgrade-sandboxes --check\`, concurrently and bounded. One row per registered sandbox: phase, agent version → expected, status (current, stale, unknown, missing, interrupted, in-progress), the newest complete backup and its age (flagged when older than --max-age, \`never\` when there is none), pinned backups and any unfinished rebuild or restore — or a Stopped sandbox a killed run started and left running (started-for-backup, finished by \`nemoclaw backup-all\`) — with the command that finishes it (with --gateway G for another gateway's operation). Ends with the counts and, when anything needs action, the commands to run.
+
+With --remote it also reads the restic repository (read-only: \`restic snapshots --no-lock\`; see backups push) and shows the newest off-host copy of each sandbox, flagged when there is none or it is older than --max-age (exit 1); a repository it cannot open is exit 4. Without --remote the repository is never contacted. --metrics-file writes the node_exporter textfile (the one write status may make).
 
 When the preflight refuses (drift, schema mismatch) the rows come from the registry and the backups (exit 3); when the gateway is unreachable likewise (exit 4). Exit 1 when anything needs action; 3 wins over 4, 4 over 1.
 
@@ -28,6 +33,15 @@ ${exitCodesHelp()}`;
       description: "Fleet summary per host (one JSON document), backups may be a week old",
       command: "<%= config.bin %> <%= command.id %> --json --max-age 7d",
     },
+    {
+      description: "Are the off-host copies recent too? (restic repository from RESTIC_REPOSITORY)",
+      command: "<%= config.bin %> <%= command.id %> --remote --max-age 26h",
+    },
+    {
+      description: "Refresh the node_exporter textfile every few minutes (a systemd timer or cron)",
+      command:
+        "<%= config.bin %> <%= command.id %> --metrics-file /var/lib/prometheus/node-exporter/nemoclaw.prom",
+    },
   ];
   static override flags = {
     "max-age": Flags.string({
@@ -40,7 +54,19 @@ ${exitCodesHelp()}`;
       default: false,
     }),
     gateway: gatewayFlag,
+    remote: Flags.boolean({
+      description: "Also show the newest off-host copy per sandbox from the restic repository (read-only).",
+      default: false,
+    }),
+    repo: { ...repoFlag, dependsOn: ["remote"] },
+    "metrics-file": metricsFileFlag,
   };
+
+  private metrics: MetricsPlan | undefined;
+
+  protected override finalize(outcome: Outcome): Promise<Outcome> {
+    return finalizeMetrics(this.currentContext, this.metrics, this.commandId, outcome);
+  }
 
   protected async execute(): Promise<Outcome> {
     const { flags } = await this.parse(Status);
@@ -53,6 +79,8 @@ ${exitCodesHelp()}`;
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
     const strict = flags.strict || ctx.settings.strictPreflight;
+    const file = metricsFileOf(ctx, flags["metrics-file"]);
+    if (file) this.metrics = { file, gatewayName, strict };
     // Every command printed names the gateway unless it is the default (also when it came from
     // NEMOCLAW_GATEWAY: the operator may paste it into another shell).
     const gatewayArg = gatewayArgFor(gatewayName);
@@ -63,28 +91,57 @@ ${exitCodesHelp()}`;
       maxAgeSeconds,
       gatewayFlag: gatewayArg,
     });
+    if (this.metrics) this.metrics.status = run;
+    let offhost: OffhostStatus | null = null;
+    let repoProblem: EnvironmentError | null = null;
+    if (flags.remote) {
+      try {
+        const remote = await offhostStatus(
+          ctx,
+          run.result.sandboxes.map((r) => r.name),
+          { maxAgeSeconds, ...(flags.repo !== undefined ? { repo: flags.repo } : {}) },
+        );
+        offhost = remote.status;
+        if (this.metrics) this.metrics.remote = remote.remote;
+      } catch (error) {
+        if (!(error instanceof EnvironmentError)) throw error;
+        repoProblem = error;
+      }
+    }
+    const offhostStale = offhost !== null && offhost.stale > 0;
     const exitCode = run.refusal
       ? ExitCode.Refused
-      : run.unreachable
+      : run.unreachable || repoProblem
         ? ExitCode.Environment
-        : needsAction(run.result)
+        : needsAction(run.result) || offhostStale
           ? ExitCode.Failed
           : ExitCode.Ok;
     const error = run.refusal
       ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
       : run.unreachable
         ? { code: run.unreachable.code, message: run.unreachable.message }
-        : exitCode === ExitCode.Failed
-          ? { code: "action_needed", message: run.result.actions.join("; ") || "something needs action" }
-          : undefined;
+        : repoProblem
+          ? { code: repoProblem.code, message: repoProblem.message }
+          : exitCode === ExitCode.Failed
+            ? {
+                code: "action_needed",
+                message:
+                  [...run.result.actions, ...(offhostStale ? ["nemoclaw backups push"] : [])].join("; ") ||
+                  "something needs action",
+              }
+            : undefined;
+    const stdoutStyle = styleFor(ctx.io.stdoutColor);
     return {
       exitCode,
       preflight: run.preflight,
-      result: run.result,
+      result: flags.remote ? { ...run.result, offhost } : run.result,
       warnings: run.warnings,
       ...(error ? { error } : {}),
-      stdout: renderStatus(run.result, run.preflight, styleFor(ctx.io.stdoutColor)),
-      stderr: run.warnings,
+      stdout: [
+        ...renderStatus(run.result, run.preflight, stdoutStyle),
+        ...(offhost ? renderOffhostStatus(offhost, stdoutStyle) : []),
+      ],
+      stderr: [...run.warnings, ...(repoProblem ? [`Off-host copies unknown: ${repoProblem.message}`] : [])],
     };
   }
 }

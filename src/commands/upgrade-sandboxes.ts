@@ -3,8 +3,9 @@ import { requireSandboxName } from "../actions/backups.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
-import { gatewayFlag, resolveGatewayName } from "../cli/flags.js";
+import { gatewayFlag, metricsFileFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
+import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
@@ -22,7 +23,7 @@ export default class UpgradeSandboxes extends NemoclawCommand {
 
 --check prints the table and writes nothing at all (no lock, no registry change, no backup): exit 1 when anything is stale, unknown or missing, 0 with "All sandboxes are up to date.". An unreachable gateway is exit 4 and never advice to delete anything.
 
-Without --check, every operation a killed run left unfinished (its journal in <state root>/operations/) is finished first, from the step it had reached; a sandbox with an unfinished operation is reported as interrupted by --check (exit 1) and is never backed up anew. Then each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox.
+Without --check, every operation a killed run left unfinished (its journal in <state root>/operations/) is finished first, from the step it had reached; a sandbox with an unfinished operation is reported as interrupted by --check (exit 1) and is never backed up anew. Then each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox. --metrics-file writes the node_exporter textfile after the run (see status).
 
 ${exitCodesHelp()}`;
   static override examples = [
@@ -73,13 +74,22 @@ ${exitCodesHelp()}`;
       max: 8,
     }),
     gateway: gatewayFlag,
+    "metrics-file": metricsFileFlag,
   };
+
+  private metrics: MetricsPlan | undefined;
+
+  protected override finalize(outcome: Outcome): Promise<Outcome> {
+    return finalizeMetrics(this.currentContext, this.metrics, this.commandId, outcome);
+  }
 
   protected async execute(): Promise<Outcome> {
     const { flags, argv } = await this.parse(UpgradeSandboxes);
     const names = (argv as string[]).map((name) => requireSandboxName(name));
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
+    const metricsFile = metricsFileOf(ctx, flags["metrics-file"]);
+    if (metricsFile) this.metrics = { file: metricsFile, gatewayName, strict: ctx.settings.strictPreflight };
     const yes = flags.yes || flags.auto;
     if (!flags.check) requireConfirmationPath(yes, ctx.io, "upgrade-sandboxes");
     const style = styleFor(ctx.io.color);
@@ -153,7 +163,12 @@ ${exitCodesHelp()}`;
       interruptedBy(ctx),
       result.summary.failed > 0
         ? {
-            code: "rebuild_failed",
+            // Every failure a cut or failed lifecycle call: say so (look before retrying).
+            code: result.sandboxes.every(
+              (o) => o.status !== "failed" || o.code === "lifecycle_outcome_unknown",
+            )
+              ? "lifecycle_outcome_unknown"
+              : "rebuild_failed",
             // Each failure's reason (a backup that failed its re-hash names its first bad file).
             message: `${result.summary.failed} sandbox(es) failed: ${result.sandboxes
               .filter((o) => o.status === "failed")

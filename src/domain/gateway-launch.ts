@@ -27,7 +27,6 @@ export function gatewayLaunchEnv(port: number, stateDir: string): Record<string,
     OPENSHELL_SERVER_PORT: String(port),
     OPENSHELL_DRIVERS: GATEWAY_DRIVER,
     OPENSHELL_DISABLE_TLS: "true",
-    OPENSHELL_DISABLE_GATEWAY_AUTH: "true",
     OPENSHELL_DB_URL: `sqlite:${dir === "/" ? "" : dir}/openshell.db`,
   };
 }

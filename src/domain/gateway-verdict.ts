@@ -75,7 +75,15 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   // accepted: some OpenShell versions omit the Gateway line) — a status of another gateway or
   // a failed status tells nothing about what `<gw>` serves.
   const connectedHere = connectedUnder(status, gatewayName, true);
-  const servedVersion = connectedHere && readable(status?.version) ? status?.version : undefined;
+  const statusVersion = connectedHere && readable(status?.version) ? status?.version : undefined;
+  // `gateway info` (≥ 0.0.85) asks the gateway too: its Version is a served version when
+  // `status` gave none (and it does not describe a gateway it calls unhealthy).
+  const infoVersion =
+    readable(info?.version) && (info?.status === undefined || /healthy|connected/i.test(info.status))
+      ? info?.version
+      : undefined;
+  const servedVersion = statusVersion ?? infoVersion;
+  const servedSource = statusVersion !== undefined ? "`openshell status`" : "`openshell gateway info`";
 
   // Cluster activity needs the stricter, named match: the port check below only means something
   // when we know the status describes `<gw>`.
@@ -91,6 +99,16 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   if (clusterActive) mode = "cluster";
   else if (hostBinary !== null || connectedHere) mode = "host-process";
   else mode = "none";
+
+  // Evidence of what serves `<gw>` (docs/design.md, "The preflight decision"): a served version, a
+  // running cluster container whose port the connected gateway uses, or a live runtime marker
+  // whose process identity checked out. A binary merely found on disk (sibling or install
+  // path) says nothing about which process serves: without such evidence the verdict is unknown.
+  // A name `openshell` does not know (`status -g <gw>`: `No gateway configured.`) is served by
+  // nothing nemoclaw can reach, whatever a runtime marker says about the port's gateway process.
+  const notRegistered = status?.state === "no-gateway";
+  const markerVouches = hostBinary?.source === "runtime-marker" && !notRegistered;
+  const servingEvidence = servedVersion !== undefined || Boolean(clusterActive) || markerVouches;
 
   const gateway: GatewayFacts = { mode };
   let imageVersion: string | null = null;
@@ -119,7 +137,12 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
         source: `cluster image ${cluster.image}`,
       });
     }
-    if (mode === "host-process" && hostBinary !== null && differs(binaryVersion, installed)) {
+    if (
+      mode === "host-process" &&
+      hostBinary !== null &&
+      servingEvidence &&
+      differs(binaryVersion, installed)
+    ) {
       issues.push({
         kind: "host_process_drift",
         foundVersion: binaryVersion,
@@ -132,7 +155,7 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
         kind: "served_version_drift",
         foundVersion: servedVersion,
         expectedVersion: installed,
-        source: "`openshell status`",
+        source: servedSource,
       });
     }
   }
@@ -149,7 +172,8 @@ export function decideVerdict(input: VerdictInput): VerdictResult {
   const gatewayVersions = [mode === "cluster" ? imageVersion : null, binaryVersion, servedVersion].filter(
     readable,
   );
-  if (gatewayVersions.length === 0) missing.push(describeMissingGatewayVersion(mode, input));
+  if (!servingEvidence) missing.push(describeMissingServingEvidence(input));
+  else if (gatewayVersions.length === 0) missing.push(describeMissingGatewayVersion(mode, input));
 
   if (missing.length > 0) {
     return { verdict: "unknown", issues: [], gateway, missing, reinstallAdvised };
@@ -170,6 +194,19 @@ function launchCandidateDrifted(
 ): boolean {
   const candidates = [fallbackBinary, hostBinary?.source === "runtime-marker" ? null : hostBinary];
   return candidates.some((candidate) => candidate != null && differs(candidate.version, installed));
+}
+
+function describeMissingServingEvidence(input: VerdictInput): string {
+  const why =
+    input.status?.state === "no-gateway"
+      ? `gateway '${input.gatewayName}' is not registered with openshell (\`openshell status -g ${input.gatewayName}\`: No gateway configured.; run \`nemoclaw onboard\`)`
+      : input.status?.state === "unreachable"
+        ? "`openshell status` could not reach it"
+        : "`openshell status` reported no version";
+  const binary = input.hostBinary
+    ? `; the binary on disk (${input.hostBinary.path}) does not show what serves`
+    : "";
+  return `the version of the gateway serving '${input.gatewayName}' (${why}, and no live runtime marker vouches for a gateway process${binary})`;
 }
 
 function describeMissingGatewayVersion(mode: GatewayMode, input: VerdictInput): string {

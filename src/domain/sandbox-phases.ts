@@ -7,6 +7,29 @@ import { isAtLeast } from "./versions.js";
  */
 export const STOP_START_SINCE = "0.0.105";
 
+/** `sandbox create --detach` exists from this OpenShell; older CLIs reject it (clap, exit 2). */
+export const CREATE_DETACH_SINCE = "0.0.111";
+
+/**
+ * Every phase a supported OpenShell prints (§4 and, from 0.0.105, §14). Anything else — above all
+ * `Unspecified`, which a 0.0.52 CLI shows for every sandbox of a ≥ 0.0.53 gateway, exit 0 — means
+ * the CLI misread the gateway's answer: a schema mismatch, never an ordinary phase.
+ */
+export const KNOWN_PHASES: ReadonlySet<string> = new Set([
+  "Provisioning",
+  "Ready",
+  "Error",
+  "Deleting",
+  "Unknown",
+  "Stopping",
+  "Stopped",
+  "Starting",
+]);
+
+export function isKnownPhase(phase: string): boolean {
+  return KNOWN_PHASES.has(phase);
+}
+
 /** Phases that change by themselves: wait them out (bounded) before deciding anything. */
 const TRANSIENT_PHASES = new Set(["Stopping", "Starting", "Provisioning"]);
 

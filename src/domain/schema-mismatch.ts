@@ -12,7 +12,12 @@ export interface CommandOutput {
   exitCode: number | null;
 }
 
-export type OpenShellFailureKind = "schema_mismatch" | "unreachable" | "not_found" | "other";
+export type OpenShellFailureKind =
+  | "schema_mismatch"
+  | "unreachable"
+  | "not_found"
+  | "gateway_not_registered"
+  | "other";
 
 export interface OpenShellFailure {
   kind: OpenShellFailureKind;
@@ -31,9 +36,33 @@ export function stripAnsi(text: string): string {
   return text.replace(ANSI, "");
 }
 
-/** ANSI stripped, whitespace runs folded to one space, trimmed, cut to `max` characters. */
+/**
+ * miette's report decorations at the start of a line: the `×` of the headline, the `├─▶`/`╰─▶` of
+ * each cause and the `│` gutter of wrapped text (miette wraps at 80 columns mid-sentence).
+ */
+const MIETTE_LEAD = /^\s*(?:(?:×|│|├─▶|╰─▶)\s*)+/u;
+
+/**
+ * A miette report as one line: ANSI stripped, each line's indentation and leading `│`, `├─▶`,
+ * `╰─▶` or `×` dropped (after an `Error:` prefix too), the lines joined with one space. Patterns
+ * are matched against this, so a phrase miette wrapped across lines still matches.
+ */
+export function unwrapMiette(text: string): string {
+  return stripAnsi(text)
+    .split(/\r?\n/)
+    .map((line) => {
+      const error = /^\s*Error:\s*/.exec(line);
+      const rest = error ? line.slice(error[0].length) : line;
+      const stripped = rest.replace(MIETTE_LEAD, "").trim();
+      return error ? `Error: ${stripped}`.trim() : stripped;
+    })
+    .filter((line) => line !== "")
+    .join(" ");
+}
+
+/** miette unwrapped (see unwrapMiette), whitespace runs folded to one space, cut to `max` characters. */
 export function foldExcerpt(text: string, max: number = EXCERPT_MAX): string {
-  const folded = stripAnsi(text).replace(/\s+/g, " ").trim();
+  const folded = unwrapMiette(text).replace(/\s+/g, " ").trim();
   const chars = Array.from(folded);
   return chars.length <= max ? folded : chars.slice(0, max).join("");
 }
@@ -54,8 +83,10 @@ const MISMATCH_PATTERNS: RegExp[] = [
   /\b(?:status|code)\s*[:=]\s*['"]?Unimplemented\b/i,
   /Code::Unimplemented\b/,
   /\bgrpc-status:\s*12\b/i,
-  // tonic 0.14 prints the code's description instead of its name.
-  /status:\s*['"]?Operation is not implemented or not supported/i,
+  // tonic 0.14 (OpenShell ≥ 0.0.61) prints the code's description instead of its name:
+  // `code: 'Operation is not implemented or not supported'` (measured: a 0.0.111 CLI calling
+  // `sandbox stop` on a 0.0.104 gateway).
+  /\b(?:status|code)\s*[:=]\s*['"]?Operation is not implemented or not supported/i,
   /\bunimplemented\s+(?:rpc|method|grpc|service)\b/i,
 ];
 
@@ -73,6 +104,8 @@ const UNREACHABLE_PATTERNS: RegExp[] = [
   /network is unreachable/i,
   /connection reset by peer/i,
   /\b(?:status|code)\s*[:=]\s*['"]?Unavailable\b/i,
+  // tonic 0.14's description of Unavailable.
+  /\bcode:\s*'The service is currently unavailable/i,
   /The service is currently unavailable/i,
   /\bUnavailable\b/,
 ];
@@ -84,20 +117,36 @@ const NOT_FOUND_PATTERNS: RegExp[] = [
   /Some requested entity was not found/i,
 ];
 
-// A missing directory inside a live sandbox (download of an absent state dir) reports NotFound
-// too; it says nothing about the sandbox itself, so it must not read as "sandbox missing".
-const PATH_NOT_FOUND = /sandbox path not found|path not found|no such file or directory/i;
+// A missing directory inside a live sandbox (download of an absent state dir: `realpath: <p>: No
+// such file or directory` and `failed to resolve sandbox source path '<p>'`, measured on 0.0.104
+// and 0.0.111) says nothing about the sandbox itself, so it must not read as "sandbox missing".
+const PATH_NOT_FOUND = /failed to resolve sandbox source path|no such file or directory/i;
+
+/**
+ * The gateway name is not registered with this `openshell` CLI (measured on 0.0.52, 0.0.104,
+ * 0.0.111): `sandbox list/get -g NAME` → `× Unknown gateway 'NAME'.`; `gateway info -g NAME` →
+ * `No gateway metadata found for 'NAME'.` (0.0.52) or `No gateway configured.` (0.0.104+).
+ */
+const NOT_REGISTERED_PATTERNS: RegExp[] = [
+  /Unknown gateway '[^']*'/i,
+  /No gateway metadata found for/i,
+  /No gateway configured\./i,
+];
+
+export function isGatewayNotRegisteredText(text: string): boolean {
+  return matchesAny(unwrapMiette(text), NOT_REGISTERED_PATTERNS);
+}
 
 function matchesAny(text: string, patterns: RegExp[]): boolean {
   return patterns.some((pattern) => pattern.test(text));
 }
 
 export function isSchemaMismatchText(text: string): boolean {
-  return matchesAny(stripAnsi(text), MISMATCH_PATTERNS);
+  return matchesAny(unwrapMiette(text), MISMATCH_PATTERNS);
 }
 
 export function isUnreachableText(text: string): boolean {
-  return matchesAny(stripAnsi(text), UNREACHABLE_PATTERNS);
+  return matchesAny(unwrapMiette(text), UNREACHABLE_PATTERNS);
 }
 
 /**
@@ -106,8 +155,8 @@ export function isUnreachableText(text: string): boolean {
  * parsed as a (possibly empty) sandbox list.
  */
 export function classifyOpenShellFailure(output: CommandOutput): OpenShellFailure | null {
-  const stderr = stripAnsi(output.stderr);
-  const stdout = stripAnsi(output.stdout);
+  const stderr = unwrapMiette(output.stderr);
+  const stdout = unwrapMiette(output.stdout);
   const primary = stderr.trim() !== "" ? stderr : stdout;
 
   if (matchesAny(stderr, MISMATCH_PATTERNS)) return { kind: "schema_mismatch", excerpt: foldExcerpt(stderr) };
@@ -118,6 +167,7 @@ export function classifyOpenShellFailure(output: CommandOutput): OpenShellFailur
 
   const both = `${stderr}\n${stdout}`;
   const excerpt = foldExcerpt(primary);
+  if (matchesAny(both, NOT_REGISTERED_PATTERNS)) return { kind: "gateway_not_registered", excerpt };
   if (matchesAny(both, UNREACHABLE_PATTERNS)) return { kind: "unreachable", excerpt };
   if (matchesAny(both, NOT_FOUND_PATTERNS)) {
     const sandboxMissing = /sandbox not found/i.test(both) || !PATH_NOT_FOUND.test(both);

@@ -52,7 +52,9 @@ export function renderStatus(result: StatusResult, preflight: Preflight | null, 
   const lines: string[] = [];
   const v = result.verdict;
   if (result.gatewayProblem && (v === "compatible" || v === "unknown"))
-    lines.push(`${style.red("✗")} Gateway unreachable — ${result.gatewayProblem}`);
+    lines.push(
+      `${style.red("✗")} ${/is not registered with this openshell CLI/.test(result.gatewayProblem) ? "Gateway not registered" : "Gateway unreachable"} — ${result.gatewayProblem}`,
+    );
   else if (v === "compatible") lines.push(`${style.green("✓")} Gateway preflight: compatible`);
   else if (v === "unknown" && !result.gatewayProblem)
     lines.push(`${style.yellow("!")} Gateway preflight: unknown (could not prove compatibility)`);

@@ -17,6 +17,8 @@ setup() {
   export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0
   export ANSIBLE_LOCAL_TEMP="$BATS_TEST_TMPDIR/ansible-local" ANSIBLE_REMOTE_TEMP="$BATS_TEST_TMPDIR/ansible-remote"
   export ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_LOAD_CALLBACK_PLUGINS=0
+  # The timers role installs files only: no simulated hosts needed.
+  [[ "$BATS_TEST_DESCRIPTION" == "timers role:"* ]] && return
   for name in "${NAMES[@]}"; do
     local dir="$BATS_TEST_TMPDIR/$name"
     FLEET_HOSTS+=("$dir")
@@ -161,4 +163,34 @@ summary_get() {
   [ "$status" -eq 0 ]
   # Rebuilt with its state.
   [ "$before" = "$("${SIMCTL[@]}" tree "${FLEET_HOSTS[2]}" alpha /sandbox/.openclaw)" ]
+}
+
+@test "timers role: check mode installs nothing and reports every unit, drop-in and setting it would install" {
+  units="$BATS_TEST_TMPDIR/units"
+  mkdir -p "$units"
+  "$NODE" -e '
+    const fs = require("fs");
+    const [out, dir] = process.argv.slice(1);
+    fs.writeFileSync(out, JSON.stringify({ nemoclaw_hosts: { hosts: { h1: {
+      ansible_connection: "local", ansible_python_interpreter: "auto_silent", nemoclaw_become: false,
+      nemoclaw_unit_dir: `${dir}/units`, nemoclaw_metrics_dir: `${dir}/textfile`, nemoclaw_config_dir: `${dir}/etc`,
+      nemoclaw_group: "root", nemoclaw_keep: 5, nemoclaw_bin: "/opt/nemoclaw/bin/nemoclaw",
+      nemoclaw_restic_env: { RESTIC_REPOSITORY: "sftp:backup@vault:/srv/restic", RESTIC_PASSWORD_FILE: "/etc/nemoclaw/restic.pass" },
+    } } } }));' "$BATS_TEST_TMPDIR/inventory.json" "$BATS_TEST_TMPDIR"
+  # PID 1 is not systemd here: the timers cannot be enabled, so the role is told not to try.
+  playbook "$EXAMPLE/fleet-timers.yml" --check --diff -e nemoclaw_manage_services=false
+  echo "$play"
+  [ "$status" -eq 0 ]
+  [[ "$(recap h1)" == *"changed=7"*"failed=0"* ]]
+  [[ "$play" == *"skipping: [h1]"* ]]
+  # Every unit of examples/systemd, and the drop-ins with this host's settings.
+  for unit in nemoclaw-backup.service nemoclaw-backup.timer nemoclaw-verify.service nemoclaw-verify.timer; do
+    [[ "$play" == *"changed: [h1] => (item=$unit)"* ]]
+  done
+  [[ "$play" == *"+ExecStart=/opt/nemoclaw/bin/nemoclaw backup-all --keep 5 --push --metrics-file $BATS_TEST_TMPDIR/textfile/nemoclaw.prom"* ]]
+  [[ "$play" == *"+User=nemoclaw"* ]]
+  [[ "$play" == *"+RESTIC_REPOSITORY=sftp:backup@vault:/srv/restic"* ]]
+  # Check mode wrote nothing.
+  [ -z "$(ls -A "$units")" ]
+  [ ! -e "$BATS_TEST_TMPDIR/etc" ]
 }

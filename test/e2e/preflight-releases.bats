@@ -50,15 +50,21 @@ teardown() {
   [ "$(json_get preflight.gateway.servedVersion)" = 0.0.92 ]
 }
 
-@test "OpenShell 0.0.92 unreachable gateway (error-only status) with a drifted binary still refuses" {
+@test "OpenShell 0.0.92 unreachable gateway (error-only status): a drifted binary on disk proves nothing (unknown; --strict refuses)" {
   new_host --cli-version 0.0.92 --gateway-version 0.0.90
   simctl start-gateway
   simctl stop
   run_split gateway preflight --json
+  # No served version and no live marker: which process would serve is unknown (SPEC §17).
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [ "$(json_get preflight.verdict)" = unknown ]
+  [ "$(json_get preflight.gateway.binaryVersion)" = 0.0.90 ]
+  [[ "$(json_get preflight.evidence)" == *"unreachable"* ]]
+  run_split gateway preflight --strict --json
   [ "$status" -eq 3 ]
   assert_valid_json
-  [ "$(json_get preflight.issue.kind)" = host_process_drift ]
-  [[ "$(json_get preflight.evidence)" == *"unreachable"* ]]
+  [ "$(json_get error.code)" = preflight_unknown ]
 }
 
 @test "dev builds: 0.0.4-dev.6+g2bf9969 on both sides is compatible" {

@@ -45,6 +45,9 @@ anchors_present() {
 
 @test "marker-less sibling fallback drift advises reinstalling OpenShell (exit 3)" {
   simctl set gatewayVersion=0.0.43
+  # The sibling binary serves (status reports 0.0.43); no runtime marker names it.
+  simctl start-gateway >/dev/null
+  rm "$STATE_DIR/runtime.json"
   run_split gateway preflight
   [ "$status" -eq 3 ]
   anchors_present 0.0.44
@@ -62,7 +65,9 @@ anchors_present() {
   run_split gateway preflight --json
   [ "$status" -eq 0 ]
   assert_valid_json
-  [ "$(json_get preflight.verdict)" = compatible ]
+  # Nothing serves and no live marker vouches: the matching sibling binary on disk proves
+  # nothing about what serves, so the verdict is unknown (never compatible).
+  [ "$(json_get preflight.verdict)" = unknown ]
   [ "$(json_get preflight.gateway.binarySource)" = sibling ]
   ! grep -q "opt/old/openshell-gateway" "$HOST/state/calls.log" || false
 }
@@ -181,7 +186,7 @@ anchors_present() {
   run_split gateway preflight
   [ "$status" -eq 0 ]
   [[ "$out" == *"compatibility is unknown"* ]]
-  [[ "$err" == *"gateway version"* ]]
+  [[ "$err" == *"the version of the gateway serving 'nemoclaw'"* ]]
   run_split gateway preflight --strict --json
   [ "$status" -eq 3 ]
   assert_valid_json

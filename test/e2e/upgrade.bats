@@ -183,8 +183,11 @@ state_hash() {
   run_split upgrade-sandboxes --yes --json
   [ "$status" -eq 1 ]
   assert_valid_json
-  [[ "$(json_get result.sandboxes)" == *"was not Ready within 1500 ms"* ]]
+  # `sandbox create` blocks until Ready, bounded by OPENSHELL_PROVISION_TIMEOUT = ceil(1.5 s) = 2 s.
+  [[ "$(json_get result.sandboxes)" == *'`openshell sandbox create beta` did not finish within 2s (exit 1: Error: sandbox provisioning timed out after 2s); the sandbox may have changed (now: Provisioning); look before retrying'* ]]
   [[ "$(json_get result.sandboxes)" == *"nemoclaw restore beta --backup "* ]]
+  [ "$(json_get result.sandboxes.0.code)" = lifecycle_outcome_unknown ]
+  [ "$(json_get error.code)" = lifecycle_outcome_unknown ]
   [ "$(grep -c '"create"' "$HOST/state/calls.log")" -eq 2 ]
 }
 

@@ -337,13 +337,13 @@ async function cmdStartGateway([hostdir, ...args]) {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(stateDir, 0o700);
 
-  // Exactly what an older NemoClaw onboard passed: no arguments, configuration by environment.
+  // Exactly what NemoClaw's onboard passes: no arguments, configuration by environment (no
+  // OPENSHELL_DISABLE_GATEWAY_AUTH: with it a real gateway reported 0.0.43, SPEC §17).
   const gatewayEnv = {
     OPENSHELL_BIND_ADDRESS: "127.0.0.1",
     OPENSHELL_SERVER_PORT: String(port),
     OPENSHELL_DRIVERS: "docker",
     OPENSHELL_DISABLE_TLS: "true",
-    OPENSHELL_DISABLE_GATEWAY_AUTH: "true",
     OPENSHELL_DB_URL: `sqlite:${path.join(stateDir, "openshell.db")}`,
   };
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: paths.home, ...gatewayEnv };

@@ -120,7 +120,7 @@ describe("preflightRefusalLines", () => {
     );
     const outputLine = lines.find((line) => line.startsWith("  OpenShell output: "));
     expect(outputLine).toMatch(
-      /^ {2}OpenShell output: Error: × status: 'Internal error', self: "failed to decode/,
+      /^ {2}OpenShell output: Error: status: 'Internal error', self: "failed to decode/,
     );
     expect(outputLine).not.toContain("\x1b");
     expect(outputLine?.length).toBe("  OpenShell output: ".length + 260);

@@ -124,15 +124,23 @@ function oracle(
 
   if (install === "unreadable") return { verdict: "unknown", issues: [], mode };
 
+  // The binaries of this matrix come from a live runtime marker: it vouches for a serving process,
+  // except for a gateway name `openshell` does not know at all.
+  const markerVouches = binary !== "absent" && status !== "no-gateway";
   const issues: string[] = [];
   if (clusterActive && image === "drifted") issues.push("image_drift");
-  if (mode === "host-process" && binary === "drifted") issues.push("host_process_drift");
+  if (
+    mode === "host-process" &&
+    binary === "drifted" &&
+    (markerVouches || statusHereConnected || clusterActive)
+  )
+    issues.push("host_process_drift");
   if (status === "connected-drifted") issues.push("served_version_drift");
   if (issues.length > 0) return { verdict: "drift", issue: issues[0], issues, mode };
 
   const someGatewayVersion =
     (clusterActive && image !== "unknown-ref") ||
-    (mode === "host-process" && (binary === "matching" || binary === "drifted")) ||
+    (mode === "host-process" && (binary === "matching" || binary === "drifted") && markerVouches) ||
     statusHereConnected;
   return { verdict: someGatewayVersion ? "compatible" : "unknown", issues: [], mode };
 }
@@ -360,7 +368,10 @@ describe("decideVerdict — details", () => {
     ]);
     const none = decideVerdict(input({ status: { state: "no-gateway" } }));
     expect(none.missing).toHaveLength(1);
-    expect(none.missing[0]).toMatch(/^gateway version/);
+    expect(none.missing[0]).toMatch(
+      /^the version of the gateway serving 'nemoclaw' \(gateway 'nemoclaw' is not registered/,
+    );
+    expect(none.missing[0]).toContain("nemoclaw onboard");
     const both = decideVerdict(input({ installedVersion: "garbage" }));
     expect(both.missing).toHaveLength(2);
     const unreadableBinary = decideVerdict(
@@ -374,10 +385,73 @@ describe("decideVerdict — details", () => {
     expect(result.verdict).toBe("compatible");
   });
 
+  describe("serving evidence (a binary on disk says nothing about which process serves)", () => {
+    it.each(["env", "sibling", "standard-path"] as const)(
+      "a matching %s binary with no gateway answering is unknown, not compatible",
+      (source) => {
+        const result = decideVerdict(
+          input({
+            hostBinary: { ...marker(INSTALLED), source },
+            status: { state: "unreachable" },
+            info: null,
+          }),
+        );
+        expect(result.verdict).toBe("unknown");
+        expect(result.missing[0]).toContain("could not reach it");
+        expect(result.missing[0]).toContain("no live runtime marker");
+      },
+    );
+
+    it("a drifted binary on disk with no gateway answering is unknown too (no evidence either way)", () => {
+      const result = decideVerdict(
+        input({
+          hostBinary: { ...marker(OLD), source: "sibling" },
+          status: { state: "unreachable" },
+          info: null,
+        }),
+      );
+      expect(result.verdict).toBe("unknown");
+      expect(result.reinstallAdvised).toBe(true);
+    });
+
+    it("an unregistered gateway name is unknown even with a live runtime marker", () => {
+      const result = decideVerdict(
+        input({ hostBinary: marker(INSTALLED), status: { state: "no-gateway" }, info: null }),
+      );
+      expect(result.verdict).toBe("unknown");
+      expect(result.missing[0]).toContain("nemoclaw onboard");
+    });
+
+    it("an unregistered gateway name (`No gateway configured.`) is unknown", () => {
+      const result = decideVerdict(
+        input({
+          hostBinary: { ...marker(INSTALLED), source: "sibling" },
+          status: { state: "no-gateway" },
+          info: null,
+        }),
+      );
+      expect(result.verdict).toBe("unknown");
+    });
+
+    it("`gateway info`'s Version (≥ 0.0.85) counts as a served version when `status` gave none", () => {
+      const info = { endpoint: "http://127.0.0.1:8080", status: "healthy", version: INSTALLED };
+      expect(decideVerdict(input({ status: { state: "unreachable" }, info })).verdict).toBe("compatible");
+      const drifted = decideVerdict(
+        input({ status: { state: "unreachable" }, info: { ...info, version: OLD } }),
+      );
+      expect(drifted.issue).toMatchObject({
+        kind: "served_version_drift",
+        source: "`openshell gateway info`",
+      });
+    });
+  });
+
   describe("reinstallAdvised", () => {
     it("is set when the drifted binary came from the fallback order", () => {
       for (const source of ["env", "sibling", "standard-path"] as const) {
-        const result = decideVerdict(input({ hostBinary: { ...marker(OLD), source } }));
+        const result = decideVerdict(
+          input({ hostBinary: { ...marker(OLD), source }, status: connected(INSTALLED) }),
+        );
         expect(result.issue?.kind).toBe("host_process_drift");
         expect(result.reinstallAdvised).toBe(true);
       }

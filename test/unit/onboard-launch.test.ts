@@ -29,7 +29,6 @@ describe("gateway launch environment", () => {
       OPENSHELL_SERVER_PORT: "8080",
       OPENSHELL_DRIVERS: "docker",
       OPENSHELL_DISABLE_TLS: "true",
-      OPENSHELL_DISABLE_GATEWAY_AUTH: "true",
       OPENSHELL_DB_URL: "sqlite:/home/u/.local/state/nemoclaw/openshell-docker-gateway/openshell.db",
     });
     expect(gatewayEndpoint(18080)).toBe("http://127.0.0.1:18080");
@@ -41,7 +40,6 @@ describe("gateway launch environment", () => {
     expect(text.split("\n")).toEqual([
       "OPENSHELL_BIND_ADDRESS=127.0.0.1",
       "OPENSHELL_DB_URL=sqlite:/s/openshell.db",
-      "OPENSHELL_DISABLE_GATEWAY_AUTH=true",
       "OPENSHELL_DISABLE_TLS=true",
       "OPENSHELL_DRIVERS=docker",
       "OPENSHELL_SERVER_PORT=8080",

@@ -169,11 +169,14 @@ class SimSandbox {
       rmSync(this.fsRoot, { recursive: true, force: true });
       return ok(`✓ Deleted sandbox ${SANDBOX}\n`);
     });
-    add("create", [...GW, "create", "--name", SANDBOX, "--from", IMAGE, "--detach"], () => {
+    const created = () => {
       this.phase = "Ready";
       mkdirSync(this.fsRoot, { recursive: true });
-      return ok(`Created sandbox: ${SANDBOX}\n`);
-    });
+      return ok(`\nCreated sandbox: ${SANDBOX}\n\n  [0.0s] Requesting compute...\n`);
+    };
+    // The two measured forms: `--no-tty -- true` before OpenShell 0.0.111, `--detach` from it.
+    add("create", [...GW, "create", "--name", SANDBOX, "--from", IMAGE, "--no-tty", "--", "true"], created);
+    add("create", [...GW, "create", "--name", SANDBOX, "--from", IMAGE, "--detach"], created);
     add("rm", [...EXEC, "rm", "-rf", /^\/sandbox\/./], (args) => {
       rmSync(this.local(args.at(-1) as string), { recursive: true, force: true });
       return ok();
@@ -186,7 +189,10 @@ class SimSandbox {
     });
     add("download", [...GW, "download", SANDBOX, /^\/sandbox\//, /^\//], (args) => {
       const [dir, dest] = [args[5] as string, args[6] as string];
-      if (!existsSync(this.local(dir))) return fail(`Error:   × sandbox path not found: ${dir}\n`);
+      if (!existsSync(this.local(dir)))
+        return fail(
+          `Downloading sandbox:${dir} -> ${dest}\nrealpath: ${dir}: No such file or directory\nError:   × failed to resolve sandbox source path '${dir}'\n  ╰─▶ ssh probe exited with status exit status: 1\n`,
+        );
       cpSync(this.local(dir), dest, { recursive: true });
       return ok();
     });
@@ -444,8 +450,12 @@ describe("driveOperation: a fresh operation from `deleting`", () => {
       SANDBOX,
       "--from",
       IMAGE,
-      "--detach",
+      // The report's installed OpenShell is 0.0.44: no --detach before 0.0.111.
+      "--no-tty",
+      "--",
+      "true",
     ]);
+    expect(argv.some((a) => a.includes("--detach"))).toBe(false);
     expect(argv).toContainEqual(["openshell", ...EXEC, "rm", "-rf", A]);
     expect(upload?.args).toEqual([
       ...GW,
@@ -811,7 +821,7 @@ describe("driveOperation: failures", () => {
     });
     env.sim.put({ ".openclaw/live.txt": "user state" });
     const { result } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
-    expect(result).toEqual({ status: "abandoned", why: "sandbox delete failed: Error: × permission denied" });
+    expect(result).toEqual({ status: "abandoned", why: "sandbox delete failed: Error: permission denied" });
     expect(calls(env)).toEqual(["get", "delete", "get"]);
     expect(env.sim.files()).toEqual([".openclaw/live.txt"]);
     expectClosed(env, "abandoned-no-delete");
@@ -890,7 +900,7 @@ describe("driveOperation: failures", () => {
     const { result, steps } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
     expect(result).toEqual({
       status: "failed",
-      why: `sandbox upload ${SANDBOX} ${A} failed: Error: × upload failed: disk quota exceeded`,
+      why: `sandbox upload ${SANDBOX} ${A} failed: Error: upload failed: disk quota exceeded`,
       attempts: 2,
     });
     expect(calls(env)).toEqual([

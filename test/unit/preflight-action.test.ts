@@ -95,7 +95,7 @@ describe("checkStateQuery (the reactive check after every state query)", () => {
     expect(refusal.diagnostic[0]).toBe(
       "  OpenShell gateway/schema mismatch was detected while backing up registered sandboxes.",
     );
-    expect(refusal.diagnostic.join("\n")).toContain("  OpenShell output: Error: × status: 'Internal error'");
+    expect(refusal.diagnostic.join("\n")).toContain("  OpenShell output: Error: status: 'Internal error'");
     expect(refusal.diagnostic).toContain("  No sandbox data was changed.");
   });
 

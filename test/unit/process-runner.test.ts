@@ -2,7 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ExecaProcessRunner, pinnedProbeEnv } from "../../src/adapters/process-runner.js";
+import {
+  ExecaProcessRunner,
+  lifecycleSeconds,
+  openshellLifecycleEnv,
+  pinnedProbeEnv,
+} from "../../src/adapters/process-runner.js";
 
 function alive(pid: number): boolean {
   try {
@@ -117,5 +122,22 @@ describe("pinnedProbeEnv", () => {
       PATH: "/usr/bin",
     });
     expect(pinned).toEqual({ OPENSHELL_WORKSPACE: "team-a", PATH: "/usr/bin" });
+  });
+
+  it("unsets COLUMNS (miette wraps by it) and sets both OpenShell lifecycle timeouts, overriding ambient ones", () => {
+    const pinned = pinnedProbeEnv(
+      { COLUMNS: "40", OPENSHELL_PROVISION_TIMEOUT: "5", OPENSHELL_LIFECYCLE_TIMEOUT: "5", PATH: "/usr/bin" },
+      61_001,
+    );
+    expect(pinned).toEqual({
+      PATH: "/usr/bin",
+      OPENSHELL_PROVISION_TIMEOUT: "62",
+      OPENSHELL_LIFECYCLE_TIMEOUT: "62",
+    });
+    expect(openshellLifecycleEnv(300_000)).toEqual({
+      OPENSHELL_PROVISION_TIMEOUT: "300",
+      OPENSHELL_LIFECYCLE_TIMEOUT: "300",
+    });
+    expect(lifecycleSeconds(1)).toBe(1);
   });
 });

@@ -18,7 +18,7 @@ import type { ProcessRunner, RunResult } from "../../src/adapters/process-runner
 import { listStartedRecords, writeStartedRecord } from "../../src/adapters/started-record.js";
 import { type Context, createContext } from "../../src/context.js";
 
-type Answer = { exitCode: number; stdout?: string; stderr?: string };
+type Answer = { exitCode: number | null; stdout?: string; stderr?: string; timedOut?: boolean };
 
 /** `openshell` scripted by `-g GW sandbox SUB NAME`: each answer list is consumed in order (the last repeats). */
 class ScriptedOpenShell implements ProcessRunner {
@@ -37,7 +37,7 @@ class ScriptedOpenShell implements ProcessRunner {
       signal: null,
       stdout: answer.stdout ?? "",
       stderr: answer.stderr ?? "",
-      timedOut: false,
+      timedOut: answer.timedOut ?? false,
       aborted: false,
       startError: null,
       truncated: false,
@@ -118,21 +118,57 @@ describe("startStoppedSandbox", () => {
     expect(record.writer.pid).toBe(process.pid);
   });
 
-  it("a start that never becomes Ready is bounded and the sandbox is stopped again", async () => {
+  it("a start that never becomes Ready is bounded; it is stopped again only once it settled on Ready", async () => {
+    const starting = Array.from({ length: 4 }, () => phase("Starting"));
     const { ctx, runner, reactive, root } = setup({
       [START]: [{ exitCode: 0 }],
-      [GET]: [phase("Starting"), phase("Starting"), phase("Starting"), phase("Starting"), phase("Stopped")],
+      [GET]: [...starting, phase("Ready"), phase("Stopped")],
       [STOP]: [{ exitCode: 0 }],
     });
     const started = Date.now();
     const error = (await startStoppedSandbox(ctx, reactive, "beta", "backup").catch(
       (e: unknown) => e,
     )) as SandboxStartError;
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(error.cannotStart).toBe(false);
     expect(error.message).toMatch(/not Ready within 600 ms \(last phase: Starting\); left stopped$/);
-    expect(runner.calls).toContain(STOP);
+    // The gateway stops only a Ready sandbox: no stop while it was Starting.
+    const stopAt = runner.calls.indexOf(STOP);
+    expect(stopAt).toBeGreaterThan(0);
+    expect(runner.calls.slice(0, stopAt).filter((c) => c === GET)).toHaveLength(5);
     expect(fs.existsSync(recordFile(root))).toBe(false);
+  });
+
+  it("a start that settles on Error is not stopped; the failure says how to look at it", async () => {
+    const starting = Array.from({ length: 4 }, () => phase("Starting"));
+    const { ctx, runner, reactive, root } = setup({
+      [START]: [{ exitCode: 0 }],
+      [GET]: [...starting, phase("Error")],
+    });
+    const error = (await startStoppedSandbox(ctx, reactive, "beta", "backup").catch(
+      (e: unknown) => e,
+    )) as SandboxStartError;
+    expect(runner.calls).not.toContain(STOP);
+    expect(error.message).toContain("it is in phase Error (the gateway stops only a Ready sandbox)");
+    expect(error.stopCommand).toBe("openshell -g nemoclaw sandbox get beta");
+    expect(fs.existsSync(recordFile(root))).toBe(true);
+  });
+
+  it("a cut `sandbox start` is an outcome-unknown lifecycle failure, never 'nothing changed'", async () => {
+    const { ctx, runner, reactive } = setup({
+      [START]: [{ exitCode: null, timedOut: true }],
+      [GET]: [phase("Ready"), phase("Ready"), phase("Stopped")],
+      [STOP]: [{ exitCode: 0 }],
+    });
+    const error = (await startStoppedSandbox(ctx, reactive, "beta", "backup").catch(
+      (e: unknown) => e,
+    )) as SandboxStartError;
+    expect(error.lifecycle).toBe(true);
+    expect(error.message).toContain(
+      "`openshell sandbox start beta` did not finish within 1s (killed at the bound); the sandbox may have changed (now: Ready); look before retrying",
+    );
+    expect(error.message).not.toContain("nothing was changed");
+    expect(runner.calls).toContain(STOP);
   });
 });
 

@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { classifyOpenShellFailure, foldExcerpt, stripAnsi } from "../../src/domain/schema-mismatch.js";
+import {
+  classifyOpenShellFailure,
+  foldExcerpt,
+  isSchemaMismatchText,
+  stripAnsi,
+  unwrapMiette,
+} from "../../src/domain/schema-mismatch.js";
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`./fixtures/openshell/${name}`, import.meta.url), "utf8");
@@ -20,10 +26,27 @@ describe("stripAnsi", () => {
   });
 });
 
+describe("unwrapMiette", () => {
+  it("drops gutters, cause arrows, the headline cross and indentation, joining the lines with one space", () => {
+    expect(unwrapMiette(fixture("real-list-unreachable.stderr.txt"))).toBe(
+      "Error: transport error tcp connect error tcp connect error Connection refused (os error 111)",
+    );
+    expect(unwrapMiette("  │ MetadataMap { a:\n  │ b }\n")).toBe("MetadataMap { a: b }");
+    // Only leading decorations go: a `│` inside a line is text.
+    expect(unwrapMiette("a │ b")).toBe("a │ b");
+  });
+
+  it("matches a pattern that miette wrapped across lines", () => {
+    const wrapped =
+      "Error:   × status: 'Internal error', self: \"failed to decode\n  │ Protobuf message: x\"\n";
+    expect(isSchemaMismatchText(wrapped)).toBe(true);
+  });
+});
+
 describe("foldExcerpt", () => {
   it("folds whitespace, strips ANSI and cuts at 260 characters", () => {
     expect(foldExcerpt("  a\n\n  b\t c  ")).toBe("a b c");
-    expect(foldExcerpt("\x1b[31m  ×\x1b[0m boom")).toBe("× boom");
+    expect(foldExcerpt("\x1b[31m  ×\x1b[0m boom")).toBe("boom");
     const long = "x".repeat(300);
     expect(foldExcerpt(long)).toHaveLength(260);
     expect(foldExcerpt(long, 10)).toBe("x".repeat(10));
@@ -50,7 +73,7 @@ describe("classifyOpenShellFailure", () => {
   ])("classifies %s as a schema mismatch", (name) => {
     const result = classifyOpenShellFailure(failed(fixture(name)));
     expect(result?.kind).toBe("schema_mismatch");
-    expect(result?.excerpt).toMatch(/^Error: × status:/);
+    expect(result?.excerpt).toMatch(/^Error: status:/);
     expect(result?.excerpt).not.toContain("\x1b");
     expect(result?.excerpt.length).toBeLessThanOrEqual(260);
   });
@@ -58,7 +81,7 @@ describe("classifyOpenShellFailure", () => {
   it("folds the tonic 0.14 excerpt into one line", () => {
     const result = classifyOpenShellFailure(failed(fixture("mismatch-tonic-0.14.stderr.txt")));
     expect(result?.excerpt).toBe(
-      "Error: × status: 'Internal error', self: \"failed to decode Protobuf message: Sandbox.metadata: ListSandboxesResponse.sandboxes: invalid wire type: LengthDelimited (expected │ Varint)\"",
+      "Error: status: 'Internal error', self: \"failed to decode Protobuf message: Sandbox.metadata: ListSandboxesResponse.sandboxes: invalid wire type: LengthDelimited (expected Varint)\"",
     );
   });
 
@@ -105,7 +128,8 @@ describe("classifyOpenShellFailure", () => {
     (name) => {
       const result = classifyOpenShellFailure(failed(fixture(name)));
       expect(result?.kind).toBe("unreachable");
-      expect(result?.excerpt).toMatch(/^Error: ×/);
+      expect(result?.excerpt).toMatch(/^Error: \w/);
+      expect(result?.excerpt).not.toMatch(/[×│╰├]/);
     },
   );
 
@@ -126,9 +150,48 @@ describe("classifyOpenShellFailure", () => {
     expect(classifyOpenShellFailure(failed("Error: × sandbox not found: alpha"))?.kind).toBe("not_found");
   });
 
-  it("does not read a missing path inside a sandbox as a missing sandbox", () => {
-    const stderr = 'Error: × status: NotFound, message: "sandbox path not found: /sandbox/.hermes"';
-    expect(classifyOpenShellFailure(failed(stderr))?.kind).toBe("other");
+  it("does not read a missing path inside a sandbox as a missing sandbox (measured 0.0.111 download)", () => {
+    const result = classifyOpenShellFailure(failed(fixture("real-0.0.111-download-missing.stderr.txt")));
+    expect(result?.kind).toBe("other");
+    expect(result?.excerpt).toContain(
+      "Error: failed to resolve sandbox source path '/sandbox/nope' ssh probe exited with status exit status: 1",
+    );
+  });
+
+  it.each([["real-0.0.104-get-missing.stderr.txt"], ["real-0.0.52-get-missing.stderr.txt"]])(
+    "classifies the measured `sandbox get` not-found text %s as not_found",
+    (name) => {
+      expect(classifyOpenShellFailure(failed(fixture(name)))?.kind).toBe("not_found");
+    },
+  );
+
+  it("classifies tonic 0.14's Unimplemented description (0.0.111 CLI, 0.0.104 gateway) as a schema mismatch", () => {
+    const result = classifyOpenShellFailure(
+      failed(fixture("real-0.0.111-vs-0.0.104-stop-unimplemented.stderr.txt")),
+    );
+    expect(result).toEqual({
+      kind: "schema_mismatch",
+      excerpt: "Error: code: 'Operation is not implemented or not supported'",
+    });
+    expect(classifyOpenShellFailure(failed('status: Unimplemented, message: "x"'))?.kind).toBe(
+      "schema_mismatch",
+    );
+  });
+
+  it("classifies an unregistered gateway name as gateway_not_registered, not unreachable", () => {
+    const result = classifyOpenShellFailure(failed(fixture("real-unknown-gateway.stderr.txt")));
+    expect(result?.kind).toBe("gateway_not_registered");
+    expect(result?.excerpt).toBe(
+      "Error: Unknown gateway 'nemoclaw'. Register it first: openshell gateway add <endpoint> --name nemoclaw Or list available gateways: openshell gateway select",
+    );
+  });
+
+  it("a not-Ready stop (wrapped by miette mid-sentence) is neither missing nor unreachable", () => {
+    const result = classifyOpenShellFailure(failed(fixture("real-0.0.111-stop-not-ready.stderr.txt")));
+    expect(result?.kind).toBe("other");
+    expect(result?.excerpt).toBe(
+      `Error: code: 'The system is not in a state required for the operation's execution', message: "sandbox must be Ready to stop (current phase: Error)"`,
+    );
   });
 
   it("falls back to other, with the stdout excerpt when stderr is empty", () => {

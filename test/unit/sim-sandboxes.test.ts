@@ -186,7 +186,7 @@ describe("sandbox file trees: download", () => {
     expect(fs.readFileSync(path.join(rootOf(host, "beta"), "sandbox/extra/sub dir/a.txt"), "utf8")).toBe("A");
   });
 
-  it("fails with 'sandbox path not found', 'sandbox not found', not ready, and refuses '..'", async () => {
+  it("fails like the real CLI on a missing path, a missing sandbox and a not-Ready one, and refuses '..'", async () => {
     await Promise.all([
       simctlOk("add-sandbox", host.dir, "alpha", "--seed"),
       simctlOk("add-sandbox", host.dir, "stopped", "--phase", "Error"),
@@ -199,11 +199,14 @@ describe("sandbox file trees: download", () => {
       openshell(host, "sandbox", "download", "alpha", "/sandbox/../../../../etc", dest),
     ]);
     expect(absent.code).toBe(1);
-    expect(strip(absent.stderr)).toContain("sandbox path not found: /sandbox/.hermes");
+    // Measured on OpenShell 0.0.104 and 0.0.111.
+    expect(strip(absent.stderr)).toContain("realpath: /sandbox/.hermes: No such file or directory");
+    expect(strip(absent.stderr)).toContain("× failed to resolve sandbox source path '/sandbox/.hermes'");
+    expect(strip(absent.stderr)).toContain("╰─▶ ssh probe exited with status exit status: 1");
     expect(noSandbox.code).toBe(1);
     expect(strip(noSandbox.stderr)).toContain("sandbox not found");
     expect(notReady.code).toBe(1);
-    expect(strip(notReady.stderr)).toContain("sandbox stopped is not ready (phase: Error)");
+    expect(strip(notReady.stderr)).toContain('status: FailedPrecondition, message: "sandbox is not ready"');
     expect(traversal.code).toBe(1);
     expect(strip(traversal.stderr)).toContain("must not contain '..'");
     expect(fs.existsSync(dest)).toBe(false);
@@ -223,7 +226,7 @@ describe("sandbox file trees: download", () => {
     expect(failed.code).toBe(1);
     expect(strip(failed.stderr)).toContain("× failed to download /sandbox/.openclaw from sandbox alpha");
     expect(strip(failed.stderr)).toContain("transport error");
-    expect(failed.stderr).not.toContain("sandbox path not found");
+    expect(failed.stderr).not.toContain("failed to resolve sandbox source path");
     const partial = snapshot(path.join(work, "a"));
     const bytes = filesOf(partial).reduce((sum, f) => sum + (partial[f]?.size ?? 0), 0);
     expect(bytes).toBe(3000);
@@ -389,7 +392,7 @@ describe("sandbox file trees: upload", () => {
     expect(failed.code).toBe(1);
     expect(strip(failed.stderr)).toContain("transport error");
     expect(missing.code).toBe(1);
-    expect(strip(missing.stderr)).toContain("local path not found");
+    expect(strip(missing.stderr)).toContain("local path does not exist");
   });
 });
 
@@ -475,7 +478,7 @@ describe("sandbox exec", () => {
     // `..` stops at the sandbox root: the climbing link points at the root itself.
     expect(relInside.code).toBe(0);
     expect(dlAbs.code).toBe(1);
-    expect(strip(dlAbs.stderr)).toContain("sandbox path not found");
+    expect(strip(dlAbs.stderr)).toContain("failed to resolve sandbox source path");
     expect(writeDots.code).toBe(2);
     expect(fs.readFileSync(path.join(outside, "victim"), "utf8")).toBe("must survive");
     expect(fs.existsSync(path.join(rootOf(host, "beta"), "sandbox/.openclaw/openclaw.json"))).toBe(true);
@@ -506,10 +509,16 @@ describe("sandbox exec", () => {
 });
 
 describe("sandbox create / delete", () => {
-  it("create → Provisioning, then Ready after sandboxReadyDelayMs, with an empty /sandbox; delete removes it", async () => {
+  it("create blocks until Ready (`-- true` before 0.0.111), with an empty /sandbox; delete removes it", async () => {
     setKnobs(host, { sandboxReadyDelayMs: 700 });
     const image = "ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.8.0";
-    const created = await openshell(
+    // 0.0.44 (the default CLI) has no --detach: clap rejects it, exit 2, nothing created.
+    const detach = await openshell(host, "sandbox", "create", "--name", "gamma", "--from", image, "--detach");
+    expect(detach.code).toBe(2);
+    expect(strip(detach.stderr)).toContain("error: unexpected argument '--detach' found");
+    expect(strip(detach.stderr)).toContain("tip: to pass '--detach' as a value, use '-- --detach'");
+    const started = Date.now();
+    const creating = openshell(
       host,
       "sandbox",
       "create",
@@ -517,23 +526,26 @@ describe("sandbox create / delete", () => {
       "gamma",
       "--from",
       image,
-      "--detach",
+      "--no-tty",
+      "--",
+      "true",
     );
-    const createdAt = Date.now();
-    expect(created.code).toBe(0);
-    expect(strip(created.stdout)).toBe("Created sandbox: gamma\n");
+    await new Promise((resolve) => setTimeout(resolve, 250));
     const [get, early, dup] = await Promise.all([
       openshell(host, "sandbox", "get", "gamma"),
       sbExec(host, "gamma", "true"),
-      openshell(host, "sandbox", "create", "--name", "gamma", "--from", image, "--detach"),
+      openshell(host, "sandbox", "create", "--name", "gamma", "--from", image, "--no-tty", "--", "true"),
     ]);
-    if (Date.now() - createdAt < 600) {
+    if (Date.now() - started < 600) {
       expect(strip(get.stdout)).toContain("  Phase: Provisioning\n");
       expect(early.code).toBe(1);
     }
     expect(dup.code).toBe(1);
-    expect(strip(dup.stderr)).toContain("already exists");
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, createdAt + 750 - Date.now())));
+    expect(strip(dup.stderr)).toContain("× sandbox 'gamma' already exists");
+    const created = await creating;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(650);
+    expect(created.code).toBe(0);
+    expect(strip(created.stdout)).toContain("Created sandbox: gamma\n");
     const [list, version, ls] = await Promise.all([
       openshell(host, "sandbox", "list"),
       sbExec(host, "gamma", "openclaw", "--version"),
@@ -554,15 +566,60 @@ describe("sandbox create / delete", () => {
     expect(strip(list2.stdout)).toBe("No sandboxes found.\n");
   });
 
-  it("createFailTimes fails the next N creates, createFail all; neverReady stays Provisioning", async () => {
+  it("from 0.0.111: --detach blocks until Ready; a command after `--` becomes the main process (Error)", async () => {
+    setKnobs(host, { cliVersion: "0.0.111", sandboxReadyDelayMs: 300 });
+    const detach = await openshell(
+      host,
+      "sandbox",
+      "create",
+      "--name",
+      "one",
+      "--from",
+      OPENCLAW_IMAGE,
+      "--detach",
+    );
+    expect(detach.code).toBe(0);
+    expect(strip((await openshell(host, "sandbox", "get", "one")).stdout)).toContain("  Phase: Ready\n");
+    const cmd = await openshell(
+      host,
+      "sandbox",
+      "create",
+      "--name",
+      "two",
+      "--from",
+      OPENCLAW_IMAGE,
+      "--no-tty",
+      "--",
+      "true",
+    );
+    expect(cmd.code).toBe(1);
+    expect(strip(cmd.stderr)).toContain(
+      "× sandbox entered error phase while provisioning: MainProcessExited:",
+    );
+    expect(strip((await openshell(host, "sandbox", "get", "two")).stdout)).toContain("  Phase: Error\n");
+  });
+
+  it("createFailTimes fails the next N creates, createFail all; neverReady times out at OPENSHELL_PROVISION_TIMEOUT", async () => {
     await simctlOk("set", host.dir, "createFailTimes=1", "neverReady=true", "sandboxReadyDelayMs=0");
     const create = (name: string) =>
-      openshell(host, "sandbox", "create", "--name", name, "--from", OPENCLAW_IMAGE, "--detach");
+      exec(
+        path.join(host.bin, "openshell"),
+        ["sandbox", "create", "--name", name, "--from", OPENCLAW_IMAGE, "--no-tty", "--", "true"],
+        {
+          PATH: process.env.PATH,
+          HOME: path.join(host.dir, "home"),
+          OPENSHELL_PROVISION_TIMEOUT: "1",
+        },
+      );
     const first = await create("one");
     expect(first.code).toBe(1);
     expect(strip(first.stderr)).toContain("failed to create sandbox one");
-    expect((await create("one")).code).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    const second = await create("one");
+    expect(second.code).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(strip(second.stdout)).toContain("Created sandbox: one");
+    expect(strip(second.stderr)).toContain("× sandbox provisioning timed out after 1s");
     expect(strip((await openshell(host, "sandbox", "get", "one")).stdout)).toContain(
       "  Phase: Provisioning\n",
     );
@@ -576,31 +633,46 @@ describe("sandbox stop / start (OpenShell >= 0.0.105)", () => {
   const phaseOf = async (name: string) =>
     /Phase: (\S+)/.exec(strip((await openshell(host, "sandbox", "get", name)).stdout))?.[1];
 
-  it("stop → Stopping → Stopped, start → Starting → Ready; a non-running sandbox refuses downloads", async () => {
-    setKnobs(host, { cliVersion: "0.0.106", sandboxStopDelayMs: 300, sandboxStartDelayMs: 300 });
+  it("stop blocks until Stopped, start until Ready (as measured on 0.0.111); a non-running sandbox refuses downloads", async () => {
+    setKnobs(host, { cliVersion: "0.0.106", sandboxStopDelayMs: 1000, sandboxStartDelayMs: 300 });
     await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE, "--seed");
-    const stop = await openshell(host, "sandbox", "stop", "alpha");
+    let started = Date.now();
+    const stopping = openshell(host, "sandbox", "stop", "alpha");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const seen = await phaseOf("alpha");
+    if (Date.now() - started < 900) expect(seen).toBe("Stopping");
+    const stop = await stopping;
     expect(stop.code).toBe(0);
-    expect(await phaseOf("alpha")).toBe("Stopping");
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(strip(stop.stdout)).toBe("✓ Stopped sandbox alpha\n");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(strip((await openshell(host, "sandbox", "list")).stdout)).toMatch(/\nalpha {2}.* {2}Stopped\n/);
     const dest = tempDir();
-    const download = await openshell(host, "sandbox", "download", "alpha", "/sandbox/.openclaw", dest);
+    const [download, execd] = await Promise.all([
+      openshell(host, "sandbox", "download", "alpha", "/sandbox/.openclaw", dest),
+      sbExec(host, "alpha", "true"),
+    ]);
     expect(download.code).toBe(1);
-    expect(strip(download.stderr)).toContain("is not ready (phase: Stopped)");
+    expect(strip(download.stderr)).toContain(
+      "× code: 'The system is not in a state required for the operation's execution', message: \"sandbox is not ready\"",
+    );
+    expect(strip(execd.stderr)).toContain(
+      "sandbox 'alpha' is not ready (phase: Stopped); wait for it to reach Ready",
+    );
     expect(fs.readdirSync(dest)).toEqual([]);
+    // Stopping a Stopped sandbox answers the same again.
     expect((await openshell(host, "sandbox", "stop", "alpha")).code).toBe(0);
 
+    started = Date.now();
     const start = await openshell(host, "sandbox", "start", "alpha");
     expect(start.code).toBe(0);
-    expect(await phaseOf("alpha")).toBe("Starting");
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(strip(start.stdout)).toBe("✓ Started sandbox alpha\n");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
     expect(await phaseOf("alpha")).toBe("Ready");
     // Its files survived the stop and start.
     expect((await sbExec(host, "alpha", "test", "-f", "/sandbox/.openclaw/openclaw.json")).code).toBe(0);
   });
 
-  it("stopFail fails a stop and changes nothing; startNeverReady stays Starting; unknown phase refuses", async () => {
+  it("stopFail fails a stop; stop only from Ready; startNeverReady times out at OPENSHELL_LIFECYCLE_TIMEOUT", async () => {
     setKnobs(host, { cliVersion: "0.0.106", stopFail: true, startNeverReady: true, sandboxStartDelayMs: 0 });
     await simctlOk("add-sandbox", host.dir, "alpha", "--image", OPENCLAW_IMAGE);
     await simctlOk("add-sandbox", host.dir, "beta", "--phase", "Stopped", "--image", OPENCLAW_IMAGE);
@@ -609,12 +681,21 @@ describe("sandbox stop / start (OpenShell >= 0.0.105)", () => {
     expect(stop.code).toBe(1);
     expect(strip(stop.stderr)).toContain("failed to stop sandbox alpha");
     expect(await phaseOf("alpha")).toBe("Ready");
-    expect((await openshell(host, "sandbox", "start", "beta")).code).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const start = await exec(path.join(host.bin, "openshell"), ["sandbox", "start", "beta"], {
+      PATH: process.env.PATH,
+      HOME: path.join(host.dir, "home"),
+      OPENSHELL_LIFECYCLE_TIMEOUT: "1",
+    });
+    expect(start.code).toBe(1);
+    expect(strip(start.stderr)).toContain("× timed out after 1s waiting for sandbox to reach Ready");
     expect(await phaseOf("beta")).toBe("Starting");
+    // The gateway stops only a Ready (or Stopping) sandbox; it starts only a Stopped one.
+    const notReady = await openshell(host, "sandbox", "stop", "beta");
+    expect(notReady.code).toBe(1);
+    expect(strip(notReady.stderr)).toContain("sandbox must be Ready to stop (current phase: Starting)");
     const bad = await openshell(host, "sandbox", "start", "gamma");
     expect(bad.code).toBe(1);
-    expect(strip(bad.stderr)).toContain("FailedPrecondition");
+    expect(strip(bad.stderr)).toContain("sandbox must be Stopped to start (current phase: Error)");
   });
 
   it("older CLIs reject stop/start as a clap usage error (exit 2); their hosts never show the new phases", async () => {
@@ -655,7 +736,7 @@ describe("gateway faults on sandbox calls", () => {
       ["sandbox", "exec", "-n", "alpha", "--no-tty", "--", "rm", "-rf", "/sandbox/.openclaw"],
       ["sandbox", "download", "alpha", "/sandbox/.openclaw", path.join(local, "d")],
       ["sandbox", "upload", "alpha", local, "/sandbox", "--no-git-ignore"],
-      ["sandbox", "create", "--name", "new", "--from", OPENCLAW_IMAGE, "--detach"],
+      ["sandbox", "create", "--name", "new", "--from", OPENCLAW_IMAGE, "--no-tty", "--", "true"],
       ["sandbox", "delete", "alpha"],
     ];
     setKnobs(host, { schemaMismatch: "tonic14" });
@@ -740,9 +821,9 @@ describe("native-speed knobs (benchmark only)", () => {
     expect(again).toEqual(first);
     expect(lastCall()).toMatchObject({ args: ["sandbox", "list", "-g", "nemoclaw"], fast: true });
     // An error answer is replayed with its stderr and exit code.
-    const unknown = await openshell(host, "status", "-g", "nope");
+    const unknown = await openshell(host, "gateway", "info", "-g", "nope");
     expect(unknown.code).toBe(1);
-    expect(await openshell(host, "status", "-g", "nope")).toEqual(unknown);
+    expect(await openshell(host, "gateway", "info", "-g", "nope")).toEqual(unknown);
     expect(lastCall().fast).toBe(true);
     // Other arguments are another question: answered by the simulator itself.
     await openshell(host, "sandbox", "list");
@@ -778,7 +859,7 @@ describe("native-speed knobs (benchmark only)", () => {
     const out = tempDir();
     const missing = await download(host, "nemoclaw", "alpha", "/sandbox/.nope", out);
     expect(missing.code).toBe(1);
-    expect(strip(missing.stderr)).toContain("sandbox path not found");
+    expect(strip(missing.stderr)).toContain("failed to resolve sandbox source path");
     const outside = await download(host, "nemoclaw", "alpha", "/sandbox/../..", out);
     expect(lastCall().fast).toBeUndefined();
     expect(outside.code).not.toBe(0);

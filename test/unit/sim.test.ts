@@ -275,6 +275,50 @@ describe("openshell against a running gateway", () => {
     expect(fs.readFileSync(path.join(stateDir, "openshell-gateway.pid"), "utf8").trim()).toBe(String(pid));
   });
 
+  it("a 0.0.52 CLI shows every phase of a ≥ 0.0.53 gateway as Unspecified, exit 0 (the measured silent drift)", async () => {
+    const host = await initHost("--cli-version", "0.0.52", "--gateway-version", "0.0.104");
+    await startGateway(host);
+    await simctlOk("add-sandbox", host.dir, "alpha", "--phase", "Ready");
+    const [list, get] = await Promise.all([
+      sim(host, "openshell", ["sandbox", "list", "-g", "nemoclaw"]),
+      sim(host, "openshell", ["-g", "nemoclaw", "sandbox", "get", "alpha"]),
+    ]);
+    expect(list.code).toBe(0);
+    expect(strip(list.stdout)).toMatch(/\nalpha {2}.* {2}Unspecified\n$/);
+    expect(get.code).toBe(0);
+    expect(strip(get.stdout)).toContain("  Phase: Unspecified\n");
+    // The old CLI prints statuses the tonic 0.12 way.
+    const missing = await sim(host, "openshell", ["-g", "nemoclaw", "sandbox", "get", "nope"]);
+    expect(strip(missing.stderr)).toContain('× status: NotFound, message: "sandbox not found"');
+  });
+
+  it("sandbox list pages: 100 rows by default, --limit up to 1000, --offset, past the end is empty", async () => {
+    const host = await initHost("--cli-version", "0.0.111");
+    await startGateway(host);
+    const dir = path.join(host.dir, "state/sandboxes");
+    fs.mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 130; i++) {
+      const name = `s-${String(i).padStart(3, "0")}`;
+      fs.mkdirSync(path.join(dir, name, "root/sandbox"), { recursive: true });
+      fs.writeFileSync(
+        path.join(dir, `${name}.json`),
+        JSON.stringify({ id: `id-${i}`, name, phase: "Ready", created: "2026-12-04 17:23:11" }),
+      );
+    }
+    const rows = (run: Run) => strip(run.stdout).trim().split("\n").slice(1);
+    const [plain, all, second, past] = await Promise.all([
+      sim(host, "openshell", ["sandbox", "list"]),
+      sim(host, "openshell", ["sandbox", "list", "--limit", "1000", "--offset", "0"]),
+      sim(host, "openshell", ["sandbox", "list", "--limit", "100", "--offset", "100"]),
+      sim(host, "openshell", ["sandbox", "list", "--limit", "1000", "--offset", "1000"]),
+    ]);
+    expect(rows(plain)).toHaveLength(100);
+    expect(rows(all)).toHaveLength(130);
+    expect(rows(second)).toHaveLength(30);
+    expect(rows(second)[0]).toMatch(/^s-100 /);
+    expect(strip(past.stdout)).toBe("No sandboxes found.\n");
+  });
+
   it("Authentication line from 0.0.91, Server form of gateway info from 0.0.85, OPENSHELL_GATEWAY honoured", async () => {
     const host = await initHost("--cli-version", "0.0.91");
     await startGateway(host);
@@ -285,13 +329,20 @@ describe("openshell against a running gateway", () => {
       sim(host, "openshell", ["status"], { OPENSHELL_GATEWAY: "elsewhere" }),
     ]);
     expect(strip(status.stdout)).toMatch(
-      /\n {2}Status: Connected\n {2}Authentication: none\n {2}Version: 0\.0\.91\n$/,
+      /\n {2}Status: Connected\n {2}Authentication: Not required \(gateway\)\n {2}Version: 0\.0\.91\n$/,
     );
     expect(strip(info.stdout)).toBe(
-      `Gateway Info\n\n  Gateway: nemoclaw\n  Server: http://127.0.0.1:${host.port}\n  Status: Connected\n  Version: 0.0.91\n`,
+      `Gateway Info\n\n  Gateway: nemoclaw\n  Server: http://127.0.0.1:${host.port}\n  Status: healthy\n  Version: 0.0.91\n  Compute drivers:\n    docker\n    Driver name: docker\n`,
     );
-    expect(redirected.code).toBe(1);
-    expect(strip(redirected.stderr)).toContain("Unknown gateway 'elsewhere'.");
+    // An unregistered name: `No gateway configured.`, exit 0 (measured on 0.0.52, 0.0.104, 0.0.111).
+    expect(redirected.code).toBe(0);
+    expect(strip(redirected.stdout)).toContain("Status: No gateway configured.");
+    const list = await sim(host, "openshell", ["sandbox", "list"], { OPENSHELL_GATEWAY: "elsewhere" });
+    expect(list.code).toBe(1);
+    expect(strip(list.stderr)).toContain("× Unknown gateway 'elsewhere'.");
+    expect(strip(list.stderr)).toContain(
+      "│ Register it first: openshell gateway add <endpoint> --name elsewhere",
+    );
   });
 
   it("lists, gets and execs sandboxes; NAMESPACE column up to 0.0.36", async () => {

@@ -104,7 +104,7 @@ describe("backup-all (action level)", () => {
       files: 2,
     });
     const calls = workCalls(h.stub);
-    expect(calls[0]).toBe(`sandbox list -g ${GATEWAY}`);
+    expect(calls[0]).toBe(`sandbox list -g ${GATEWAY} --limit 1000 --offset 0`);
     expect(calls).toContain(
       `-g ${GATEWAY} sandbox download alpha /sandbox/.openclaw ${calls
         .find((c) => c.includes("download"))
@@ -173,7 +173,7 @@ describe("backup-all (action level)", () => {
     const run = await backupAll(h.ctx, options());
     expect(run.result.sandboxes[0]?.status).toBe("skipped");
     expect(run.result.sandboxes[0]?.reason).toContain("0.0.44");
-    expect(workCalls(h.stub)).toEqual([`sandbox list -g ${GATEWAY}`]);
+    expect(workCalls(h.stub)).toEqual([`sandbox list -g ${GATEWAY} --limit 1000 --offset 0`]);
   });
 
   it("a Stopped sandbox on 0.0.105 is started, backed up and stopped again (startedForBackup)", async () => {

@@ -1,16 +1,19 @@
 import { Flags } from "@oclif/core";
 import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
+import { listRemote } from "../../actions/offhost.js";
+import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
 import { renderBackupList } from "../../output/backups-view.js";
+import { renderRemoteList } from "../../output/offhost-view.js";
 import { styleFor } from "../../output/style.js";
 
 export default class BackupsList extends NemoclawCommand {
   static override commandId = "backups list";
   static override summary = "List sandbox backups.";
   static override description =
-    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version, and per sandbox the bytes its backups occupy on disk (a file hard-linked between backups counted once). A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock.
+    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version, and per sandbox the bytes its backups occupy on disk (a file hard-linked between backups counted once). A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock. With --remote, lists what the restic repository holds instead (see backups push).
 
 ${exitCodesHelp()}`;
   static override examples = [
@@ -19,14 +22,37 @@ ${exitCodesHelp()}`;
       description: "One sandbox's backups, machine-readable",
       command: "<%= config.bin %> <%= command.id %> --sandbox alpha --json",
     },
+    {
+      description: "What the restic repository holds (every host's nemoclaw snapshots)",
+      command: "<%= config.bin %> <%= command.id %> --remote",
+    },
   ];
   static override flags = {
     sandbox: Flags.string({ description: "Only this sandbox's backups.", helpValue: "NAME" }),
+    remote: Flags.boolean({
+      description:
+        "List the nemoclaw snapshots in the restic repository instead (any host; read-only, restic snapshots --no-lock).",
+      default: false,
+    }),
+    repo: repoFlag,
   };
 
   protected async execute(): Promise<Outcome> {
     const { flags } = await this.parse(BackupsList);
     const ctx = this.createContext();
+    if (flags.remote) {
+      const remote = await listRemote(ctx, {
+        ...(flags.repo !== undefined ? { repo: flags.repo } : {}),
+        ...(flags.sandbox !== undefined ? { sandbox: flags.sandbox } : {}),
+      });
+      return {
+        exitCode: ExitCode.Ok,
+        preflight: null,
+        result: remote,
+        warnings: [],
+        stdout: renderRemoteList(remote, ctx.io.stdoutIsTTY),
+      };
+    }
     const backups = listBackupSummaries(ctx, flags.sandbox);
     const diskBytes = diskUsageBySandbox(backups);
     return {

@@ -31,12 +31,12 @@ export function statusColour(text) {
  *     ├─▶ <cause>
  *     ╰─▶ <last cause>
  *
- * Continuation lines of a multi-line message are indented by four spaces, as miette does.
+ * Continuation lines of a multi-line message carry miette's `│` gutter, as measured.
  */
 export function miette(message, causes = []) {
   const [first, ...rest] = String(message).split("\n");
   let out = `Error: ${red("  ×")} ${first}\n`;
-  for (const line of rest) out += `    ${line}\n`;
+  for (const line of rest) out += `  │ ${line}\n`;
   causes.forEach((cause, i) => {
     out += `${red(i === causes.length - 1 ? "  ╰─▶ " : "  ├─▶ ")}${cause}\n`;
   });

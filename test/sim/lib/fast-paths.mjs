@@ -88,7 +88,9 @@ function replayable(tool, argv) {
   return (
     (a === "status" && args.length === 1) ||
     (a === "gateway" && b === "info" && args.length === 2) ||
-    (a === "sandbox" && b === "list" && args.length === 2)
+    (a === "sandbox" && b === "list" && args.length === 2) ||
+    // nemoclaw's paged form: `sandbox list --limit N --offset K`.
+    (a === "sandbox" && b === "list" && args.length === 6 && args[2] === "--limit" && args[4] === "--offset")
   );
 }
 

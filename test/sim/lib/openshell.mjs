@@ -21,6 +21,7 @@ import {
   readSandbox,
   removeSandbox,
   SANDBOX_NAME_RE,
+  STOP_START_PHASES,
   STOP_START_SINCE,
   sleep,
   writeJsonAtomic,
@@ -38,6 +39,9 @@ import {
   TransferError,
 } from "./sandbox-fs.mjs";
 import { atLeast } from "./version.mjs";
+
+/** `sandbox create --detach` exists from 0.0.111 (measured: 0.0.104 rejects it, exit 2). */
+const CREATE_DETACH_SINCE = "0.0.111";
 
 const { paths, argv, config, saveReplay } = startInvocation("openshell");
 // Set only by wrappers made with `simctl install-openshell-bin`: a CLI of another version.
@@ -147,12 +151,13 @@ async function cmdStatus(globals, args) {
   const { error } = parseArgs(args, {});
   if (error) return usageError(error, "openshell status [OPTIONS]");
   const gw = resolveGateway(globals);
-  if (gw.error === "none") {
+  // No gateway, or a name that is not registered: the same block, exit 0 (measured on 0.0.52,
+  // 0.0.104 and 0.0.111, even while another gateway is registered).
+  if (gw.error) {
     out(`${bold("Gateway Status")}\n\n${field("Status", "No gateway configured.")}\n`);
     out(`Register a gateway with: ${dim("openshell gateway add <endpoint>")}\n`);
     return 0;
   }
-  if (gw.error) return gatewayResolutionError(gw);
 
   const result = await probe(gw.endpoint);
   // Up to 0.0.91 the header block is printed before the connection is attempted; from 0.0.92 an
@@ -161,7 +166,8 @@ async function cmdStatus(globals, args) {
   out(`${bold("Server Status")}\n\n${field("Gateway", gw.name)}${field("Server", gw.endpoint)}`);
   if (!result.ok) return connectionFailed(result);
   out(field("Status", statusColour(describeStatus(result.health))));
-  if (atLeast(cliVersion, "0.0.91")) out(field("Authentication", "none"));
+  // Measured on 0.0.104 and 0.0.111 (a gateway without auth configured).
+  if (atLeast(cliVersion, "0.0.91")) out(field("Authentication", "Not required (gateway)"));
   if (result.health.version) out(field("Version", result.health.version));
   return 0;
 }
@@ -197,24 +203,47 @@ async function gatewayInfo(globals, args) {
   if (!name) return fail("No active gateway.\nSet one with: openshell gateway select <name>");
   const entry = registry.gateways[name];
   if (!entry) {
-    // Not a miette report: OpenShell prints this plain line itself before exiting 1.
-    err(`No gateway metadata found for '${name}'.\n`);
-    return 1;
+    // Measured: 0.0.52 names the missing metadata, 0.0.104 and 0.0.111 say no gateway is configured.
+    if (!atLeast(cliVersion, "0.0.104")) {
+      return fail(
+        `No gateway metadata found for '${name}'.\nRegister it first: openshell gateway add <endpoint> --name ${name}`,
+      );
+    }
+    return fail("No gateway configured.\nRegister a gateway with: openshell gateway add <endpoint>");
   }
-  out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
   if (!atLeast(cliVersion, "0.0.85")) {
+    // Measured on 0.0.52: exit 0 even when nothing listens — it never asks the gateway.
+    out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
     out(field("Gateway endpoint", entry.endpoint));
     return 0;
   }
   // From 0.0.85 `gateway info` also asks the gateway for its status and version.
-  out(field("Server", entry.endpoint));
   const result = await probe(entry.endpoint);
+  // Measured on 0.0.104 and 0.0.111: an unreachable gateway is a transport error, exit 1.
+  if (!result.ok && atLeast(cliVersion, "0.0.104")) {
+    return fail("transport error", ["tcp connect error", ...result.causes]);
+  }
+  out(`${bold("Gateway Info")}\n\n${field("Gateway", name)}`);
+  out(field("Server", entry.endpoint));
   if (!result.ok) {
     out(field("Status", statusColour("Disconnected")));
     return 0;
   }
-  out(field("Status", statusColour(describeStatus(result.health))));
+  // Measured on 0.0.104 and 0.0.111: `Status: healthy`, then the compute drivers.
+  out(
+    field(
+      "Status",
+      statusColour(
+        config.statusText
+          ? describeStatus(result.health)
+          : result.health.status === "healthy"
+            ? "healthy"
+            : "unhealthy",
+      ),
+    ),
+  );
   if (result.health.version) out(field("Version", result.health.version));
+  out(`  ${dim("Compute drivers:")}\n    docker\n  ${field("Driver name", "docker")}`);
   return 0;
 }
 
@@ -311,11 +340,47 @@ function schemaMismatch(rpc, message) {
   }
 }
 
-const grpcStatus = (code, message) =>
-  `status: ${code}, message: "${message}", details: [], metadata: MetadataMap { headers: {} }`;
+/** tonic ≥ 0.14 (OpenShell ≥ 0.0.61) prints a code's description instead of its name. */
+const CODE_DESCRIPTIONS = {
+  NotFound: "Some requested entity was not found",
+  FailedPrecondition: "The system is not in a state required for the operation's execution",
+  AlreadyExists: "Some entity that we attempted to create already exists",
+  Internal: "Internal error",
+  Unimplemented: "Operation is not implemented or not supported",
+};
 
-function notFound(name) {
-  return fail(grpcStatus("NotFound", `sandbox not found: ${name}`));
+/** A gRPC status as this CLI version prints it (measured on 0.0.52 and 0.0.104/0.0.111). */
+function grpcStatus(code, message) {
+  if (atLeast(cliVersion, "0.0.61")) {
+    const text = CODE_DESCRIPTIONS[code] ?? code;
+    return message === null ? `code: '${text}'` : `code: '${text}', message: "${message}"`;
+  }
+  return `status: ${code}, message: "${message ?? ""}", details: [], metadata: MetadataMap { headers: {} }`;
+}
+
+function notFound(_name) {
+  return fail(grpcStatus("NotFound", "sandbox not found"));
+}
+
+/** OPENSHELL_PROVISION_TIMEOUT / OPENSHELL_LIFECYCLE_TIMEOUT in seconds (300 by default). */
+function timeoutSeconds(variable) {
+  const raw = process.env[variable];
+  return raw && /^\d+$/.test(raw) && Number(raw) > 0 ? Number(raw) : 300;
+}
+
+/**
+ * Waits until the sandbox reaches `target` (create, start: Ready; stop: Stopped) or leaves the
+ * way there, bounded by `seconds`. Resolves to the phase it ended in, or null at the bound.
+ */
+async function waitForPhase(name, target, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const sandbox = readSandbox(paths, name);
+    const phase = sandbox ? effectivePhase(sandbox) : "absent";
+    if (phase === target || phase === "Error" || phase === "absent") return phase;
+    if (Date.now() >= deadline) return null;
+    await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+  }
 }
 
 /** Connect, then fail the way a drifted gateway would; null when the RPC may proceed. */
@@ -324,7 +389,30 @@ async function connectForRpc(globals, rpc, message) {
   if (gw.error) return gatewayResolutionError(gw);
   const result = await probe(gw.endpoint, { sandboxCall: true });
   if (!result.ok) return connectionFailed(result);
+  gatewayVersion = result.health?.version ?? null;
   return schemaMismatch(rpc, message);
+}
+
+/** The version the gateway reported on the last connection (its health answer). */
+let gatewayVersion = null;
+
+/**
+ * The phase as this CLI prints it. The phase field moved in 0.0.53: a 0.0.52 CLI reads every
+ * phase of a newer gateway as `Unspecified` (measured, exit 0 — the real drift is silent). A CLI
+ * older than 0.0.105 does not know Stopping/Stopped/Starting and prints `Unknown` (measured:
+ * 0.0.104 CLI, 0.0.111 gateway).
+ */
+function shownPhase(phase) {
+  if (!atLeast(cliVersion, "0.0.53") && gatewayVersion && atLeast(gatewayVersion, "0.0.53"))
+    return "Unspecified";
+  if (
+    STOP_START_PHASES.includes(phase) &&
+    !atLeast(cliVersion, STOP_START_SINCE) &&
+    gatewayVersion &&
+    atLeast(gatewayVersion, STOP_START_SINCE)
+  )
+    return "Unknown";
+  return phase;
 }
 
 /**
@@ -338,7 +426,13 @@ async function readySandbox(globals, name, rpc, message) {
   if (!sandbox) return { code: notFound(name) };
   const phase = effectivePhase(sandbox);
   if (phase !== "Ready") {
-    return { code: fail(grpcStatus("FailedPrecondition", `sandbox ${name} is not ready (phase: ${phase})`)) };
+    // Measured on 0.0.111: exec checks the phase itself; transfers get the gateway's status.
+    if (rpc === "ExecSandbox") {
+      return {
+        code: fail(`sandbox '${name}' is not ready (phase: ${phase}); wait for it to reach Ready\nstate`),
+      };
+    }
+    return { code: fail(grpcStatus("FailedPrecondition", "sandbox is not ready")) };
   }
   return { sandbox };
 }
@@ -379,9 +473,11 @@ async function cmdSandbox(globals, args) {
 }
 
 /**
- * `sandbox stop NAME` (≥ 0.0.105): a Ready (or Starting) sandbox is `Stopping` for `sandboxStopDelayMs`, then
- * `Stopped`; the command returns at once (poll `sandbox get`). Knob `stopFail` → exit 1, nothing
- * changes. Stopping or Stopped already → exit 0. Any other phase → FailedPrecondition.
+ * `sandbox stop NAME` (≥ 0.0.105), as measured on 0.0.111: the gateway stops only a Ready (or
+ * Stopping) sandbox — any other phase is FailedPrecondition `sandbox must be Ready to stop
+ * (current phase: X)`; an already Stopped one answers `✓ Stopped` again. The CLI blocks until
+ * Stopped (`sandboxStopDelayMs` later), bounded by OPENSHELL_LIFECYCLE_TIMEOUT. Knob `stopFail`
+ * → exit 1, nothing changes.
  */
 async function sandboxStop(globals, args) {
   const { positionals, error } = parseArgs(args, {});
@@ -393,12 +489,12 @@ async function sandboxStop(globals, args) {
   const sandbox = readSandbox(paths, name);
   if (!sandbox) return notFound(name);
   const phase = effectivePhase(sandbox);
-  if (phase === "Stopping" || phase === "Stopped") {
-    out(`Sandbox ${bold(name)} is already ${phase.toLowerCase()}\n`);
+  if (phase === "Stopped") {
+    out(`${green("✓")} Stopped sandbox ${name}\n`);
     return 0;
   }
-  if (phase !== "Ready" && phase !== "Starting") {
-    return fail(grpcStatus("FailedPrecondition", `sandbox ${name} cannot be stopped (phase: ${phase})`));
+  if (phase !== "Ready" && phase !== "Stopping") {
+    return fail(grpcStatus("FailedPrecondition", `sandbox must be Ready to stop (current phase: ${phase})`));
   }
   if (config.stopFail) {
     return fail(
@@ -408,20 +504,29 @@ async function sandboxStop(globals, args) {
       ),
     );
   }
-  const delay = Number(config.sandboxStopDelayMs) || 0;
-  const { readyAt: _ready, ...rest } = sandbox;
-  writeSandbox(
-    paths,
-    delay > 0 ? { ...rest, phase: "Stopping", stoppedAt: Date.now() + delay } : { ...rest, phase: "Stopped" },
-  );
-  out(`${green("✓")} Stopping sandbox ${name}\n`);
+  if (phase === "Ready") {
+    const delay = Number(config.sandboxStopDelayMs) || 0;
+    const { readyAt: _ready, ...rest } = sandbox;
+    writeSandbox(
+      paths,
+      delay > 0
+        ? { ...rest, phase: "Stopping", stoppedAt: Date.now() + delay }
+        : { ...rest, phase: "Stopped" },
+    );
+  }
+  const seconds = timeoutSeconds("OPENSHELL_LIFECYCLE_TIMEOUT");
+  const reached = await waitForPhase(name, "Stopped", seconds);
+  if (reached === null) return fail(`timed out after ${seconds}s waiting for sandbox to reach Stopped`);
+  if (reached !== "Stopped") return fail(`sandbox entered ${reached} phase while stopping`);
+  out(`${green("✓")} Stopped sandbox ${name}\n`);
   return 0;
 }
 
 /**
- * `sandbox start NAME` (≥ 0.0.105): a Stopped sandbox is `Starting` for `sandboxStartDelayMs`,
- * then `Ready` (knob `startNeverReady`: never). Returns at once. Ready or Starting already →
- * exit 0. Any other phase (Stopping included) → FailedPrecondition.
+ * `sandbox start NAME` (≥ 0.0.105), as measured on 0.0.111: only a Stopped sandbox starts (any
+ * other phase but Ready is FailedPrecondition `sandbox must be Stopped to start (current phase:
+ * X)`; Ready answers `✓ Started` again). The CLI blocks until Ready (`sandboxStartDelayMs`;
+ * knob `startNeverReady`: never), bounded by OPENSHELL_LIFECYCLE_TIMEOUT.
  */
 async function sandboxStart(globals, args) {
   const { positionals, error } = parseArgs(args, {});
@@ -433,17 +538,26 @@ async function sandboxStart(globals, args) {
   const sandbox = readSandbox(paths, name);
   if (!sandbox) return notFound(name);
   const phase = effectivePhase(sandbox);
-  if (phase === "Ready" || phase === "Starting") {
-    out(`Sandbox ${bold(name)} is already ${phase === "Ready" ? "running" : "starting"}\n`);
+  if (phase === "Ready") {
+    out(`${green("✓")} Started sandbox ${name}\n`);
     return 0;
   }
-  if (phase !== "Stopped") {
-    return fail(grpcStatus("FailedPrecondition", `sandbox ${name} cannot be started (phase: ${phase})`));
+  if (phase !== "Stopped" && phase !== "Starting") {
+    return fail(
+      grpcStatus("FailedPrecondition", `sandbox must be Stopped to start (current phase: ${phase})`),
+    );
   }
-  const { stoppedAt: _stopped, ...rest } = sandbox;
-  const readyAt = config.startNeverReady ? null : Date.now() + (Number(config.sandboxStartDelayMs) || 0);
-  writeSandbox(paths, { ...rest, phase: "Starting", readyAt });
-  out(`${green("✓")} Starting sandbox ${name}\n`);
+  if (phase === "Stopped") {
+    const { stoppedAt: _stopped, ...rest } = sandbox;
+    const readyAt = config.startNeverReady ? null : Date.now() + (Number(config.sandboxStartDelayMs) || 0);
+    writeSandbox(paths, { ...rest, phase: "Starting", readyAt });
+  }
+  const seconds = timeoutSeconds("OPENSHELL_LIFECYCLE_TIMEOUT");
+  const reached = await waitForPhase(name, "Ready", seconds);
+  // Measured on 0.0.111 (a start whose sandbox never became Ready).
+  if (reached === null) return fail(`timed out after ${seconds}s waiting for sandbox to reach Ready`);
+  if (reached !== "Ready") return fail(`sandbox entered ${reached} phase while starting`);
+  out(`${green("✓")} Started sandbox ${name}\n`);
   return 0;
 }
 
@@ -462,11 +576,25 @@ function table(headers, rows) {
 }
 
 async function sandboxList(globals, args) {
-  const { error } = parseArgs(args, {});
+  const { flags, error } = parseArgs(args, {
+    "--limit": { key: "limit", value: true },
+    "--offset": { key: "offset", value: true },
+  });
   if (error) return usageError(error, "openshell sandbox list [OPTIONS]");
+  for (const key of ["limit", "offset"]) {
+    if (flags[key] !== undefined && !/^\d+$/.test(flags[key])) {
+      return usageError(
+        `invalid value '${flags[key]}' for '--${key} <${key.toUpperCase()}>'`,
+        "openshell sandbox list [OPTIONS]",
+      );
+    }
+  }
   const refused = await connectForRpc(globals, "ListSandboxes", "ListSandboxesResponse.sandboxes");
   if (refused !== null) return refused;
-  const sandboxes = listSandboxes(paths);
+  // At most --limit rows (default 100; the gateway serves up to 1000 a page) from --offset.
+  const limit = Math.min(flags.limit === undefined ? 100 : Number(flags.limit), 1000);
+  const offset = flags.offset === undefined ? 0 : Number(flags.offset);
+  const sandboxes = listSandboxes(paths).slice(offset, offset + limit);
   if (sandboxes.length === 0) {
     out(`${dim("No sandboxes found.")}\n`);
     return 0;
@@ -479,7 +607,7 @@ async function sandboxList(globals, args) {
   if (workspace) headers.unshift("WORKSPACE");
   const now = Date.now();
   const rows = sandboxes.map((s) => {
-    const row = [s.name, s.created ?? "-", effectivePhase(s, now)];
+    const row = [s.name, s.created ?? "-", shownPhase(effectivePhase(s, now))];
     if (legacy) row.splice(1, 0, "openshell");
     if (workspace) row.unshift(workspace);
     return row;
@@ -496,13 +624,15 @@ async function sandboxGet(globals, args) {
   if (refused !== null) return refused;
   const sandbox = readSandbox(paths, positionals[0]);
   if (!sandbox) return notFound(positionals[0]);
+  // The block as measured on 0.0.104 and 0.0.111, policy abridged.
   out(`${bold("Sandbox:")}\n\n`);
   out(field("Id", sandbox.id ?? "-"));
   out(field("Name", sandbox.name));
-  out(field("Namespace", "openshell"));
-  if (sandbox.image) out(field("Image", sandbox.image));
-  out(field("Phase", statusColour(effectivePhase(sandbox))));
-  out(field("Created", sandbox.created ?? "-"));
+  out(field("Phase", statusColour(shownPhase(effectivePhase(sandbox)))));
+  out(field("Resource version", "6"));
+  out(field("Policy source", "sandbox"));
+  out(field("Revision", "1"));
+  out(`\n${bold("Policy:")}\n\n  version: 1\n  filesystem_policy:\n    include_workdir: true\n`);
   return 0;
 }
 
@@ -539,27 +669,45 @@ function createShouldFail() {
   return times > 0 && countCall(paths, "create-fail") <= times;
 }
 
+/**
+ * `sandbox create` as measured: `--detach` exists only from 0.0.111 (older CLIs: clap usage error,
+ * exit 2). The CLI blocks until the sandbox is Ready (`--detach` included), bounded by
+ * OPENSHELL_PROVISION_TIMEOUT (`sandbox provisioning timed out after Ns`, exit 1, the sandbox
+ * stays Provisioning). Before 0.0.111 a command after `--` runs once it is Ready and the sandbox
+ * is kept; from 0.0.111 that command becomes the sandbox's main process, so `-- true` ends it in
+ * Error.
+ */
 async function sandboxCreate(globals, args) {
-  const usage = "openshell sandbox create --name <NAME> --from <IMAGE> [--detach]";
-  const { flags, error } = parseArgs(args, {
+  const usage = "openshell sandbox create --name <NAME> --from <FROM> [-- <COMMAND>...]";
+  const spec = {
     "--name": { key: "name", value: true },
     "--from": { key: "from", value: true },
-    "--detach": { key: "detach", value: false },
-  });
-  if (error) return usageError(error, usage);
+    "--no-tty": { key: "noTty", value: false },
+    "--tty": { key: "tty", value: false },
+  };
+  if (atLeast(cliVersion, CREATE_DETACH_SINCE)) spec["--detach"] = { key: "detach", value: false };
+  const { flags, trailing, error } = parseArgs(args, spec);
+  if (error) {
+    const tip = error.startsWith("unexpected argument '--") ? ` ${error.slice(error.indexOf("'"))}` : "";
+    const flag = tip ? error.slice(error.indexOf("'") + 1, error.lastIndexOf("'")) : "";
+    return usageError(
+      tip ? `${error}\n\n  tip: to pass '${flag}' as a value, use '-- ${flag}'` : error,
+      usage,
+    );
+  }
   if (!flags.name || !flags.from) return usageError("--name and --from are required", usage);
   if (!SANDBOX_NAME_RE.test(flags.name)) return fail(`invalid sandbox name: '${flags.name}'`);
   const refused = await connectForRpc(globals, "CreateSandbox", "CreateSandboxResponse.sandbox");
   if (refused !== null) return refused;
-  if (readSandbox(paths, flags.name)) {
-    return fail(grpcStatus("AlreadyExists", `sandbox ${flags.name} already exists`));
-  }
+  const exists = () =>
+    fail(
+      `sandbox '${flags.name}' already exists\n\nhint: delete it first with: openshell sandbox delete <name>\n      or use a different name`,
+    );
+  if (readSandbox(paths, flags.name)) return exists();
   // The gateway's CreateSandbox call takes this long (pulling the image): a caller killed now
   // leaves an orphaned create that still makes the sandbox unless it is killed too.
   await sleep(config.createDelayMs);
-  if (readSandbox(paths, flags.name)) {
-    return fail(grpcStatus("AlreadyExists", `sandbox ${flags.name} already exists`));
-  }
+  if (readSandbox(paths, flags.name)) return exists();
   if (createShouldFail()) {
     return fail(
       grpcStatus(
@@ -573,17 +721,34 @@ async function sandboxCreate(globals, args) {
   // record: `list` never shows a sandbox without a root.
   ensureSandboxRoot(paths, flags.name, { fresh: true });
   const readyAt = config.neverReady ? null : now + (Number(config.sandboxReadyDelayMs) || 0);
-  writeSandbox(paths, {
+  const record = {
     id: randomUUID(),
     name: flags.name,
     phase: "Provisioning",
     created: formatCreated(new Date(now)),
     image: flags.from,
     readyAt,
-  });
-  out(`Created sandbox: ${bold(flags.name)}\n`);
-  // Without --detach the CLI stays until the sandbox is up.
-  if (!flags.detach && readyAt !== null) await sleep(readyAt - now);
+  };
+  writeSandbox(paths, record);
+  out(`\nCreated sandbox: ${bold(flags.name)}\n\n  ${dim("[0.0s]")} Requesting compute...\n`);
+  const seconds = timeoutSeconds("OPENSHELL_PROVISION_TIMEOUT");
+  const reached = await waitForPhase(flags.name, "Ready", seconds);
+  if (reached === null) return fail(`sandbox provisioning timed out after ${seconds}s`);
+  if (reached !== "Ready") return fail(`sandbox entered ${reached} phase while provisioning`);
+  const command = trailing ?? [];
+  if (command.length > 0 && atLeast(cliVersion, CREATE_DETACH_SINCE)) {
+    // The command is the sandbox's main process: when it exits, the sandbox ends in Error.
+    const { readyAt: _r, ...rest } = readSandbox(paths, flags.name) ?? record;
+    writeSandbox(paths, { ...rest, phase: "Error" });
+    return fail(
+      "sandbox entered error phase while provisioning: MainProcessExited:\nCanonical main process exited",
+    );
+  }
+  if (command.length > 0) {
+    const sandbox = readSandbox(paths, flags.name);
+    const root = ensureSandboxRoot(paths, flags.name);
+    return runSandboxCommand({ root, sandbox, argv: command, out, err, pipeFile });
+  }
   return 0;
 }
 
@@ -643,7 +808,15 @@ async function sandboxDownload(globals, args) {
     throw e;
   }
   const srcStat = await fsp.stat(src).catch(() => null);
-  if (!srcStat) return fail(`sandbox path not found: ${normaliseSandboxPath(sandboxPath)}`);
+  if (!srcStat) {
+    // Measured on 0.0.104 and 0.0.111: the CLI resolves the path over ssh first; DEST is untouched.
+    const shown = sandboxPath;
+    err(`Downloading sandbox:${shown} -> ${dest}\n`);
+    err(`realpath: ${shown}: No such file or directory\n`);
+    return fail(`failed to resolve sandbox source path '${shown}'`, [
+      "ssh probe exited with status exit status: 1",
+    ]);
+  }
   await sleep(config.transferDelayMs);
   const destDir = path.resolve(dest);
   const report = progress("Download", `${name}:${normaliseSandboxPath(sandboxPath)}`, destDir);
@@ -683,7 +856,7 @@ async function sandboxUpload(globals, args) {
   if (!sandbox) return code;
   const local = path.resolve(localPath);
   const localStat = await fsp.stat(local).catch(() => null);
-  if (!localStat || local === "/") return fail(`local path not found: ${localPath}`);
+  if (!localStat || local === "/") return fail(`local path does not exist: ${localPath}`);
   const root = ensureSandboxRoot(paths, name);
   let destDir;
   try {

@@ -211,7 +211,10 @@ export function registerSandboxes(
         case "download": {
           const [dir, dest] = [args[5] as string, args[6] as string];
           const local = path.join(b.fsRoot, dir);
-          if (!existsSync(local)) return fail(`Error:   × sandbox path not found: ${dir}\n`);
+          if (!existsSync(local))
+            return fail(
+              `Downloading sandbox:${dir} -> ${dest}\nrealpath: ${dir}: No such file or directory\nError:   × failed to resolve sandbox source path '${dir}'\n  ╰─▶ ssh probe exited with status exit status: 1\n`,
+            );
           cpSync(local, dest, { recursive: true });
           return ok();
         }

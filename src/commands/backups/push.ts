@@ -1,0 +1,85 @@
+import { Args } from "@oclif/core";
+import { pushCommand } from "../../actions/offhost.js";
+import { metricsFileFlag, repoFlag, resolveGatewayName } from "../../cli/flags.js";
+import { exitCodesHelp } from "../../cli/help-text.js";
+import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../../cli/metrics.js";
+import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
+import { ExitCode, exitCodeForSignal } from "../../domain/exit-codes.js";
+import { renderPush } from "../../output/offhost-view.js";
+import { styleFor } from "../../output/style.js";
+
+export default class BackupsPush extends NemoclawCommand {
+  static override commandId = "backups push";
+  static override gracefulInterrupt = true;
+  static override summary = "Copy backups off this host into a restic repository.";
+  static override description =
+    `Use it (or backup-all --push) so a dead disk does not take the backups with it. Every complete backup not yet in the repository becomes one restic snapshot tagged nemoclaw, sandbox:<name>, backup:<timestamp> and host:<hostname>; a backup already there is left alone, so pushing twice stores nothing new. Each backup is re-hashed against its manifest before it is pushed (a damaged one is not pushed). One backup failing to push never stops the others (exit 1 at the end). Takes the maintenance lock, so no prune removes a backup mid-push.
+
+The repository and its password come from restic's own variables (RESTIC_REPOSITORY or RESTIC_REPOSITORY_FILE, or --repo; RESTIC_PASSWORD_FILE, RESTIC_PASSWORD or RESTIC_PASSWORD_COMMAND); create it once with \`restic init\`. Without them: exit 2. Wrong password, unreachable or locked repository: exit 4 with restic's message.
+
+${exitCodesHelp()}`;
+  static override examples = [
+    {
+      description: "Push every backup of this host to an SFTP repository",
+      command:
+        "RESTIC_REPOSITORY=sftp:backup@vault:/srv/restic RESTIC_PASSWORD_FILE=/etc/nemoclaw/restic.pass <%= config.bin %> <%= command.id %>",
+    },
+    {
+      description: "Push one sandbox's backups to a REST server, machine-readable",
+      command:
+        "<%= config.bin %> <%= command.id %> alpha --repo rest:https://restic.example:8000/fleet --json",
+    },
+    {
+      description: "Push and update the node_exporter textfile",
+      command:
+        "<%= config.bin %> <%= command.id %> --metrics-file /var/lib/prometheus/node-exporter/nemoclaw.prom",
+    },
+  ];
+  static override args = {
+    sandbox: Args.string({ description: "Only this sandbox's backups (default: all).", required: false }),
+  };
+  static override flags = {
+    repo: repoFlag,
+    "metrics-file": metricsFileFlag,
+  };
+
+  private metrics: MetricsPlan | undefined;
+
+  protected override finalize(outcome: Outcome): Promise<Outcome> {
+    return finalizeMetrics(this.currentContext, this.metrics, this.commandId, outcome);
+  }
+
+  protected async execute(): Promise<Outcome> {
+    const { args, flags } = await this.parse(BackupsPush);
+    const gatewayName = resolveGatewayName(undefined);
+    const ctx = this.createContext(gatewayName);
+    const file = metricsFileOf(ctx, flags["metrics-file"]);
+    if (file) this.metrics = { file, gatewayName, strict: ctx.settings.strictPreflight };
+    const { result, remote } = await pushCommand(ctx, {
+      ...(flags.repo !== undefined ? { repo: flags.repo } : {}),
+      ...(args.sandbox !== undefined ? { sandbox: args.sandbox } : {}),
+    });
+    if (this.metrics) this.metrics.remote = remote;
+    const exitCode = result.interrupted
+      ? exitCodeForSignal(result.interrupted)
+      : result.failed
+        ? ExitCode.Failed
+        : ExitCode.Ok;
+    const error = result.interrupted
+      ? { code: "interrupted", message: `interrupted by ${result.interrupted}` }
+      : result.failed
+        ? {
+            code: "push_failed",
+            message: `${result.failed} of ${result.failed + result.pushed} backups failed to push`,
+          }
+        : undefined;
+    return {
+      exitCode,
+      preflight: null,
+      result,
+      warnings: [],
+      ...(error ? { error } : {}),
+      stdout: renderPush(result, styleFor(ctx.io.stdoutColor)),
+    };
+  }
+}
