@@ -1,12 +1,13 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { pruneBackups } from "../adapters/backup-store.js";
+import { prunableBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import type { SkippedEntry } from "../domain/backup-manifest.js";
 import { PreflightRefusal } from "../domain/errors.js";
-import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import { isValidSandboxName } from "../domain/names.js";
 import type { SandboxRow } from "../domain/preflight-types.js";
+import { removeBackups } from "./backups.js";
 import { type BatchRun, finishBatch } from "./batch-run.js";
 import { forEachLimited, Slots } from "./bounded-pool.js";
 import { takeMaintenanceLock } from "./maintenance.js";
@@ -181,10 +182,8 @@ async function backupRegistered(
       options.onWarnings?.(restopped);
     }
     const listed = await listSandboxes(report, policy, registry.names);
-    options.onEvent?.({
-      type: "planned",
-      names: registry.names.map((n) => (isValidSandboxName(n) ? n : escapeForDisplay(n))),
-    });
+    // Exact names (a registry key can hold anything): every human view escapes them.
+    options.onEvent?.({ type: "planned", names: registry.names });
     const run: BackupRun = {
       ctx,
       options,
@@ -220,9 +219,8 @@ async function backupRegistered(
     // Whatever an interrupt or a refusal kept from starting is reported, not silently dropped.
     const seen = new Set(result.sandboxes.map((s) => s.name));
     for (const name of registry.names) {
-      const shown = isValidSandboxName(name) ? name : escapeForDisplay(name);
-      if (!seen.has(shown))
-        run.record({ name: shown, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
+      if (!seen.has(name))
+        run.record({ name, status: "skipped", reason: "not started (run stopped)", durationMs: 0 });
     }
     if (options.whileLocked && !ctx.abort.signal.aborted) await options.whileLocked(result);
   } finally {
@@ -244,7 +242,7 @@ async function admit(run: BackupRun, name: string): Promise<Admitted | null> {
   };
   if (!isValidSandboxName(name)) {
     run.record({
-      name: escapeForDisplay(name),
+      name,
       status: "failed",
       reason: "invalid sandbox name",
       durationMs: 0,
@@ -333,12 +331,19 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
     const root = ctx.settings.paths.backupsRoot;
     // Prune: removes only backups older than the `keep` newest with files, never a pinned one;
     // the state they hold is also held by the newer backups kept (the newest just sealed).
-    const pruned = options.keep && pinned ? pruneBackups(root, name, options.keep, pinned) : [];
+    const retention =
+      options.keep && pinned
+        ? removeBackups(prunableBackups(root, name, options.keep, pinned))
+        : { removed: [], failed: [] };
+    const pruned = retention.removed.map((b) => b.path);
+    // The backup is sealed either way; what stops it being a plain success (exit 1) is named.
     const notStopped = power.stopFailure();
+    const notPruned = retention.failed.map((f) => f.error).join("; ");
+    const trouble = [notStopped, notPruned].filter(Boolean).join("; ");
     run.record({
       name,
-      status: notStopped ? "failed" : "backed-up",
-      ...(notStopped ? { reason: `backed up, but ${notStopped}` } : {}),
+      status: trouble ? "failed" : "backed-up",
+      ...(trouble ? { reason: `backed up, but ${trouble}` } : {}),
       ...(power.wasStarted() ? { startedForBackup: true } : {}),
       timestamp: backup.timestamp,
       path: backup.path,

@@ -5,9 +5,11 @@ import {
   diskUsage,
   listBackups,
   prunableBackups,
+  removalScratchPath,
   removeBackup,
   verifyBackup,
 } from "../adapters/backup-store.js";
+import { errnoWords } from "../adapters/errno.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
@@ -126,6 +128,46 @@ export interface PruneSandboxResult {
   bytesFreed: number;
   /** Set when nothing of this sandbox may be pruned (an unreadable operations journal). */
   skipped?: string;
+  /** Backups that could not be removed (any errno): `path` is what is left on disk. */
+  failed?: PruneFailure[];
+}
+
+/** A backup retention could not remove; the others were still removed. */
+export interface PruneFailure {
+  timestamp: string;
+  /** What is left on disk: the backup itself, or its half-removed scratch. */
+  path: string;
+  error: string;
+}
+
+/**
+ * Removes `doomed` one by one. A backup that cannot be removed (EBUSY: a mount point; EPERM: an
+ * immutable file; EACCES; any errno) is reported naming what is left, and the others still go.
+ */
+export function removeBackups(doomed: BackupListing[]): { removed: BackupListing[]; failed: PruneFailure[] } {
+  const removed: BackupListing[] = [];
+  const failed: PruneFailure[] = [];
+  for (const b of doomed) {
+    try {
+      removeBackup(b);
+      removed.push(b);
+    } catch (error) {
+      failed.push(removalFailure(b, error));
+    }
+  }
+  return { removed, failed };
+}
+
+function removalFailure(b: BackupListing, error: unknown): PruneFailure {
+  const why = errnoWords(error);
+  if (fs.existsSync(b.path))
+    return { timestamp: b.timestamp, path: b.path, error: `cannot remove backup ${b.path}: ${why}` };
+  const left = removalScratchPath(b);
+  return {
+    timestamp: b.timestamp,
+    path: left,
+    error: `backup ${b.path} was moved aside but could not be fully removed: ${why}; what is left is in ${left}`,
+  };
 }
 
 export interface PruneResult {
@@ -135,6 +177,8 @@ export interface PruneResult {
   sandboxes: PruneSandboxResult[];
   removed: number;
   bytesFreed: number;
+  /** Backups that could not be removed, over all sandboxes (exit 1, `prune_incomplete`). */
+  failed: number;
 }
 
 function backupSandboxNames(ctx: Context): string[] {
@@ -166,15 +210,23 @@ function pruneOne(
     return { ...base, removed: [], kept: all.length - corrupt.length, skipped: `nothing pruned: ${reason}` };
   }
   const doomed = prunableBackups(root, sandbox, keep, pinned);
-  const bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
+  let bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
   // Prune: removes only what retention gives up — never a pinned backup, never the newest `keep`
   // with files — so the state a removed backup held is also held by a newer one kept.
-  if (!dryRun) for (const b of doomed) removeBackup(b);
+  const { removed, failed } = dryRun ? { removed: doomed, failed: [] } : removeBackups(doomed);
+  // What is left of a failed removal was not freed (data it shares with removed backups included).
+  if (failed.length) bytesFreed = Math.max(0, bytesFreed - bytesFreedByRemoving(failed.map((f) => f.path)));
   return {
     ...base,
-    removed: doomed.map((b) => ({ timestamp: b.timestamp, path: b.path })),
-    kept: all.length - corrupt.length - doomed.length,
+    removed: removed.map((b) => ({ timestamp: b.timestamp, path: b.path })),
+    // A backup whose removal failed before its rename is still there, complete: still kept.
+    kept:
+      all.length -
+      corrupt.length -
+      doomed.length +
+      failed.filter((f) => doomed.some((d) => d.path === f.path)).length,
     bytesFreed,
+    ...(failed.length ? { failed } : {}),
   };
 }
 
@@ -200,6 +252,7 @@ export function pruneAll(
       sandboxes,
       removed: sandboxes.reduce((n, s) => n + s.removed.length, 0),
       bytesFreed: sandboxes.reduce((n, s) => n + s.bytesFreed, 0),
+      failed: sandboxes.reduce((n, s) => n + (s.failed?.length ?? 0), 0),
     };
   };
   if (options.dryRun) return run();

@@ -187,7 +187,7 @@ export async function resumeOperation(ctx: Context, req: ResumeRequest): Promise
       why: `the interrupted ${journal.operation} ran against gateway '${journal.gateway}'; run \`${finishingCommand(journal)}\``,
     };
   }
-  if (await stopOrphanChild(journal.child, ctx.procRoot)) {
+  if (await stopOrphanChild(journal, ctx.procRoot)) {
     req.emit(`stopped the interrupted run's OpenShell process (pid ${journal.child?.pid})`);
   }
   const destroyed = await abandonIfDestroyed(ctx, req.report, req.policy, journal);

@@ -376,7 +376,7 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
   if (mode.kind !== "fresh") {
     // A rebuild of a sandbox the operator destroyed is closed, not finished: this restore then
     // runs as a fresh one (the way back the closing message names).
-    if (await stopOrphanChild(mode.journal.child, ctx.procRoot))
+    if (await stopOrphanChild(mode.journal, ctx.procRoot))
       under.step("stopped the interrupted run's OpenShell process");
     const destroyed = await abandonIfDestroyed(ctx, report, under.policy, mode.journal);
     if (destroyed) {

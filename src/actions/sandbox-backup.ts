@@ -15,8 +15,8 @@ import type { Context } from "../context.js";
 import {
   type BackupManifest,
   backupTimestamp,
-  displayPath,
   entryBytes,
+  humanPath,
   isSafeRelativePath,
   linkCandidates,
   type SkippedEntry,
@@ -80,7 +80,7 @@ export function skippedWarning(sandbox: string, entry: SkippedEntry): string {
     "char-device": "character device",
     unknown: "special file",
   }[entry.type];
-  return `sandbox ${sandbox}: ${what} ${displayPath(entry)} was not backed up (backups hold regular files and symlinks only)`;
+  return `sandbox ${sandbox}: ${what} ${humanPath(entry)} was not backed up (backups hold regular files and symlinks only)`;
 }
 
 /** A backup of one sandbox failed; no complete-looking directory was left behind. */

@@ -4,7 +4,7 @@ import { type Registry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import { backupTimestampDate } from "../domain/duration.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
-import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import { isValidSandboxName } from "../domain/names.js";
 import { pinnedBy } from "../domain/operation-journal.js";
 import type { Preflight, SandboxRow } from "../domain/preflight-types.js";
 import { type Classification, classifySandbox } from "../domain/upgrade-classification.js";
@@ -93,7 +93,7 @@ function offlineClassification(
     const text = (v: unknown) => (typeof v === "string" && v ? v : null);
     const valid = isValidSandboxName(name);
     return classifySandbox({
-      name: valid ? name : escapeForDisplay(name),
+      name,
       valid,
       agent,
       expectedVersion: catalog[agent ?? ""]?.expectedVersion ?? null,

@@ -1,10 +1,10 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
 import { JournalHandle, readJournal } from "../adapters/operations-journal.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
-import { registryLockHolder } from "../adapters/registry-lock.js";
+import { describeRegistryLockHolder, registryLockHolder } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
 import { EnvironmentError, PreflightRefusal, UsageError } from "../domain/errors.js";
-import { escapeForDisplay, isValidSandboxName } from "../domain/names.js";
+import { isValidSandboxName } from "../domain/names.js";
 import {
   finishingCommand,
   gatewayArg,
@@ -121,7 +121,7 @@ export async function classifyRegistry(
     const agentName = str(entry.agent);
     const probe = probes.get(name);
     const c = classifySandbox({
-      name: valid ? name : escapeForDisplay(name),
+      name,
       valid,
       agent: agentName,
       expectedVersion: catalog[agentName ?? ""]?.expectedVersion ?? null,
@@ -663,7 +663,7 @@ async function rebuildStale(
   if (holder) {
     throw new EnvironmentError(
       "registry_locked",
-      `the sandbox registry lock ${lockDir} is held by ${holder.pid === null ? "another process" : `pid ${holder.pid}`}; no sandbox was rebuilt, rerun when it is released`,
+      `${describeRegistryLockHolder(lockDir, holder)}; no sandbox was rebuilt, rerun when it is released`,
     );
   }
   await forEachLimited(

@@ -10,6 +10,7 @@ import {
   entryBytes,
   entryPath,
   formatMode,
+  humanPath,
   isBackupTimestamp,
   type LinkCandidate,
   MANIFEST_FILE,
@@ -131,7 +132,7 @@ export async function hashTree(root: string, options: HashTreeOptions = {}): Pro
       } else if (options.skipped) {
         options.skipped.push({ ...entry, type: specialType(dirent) });
       } else {
-        throw new Error(`unsupported file type in backup: ${displayPath(entry)}`);
+        throw new Error(`unsupported file type in backup: ${humanPath(entry)}`);
       }
     }
   };
@@ -205,7 +206,11 @@ export function cleanStaging(backupsRoot: string): string[] {
     const dir = path.join(backupsRoot, sandbox.name);
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory() && STAGING.test(entry.name)) {
-        fs.rmSync(path.join(dir, entry.name), { recursive: true, force: true });
+        try {
+          fs.rmSync(path.join(dir, entry.name), { recursive: true, force: true });
+        } catch {
+          continue; // unremovable (immutable, a mount point): left for the operator, never fatal
+        }
         removed.push(path.join(dir, entry.name));
       }
     }
@@ -389,12 +394,17 @@ export function prunableBackups(
   return complete.filter((b) => doomed.has(b.timestamp));
 }
 
+/** Where `removeBackup` moves a backup before deleting it (staging, so a dead run's is cleaned). */
+export function removalScratchPath(backup: Pick<BackupListing, "path" | "timestamp">): string {
+  return path.join(path.dirname(backup.path), `.${backup.timestamp}.partial`);
+}
+
 /**
  * Removes one complete backup. Rename first: an interrupted removal then leaves staging
  * (cleaned up later), never a half-deleted directory that still looks like a complete backup.
  */
 export function removeBackup(backup: BackupListing): void {
-  const aside = path.join(path.dirname(backup.path), `.${backup.timestamp}.partial`);
+  const aside = removalScratchPath(backup);
   fs.renameSync(backup.path, aside);
   fsyncDir(path.dirname(backup.path));
   fs.rmSync(aside, { recursive: true, force: true });

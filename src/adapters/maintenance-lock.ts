@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { shellWord } from "../domain/display.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
 import { DEFAULT_PROC_ROOT, isPlausiblePid, processStartTime, readProcessState } from "./process-identity.js";
@@ -56,11 +57,6 @@ function readLockFile(file: string): { info: LockInfo | null; raw: string } | nu
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** A path as one shell word, so the `rm` we print can be pasted as it is. */
-function shellWord(p: string): string {
-  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`;
 }
 
 /** Why the holder could not be judged gone. */

@@ -10,7 +10,13 @@ import {
   parseJournal,
 } from "../domain/operation-journal.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
-import { isSameProcessInstance, processStartTime, readProcessState } from "./process-identity.js";
+import {
+  isSameGroupLeader,
+  isSameProcessInstance,
+  parseProcStat,
+  processStartTime,
+  readProcessState,
+} from "./process-identity.js";
 
 const JOURNAL_SIZE_LIMIT = 256 * 1024;
 const JOURNAL_FILE = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.json$/;
@@ -282,24 +288,50 @@ export class JournalHandle {
 }
 
 /**
- * Stops the orphaned OpenShell step of a dead run: only when the recorded pid still names the
- * same process instance (start tick), its whole process group is killed, and we wait (bounded)
- * until it is gone. Returns true when something was stopped.
+ * The process group an orphaned OpenShell step may be killed as, or null: signal nothing unless
+ * the journal was written in this boot (its writer's `bootId` equals ours; unknown on either side
+ * is "not it") and the recorded child is, right now, the leader of the recorded group — pgid
+ * equal to its pid, the same start tick, and its live pgrp that pid. A crafted or stale journal
+ * naming some other live group therefore never leads to a signal.
+ */
+export function orphanGroupToSignal(
+  child: JournalChild | null,
+  writerBootId: string | null,
+  procRoot = "/proc",
+): number | null {
+  if (!child || child.pgid !== child.pid) return null;
+  const bootId = readBootId(procRoot);
+  if (!writerBootId || !bootId || writerBootId !== bootId) return null;
+  if (child.pgid === readOwnGroup(procRoot)) return null;
+  return isSameGroupLeader(child.pid, child.startTick, procRoot) ? child.pgid : null;
+}
+
+function readOwnGroup(procRoot: string): number | null {
+  try {
+    const text = fs.readFileSync(path.join(procRoot, String(process.pid), "stat"), "latin1");
+    return parseProcStat(text)?.pgrp ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Stops the orphaned OpenShell step of a dead run (docs/design.md, "Processes and signals"): its
+ * process group is killed only after `orphanGroupToSignal` identified the leader, and we wait
+ * (bounded) until the leader is gone. Returns true when something was stopped.
  */
 export async function stopOrphanChild(
-  child: JournalChild | null,
+  journal: Pick<OperationJournal, "child" | "writer">,
   procRoot = "/proc",
   waitMs = 5000,
 ): Promise<boolean> {
-  if (!child || !isSameProcessInstance(child.pid, child.startTick, procRoot)) return false;
+  const { child } = journal;
+  const pgid = orphanGroupToSignal(child, journal.writer.bootId, procRoot);
+  if (pgid === null || !child) return false;
   try {
-    process.kill(-child.pgid, "SIGKILL");
+    process.kill(-pgid, "SIGKILL");
   } catch {
-    try {
-      process.kill(child.pid, "SIGKILL");
-    } catch {
-      return false;
-    }
+    return false; // the group is gone already; nothing else is ever signalled instead
   }
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && isSameProcessInstance(child.pid, child.startTick, procRoot)) {

@@ -25,6 +25,8 @@ export interface ProcStat {
   /** The single state letter (R, S, D, Z, X, …). */
   state: string;
   ppid: number;
+  /** Field 5: the process group id. */
+  pgrp: number;
   /** Field 22: start time in clock ticks since boot; with the pid it names one process instance. */
   startTime: number;
 }
@@ -63,9 +65,11 @@ export function parseProcStat(text: string): ProcStat | null {
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const state = rest[0];
   const ppidText = rest[1];
+  const pgrpText = rest[2];
   const startText = rest[19];
   if (state === undefined || !/^[A-Za-z]$/.test(state)) return null;
   if (ppidText === undefined || !/^\d+$/.test(ppidText)) return null;
+  if (pgrpText === undefined || !/^\d+$/.test(pgrpText)) return null;
   if (startText === undefined || !/^\d+$/.test(startText)) return null;
   const startTime = Number(startText);
   if (!Number.isSafeInteger(startTime)) return null;
@@ -74,6 +78,7 @@ export function parseProcStat(text: string): ProcStat | null {
     comm: text.slice(open + 1, close),
     state,
     ppid: Number(ppidText),
+    pgrp: Number(pgrpText),
     startTime,
   };
 }
@@ -147,6 +152,23 @@ export function processStartTime(pid: number, procRoot: string = DEFAULT_PROC_RO
   const read = readStat(pid, procRoot);
   if (read.kind !== "ok" || stateOf(read.stat) !== "alive") return null;
   return read.stat.startTime;
+}
+
+/**
+ * True when `pid` is the same live, non-zombie process instance that had `startTime` AND the
+ * leader of its own process group (its pgrp is its pid): the only group nemoclaw may signal as
+ * "that process's group". A process that left its group, or a pid that names some other
+ * group's member, is not a leader, and signalling `-pid` would hit a group we never identified.
+ */
+export function isSameGroupLeader(
+  pid: number,
+  startTime: number,
+  procRoot: string = DEFAULT_PROC_ROOT,
+): boolean {
+  if (!isValidPid(pid)) return false;
+  const read = readStat(pid, procRoot);
+  if (read.kind !== "ok" || stateOf(read.stat) !== "alive") return false;
+  return read.stat.startTime === startTime && read.stat.pgrp === pid;
 }
 
 /** True when `pid` is still the same live, non-zombie process instance that had `startTime`. */

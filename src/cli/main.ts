@@ -1,5 +1,6 @@
 import { flush, run } from "@oclif/core";
 import { processIOStreams } from "../context.js";
+import { neutralizeControls } from "../domain/display.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderJson } from "../output/envelope.js";
 import { jsonRequested } from "./flags.js";
@@ -32,7 +33,9 @@ export async function main(argv: string[], binUrl: string): Promise<void> {
         }),
       );
     } else {
-      io.stderr.write(`Error: ${message.split("\n")[0]} (see \`nemoclaw --help\`)\n`);
+      io.stderr.write(
+        `Error: ${neutralizeControls(message.split("\n")[0] ?? "")} (see \`nemoclaw --help\`)\n`,
+      );
     }
     process.exitCode = ExitCode.Usage;
   }

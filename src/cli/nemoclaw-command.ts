@@ -1,6 +1,7 @@
 import { Command, Errors } from "@oclif/core";
 import { SettingError } from "../adapters/host-paths.js";
 import { type Context, createContext, type IOStreams, processIOStreams } from "../context.js";
+import { neutralizeControls, sanitizeForTerminal } from "../domain/display.js";
 import { errorCodeFor, exitCodeFor, NemoclawError, PreflightRefusal, UsageError } from "../domain/errors.js";
 import { ExitCode, exitCodeForSignal } from "../domain/exit-codes.js";
 import type { Preflight } from "../domain/preflight-types.js";
@@ -154,7 +155,7 @@ export abstract class NemoclawCommand extends Command {
       result: null,
       warnings,
       error: { code: errorCodeFor(normalized), message },
-      stderr: [`${style.red("Error:")} ${oneLine(message)}${hint}`],
+      stderr: [`${style.red("Error:")} ${neutralizeControls(oneLine(message))}${hint}`],
     };
   }
 
@@ -172,8 +173,13 @@ export abstract class NemoclawCommand extends Command {
       this.io.stdout.write(renderJson(envelope));
       return;
     }
-    if (outcome.stdout?.length) this.io.stdout.write(`${outcome.stdout.join("\n")}\n`);
-    if (outcome.stderr?.length) this.io.stderr.write(`${outcome.stderr.join("\n")}\n`);
+    // Names were escaped where they are shown; this guarantees nothing missed there reaches the
+    // terminal raw (docs/design.md, "Names, paths and input").
+    const io = this.io;
+    if (outcome.stdout?.length)
+      io.stdout.write(`${sanitizeForTerminal(outcome.stdout.join("\n"), io.stdoutColor)}\n`);
+    if (outcome.stderr?.length)
+      io.stderr.write(`${sanitizeForTerminal(outcome.stderr.join("\n"), io.color)}\n`);
   }
 }
 

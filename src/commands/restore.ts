@@ -6,6 +6,7 @@ import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { neutralizeControls } from "../domain/display.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
 import { UploadLine } from "../output/live-view.js";
@@ -111,7 +112,7 @@ ${exitCodesHelp()}`;
           ? undefined
           : (text) => {
               upload?.end();
-              ctx.io.stderr.write(`${style.dim("…")} ${text}\n`);
+              ctx.io.stderr.write(`${style.dim("…")} ${neutralizeControls(text)}\n`);
             },
         onUpload: upload ? (progress) => upload.update(progress) : undefined,
         confirm: async (p, exists, finishing) => {

@@ -1,3 +1,5 @@
+import { escapeForDisplay, neutralizeControls } from "./display.js";
+
 /** `rebuild-manifest.json` (docs/design.md, "backup-all"): the record that makes a backup directory complete. */
 export const MANIFEST_FILE = "rebuild-manifest.json";
 
@@ -114,7 +116,11 @@ export function entryKey(entry: { path?: string; pathB64?: string }): string {
   return entry.path ?? `\0b64:${entry.pathB64}`;
 }
 
-/** An entry's path for people: the UTF-8 path, or the bytes with every non-ASCII byte escaped. */
+/**
+ * An entry's path as listed in results (`backups verify`'s lists, also in --json): the exact UTF-8
+ * path, or the bytes with every non-ASCII byte escaped. Human output escapes it once more
+ * (`escapeForDisplay`); messages use `humanPath`.
+ */
 export function displayPath(entry: { path?: string; pathB64?: string }): string {
   if (entry.path !== undefined) return entry.path;
   let out = "";
@@ -125,6 +131,15 @@ export function displayPath(entry: { path?: string; pathB64?: string }): string 
         : `\\x${byte.toString(16).padStart(2, "0")}`;
   }
   return out;
+}
+
+/**
+ * An entry's path for a message a person reads: the UTF-8 path escaped by `escapeForDisplay`, or
+ * the byte form of `displayPath` (already escaped) for a name that is not valid UTF-8. File names
+ * come from the agent inside the sandbox: never print `entry.path` raw.
+ */
+export function humanPath(entry: { path?: string; pathB64?: string }): string {
+  return entry.path !== undefined ? escapeForDisplay(entry.path) : displayPath(entry);
 }
 
 /** `0o644` → `"0644"`: the 0777 bits only (docs/design.md). */
@@ -177,7 +192,11 @@ export function parseManifest(
   try {
     v = JSON.parse(text) as Partial<BackupManifest>;
   } catch (error) {
-    return { ok: false, reason: `manifest is not valid JSON (${(error as Error).message})` };
+    // The parser's message quotes the bytes it choked on: escape them.
+    return {
+      ok: false,
+      reason: `manifest is not valid JSON (${escapeForDisplay((error as Error).message)})`,
+    };
   }
   if (typeof v !== "object" || v === null) return { ok: false, reason: "manifest is not an object" };
   if (v.version !== 1) return { ok: false, reason: "manifest version is not 1" };
@@ -221,12 +240,15 @@ export function parseManifest(
       typeof f.sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(f.sha256)
     ) {
-      return { ok: false, reason: `manifest has an invalid file entry ${JSON.stringify(f).slice(0, 120)}` };
+      return {
+        ok: false,
+        reason: `manifest has an invalid file entry ${neutralizeControls(JSON.stringify(f).slice(0, 120))}`,
+      };
     }
     if (!entryBytes(f).includes(0x2f) || !roots.has(topSegment(f))) {
       return {
         ok: false,
-        reason: `manifest file ${JSON.stringify(displayPath(f))} is not under one of its backedUpDirs`,
+        reason: `manifest file "${humanPath(f)}" is not under one of its backedUpDirs`,
       };
     }
   }
@@ -236,7 +258,7 @@ export function parseManifest(
       if (typeof s !== "object" || s === null || !validEntryPath(s) || !SKIPPED_TYPES.has(s.type)) {
         return {
           ok: false,
-          reason: `manifest has an invalid skipped entry ${JSON.stringify(s).slice(0, 120)}`,
+          reason: `manifest has an invalid skipped entry ${neutralizeControls(JSON.stringify(s).slice(0, 120))}`,
         };
       }
     }

@@ -15,11 +15,6 @@ export function isValidGatewayName(name: unknown): name is string {
   return typeof name === "string" && GATEWAY_NAME.test(name);
 }
 
-/** A name printed back to the operator with control characters and quotes made visible. */
-export function escapeForDisplay(name: string): string {
-  return JSON.stringify(name).slice(1, -1);
-}
-
 /**
  * True when `s` holds a C0 control character or DEL: such a string (a path, a name) could forge
  * lines or terminal escapes in diagnostics, so callers refuse or escape it.

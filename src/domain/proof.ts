@@ -1,4 +1,5 @@
 import type { TreeComparison } from "./backup-manifest.js";
+import { neutralizeControls } from "./display.js";
 
 /**
  * Prove before destroy (docs/design.md, "Prove before destroy"): every destructive step destroys
@@ -30,6 +31,7 @@ export function rehashFailure(
   const first = firstBadFile(check);
   const counts = `${check.missing.length} missing, ${check.changed.length} changed, ${check.modeChanged.length} with another mode, ${check.extra.length} extra files`;
   return first
-    ? `backup ${backupPath} failed its re-hash: first bad file ${first.path} (${first.problem}); ${counts}`
+    ? // The name comes from the sandbox: escaped (docs/design.md, "Hostile names").
+      `backup ${backupPath} failed its re-hash: first bad file ${neutralizeControls(first.path)} (${first.problem}); ${counts}`
     : `backup ${backupPath} failed its re-hash (${counts})`;
 }

@@ -1,5 +1,6 @@
 import type { BackupAllResult, BackupEvent, SandboxBackupOutcome } from "../actions/backup-all.js";
 import type { BackupProgress } from "../actions/sandbox-backup.js";
+import { escapeForDisplay } from "../domain/display.js";
 import { formatBytes, formatDuration, formatTransfer, type LiveView } from "./live-view.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
@@ -103,7 +104,7 @@ function backupTable(result: BackupAllResult, style: Style): string[] {
       : (o.reason ?? "");
     rows.push([
       markCell(o, style),
-      o.name,
+      escapeForDisplay(o.name),
       { text: o.status, paint: ok ? undefined : o.status === "failed" ? style.red : style.yellow },
       ok ? (o.timestamp ?? "") : "",
       { text: ok ? formatBytes(o.bytes ?? 0) : "", right: true },
@@ -129,7 +130,7 @@ export function renderBackupSummary(result: BackupAllResult, style: Style, table
         : o.status === "failed"
           ? style.red("✗")
           : style.yellow("-");
-    lines.push(`${mark} ${o.name}: ${outcomeDetail(o)}${o.path ? ` → ${o.path}` : ""}`);
+    lines.push(`${mark} ${escapeForDisplay(o.name)}: ${outcomeDetail(o)}${o.path ? ` → ${o.path}` : ""}`);
   }
   if (result.interrupted)
     lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));

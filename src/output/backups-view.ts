@@ -1,5 +1,6 @@
 import type { BackupSummary, BackupVerification, PruneResult } from "../actions/backups.js";
 import type { RestoreResult } from "../actions/restore.js";
+import { neutralizeControls } from "../domain/display.js";
 import { formatBytes } from "./live-view.js";
 import { colourFirstLine, type Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
@@ -69,7 +70,7 @@ export function renderBackupList(
     lines.push(
       b.complete
         ? `  ${b.timestamp}  ${formatBytes(b.size).padStart(10)}  ${String(b.fileCount).padStart(6)} files  agent ${b.agentVersion ?? "unknown"}${b.pinned ? `  ${style.yellow("pinned")} (an unfinished operation needs it)` : ""}`
-        : `  ${b.timestamp}  ${style.red("CORRUPT")}: ${b.corrupt}`,
+        : `  ${b.timestamp}  ${style.red("CORRUPT")}: ${neutralizeControls(b.corrupt ?? "")}`,
     );
   }
   return lines;
@@ -84,18 +85,23 @@ export function renderVerification(results: BackupVerification[], style: Style):
       continue;
     }
     if (r.vanished) {
-      lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: VANISHED (${r.corrupt})`);
+      lines.push(
+        `${style.red("✗")} ${r.sandbox} ${r.timestamp}: VANISHED (${neutralizeControls(r.corrupt ?? "")})`,
+      );
       continue;
     }
     if (r.corrupt) {
-      lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: CORRUPT (${r.corrupt})`);
+      lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: CORRUPT (${neutralizeControls(r.corrupt)})`);
       continue;
     }
     lines.push(`${style.red("✗")} ${r.sandbox} ${r.timestamp}: mismatch`);
-    for (const p of r.missing) lines.push(`    missing: ${p}`);
-    for (const p of r.changed) lines.push(`    changed: ${p}`);
-    for (const p of r.modeChanged) lines.push(`    mode:    ${p}`);
-    for (const p of r.extra) lines.push(`    extra:   ${p}`);
+    // File names come from the sandbox. The lists hold a UTF-8 name exactly (never with a
+    // backslash: such names are recorded as bytes) or a name's bytes already escaped as `\xNN`;
+    // escaping the control characters gives the escaped form of docs/design.md for both.
+    for (const p of r.missing) lines.push(`    missing: ${neutralizeControls(p)}`);
+    for (const p of r.changed) lines.push(`    changed: ${neutralizeControls(p)}`);
+    for (const p of r.modeChanged) lines.push(`    mode:    ${neutralizeControls(p)}`);
+    for (const p of r.extra) lines.push(`    extra:   ${neutralizeControls(p)}`);
   }
   const failed = results.filter((r) => !r.ok).length;
   lines.push(`Verified ${results.length} backup(s): ${results.length - failed} intact, ${failed} failed`);
@@ -163,9 +169,22 @@ export function renderPrune(r: PruneResult, style: Style): string[] {
     if (s.pinned.length)
       lines.push(`  ${s.sandbox}: pinned by an unfinished operation: ${s.pinned.join(", ")}`);
     if (s.skipped) lines.push(`${style.yellow("!")} ${s.sandbox}: ${s.skipped}`);
+    for (const f of s.failed ?? [])
+      lines.push(`${style.red("✗")} ${s.sandbox} ${f.timestamp}: NOT removed (see the error below)`);
   }
   lines.push(
     `Prune summary (keep ${r.keep}): ${r.removed} backup(s) ${verb}, ${formatBytes(r.bytesFreed)} ${r.dryRun ? "would be " : ""}freed.`,
+  );
+  return lines;
+}
+
+/** `backups prune` that could not remove some backups: one error line per backup, naming what is left. */
+export function renderPruneFailure(r: PruneResult, style: Style): string[] {
+  const lines: string[] = [];
+  for (const s of r.sandboxes)
+    for (const f of s.failed ?? []) lines.push(`${style.red("Error:")} ${neutralizeControls(f.error)}`);
+  lines.push(
+    `${style.red("Error:")} ${r.failed} backup(s) could not be removed; the others were pruned. Fix the cause (unmount, chattr -i, permissions) and run the prune again.`,
   );
   return lines;
 }

@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import type { UploadProgress } from "../actions/upload-progress.js";
+import { escapeForDisplay, neutralizeControls, sanitizeForTerminal } from "../domain/display.js";
 import type { Style } from "./style.js";
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -8,6 +9,8 @@ export type RowState = "pending" | "running" | "ok" | "failed" | "skipped";
 
 interface Row {
   name: string;
+  /** The name as shown: escaped (a registry key can hold anything). */
+  shown: string;
   state: RowState;
   detail: string;
   startedAt?: number;
@@ -90,8 +93,9 @@ export class LiveView {
 
   plan(names: readonly string[]): void {
     for (const name of names) {
-      this.rows.set(name, { name, state: "pending", detail: "waiting" });
-      if (name.length > this.width) this.width = name.length;
+      const shown = escapeForDisplay(name);
+      this.rows.set(name, { name, shown, state: "pending", detail: "waiting" });
+      if (shown.length > this.width) this.width = shown.length;
     }
     if (this.live && !this.timer) {
       this.timer = setInterval(() => this.redraw(), 100);
@@ -106,14 +110,14 @@ export class LiveView {
    */
   update(name: string, state: RowState, detail: string, milestone = false): void {
     const known = this.rows.get(name);
-    const row = known ?? { name, state, detail };
+    const row = known ?? { name, shown: escapeForDisplay(name), state, detail };
     // A row first seen here (never planned) is a change too: its first line must be printed.
     const changed = !known || row.state !== state;
     if (state === "running" && row.startedAt === undefined) row.startedAt = this.now();
     row.state = state;
     row.detail = detail;
     this.rows.set(name, row);
-    if (name.length > this.width) this.width = name.length;
+    if (row.shown.length > this.width) this.width = row.shown.length;
     if (this.live) return; // drawn by the timer
     // Waiting rows are not events: without a terminal only changes and results get a line.
     if (changed || milestone || (state !== "running" && state !== "pending"))
@@ -124,8 +128,10 @@ export class LiveView {
    * Text that must scroll above the live region (e.g. warnings): the region is erased, the text
    * written, and the region drawn again below it, so the redraw never overwrites the text.
    */
-  print(lines: readonly string[]): void {
-    if (lines.length === 0) return;
+  print(given: readonly string[]): void {
+    if (given.length === 0) return;
+    const coloured = this.style.red("x") !== "x";
+    const lines = given.map((line) => sanitizeForTerminal(line, coloured));
     // Not (or no longer) redrawing: what is on screen stays, the text goes below it.
     if (!this.live || this.drawn === 0 || !this.timer) {
       this.out.write(`${lines.join("\n")}\n`);
@@ -173,7 +179,7 @@ export class LiveView {
       withElapsed && row.state === "running" && row.startedAt !== undefined
         ? this.style.dim(`  ${formatDuration(this.now() - row.startedAt)}`)
         : "";
-    return `${this.symbol(row)} ${row.name.padEnd(this.width)}  ${row.detail}${elapsed}`;
+    return `${this.symbol(row)} ${row.shown.padEnd(this.width)}  ${neutralizeControls(row.detail)}${elapsed}`;
   }
 
   /** Every row when they fit; otherwise the running ones first and one line counting the rest. */

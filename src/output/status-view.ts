@@ -1,10 +1,12 @@
 import type { StatusResult, StatusRow } from "../actions/status.js";
+import { escapeForDisplay, neutralizeControls } from "../domain/display.js";
 import { formatAge } from "../domain/duration.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import type { Style } from "./style.js";
 
 /** Aligned columns; the last column is never padded (no trailing blanks). */
-export function alignColumns(rows: string[][]): string[] {
+export function alignColumns(given: string[][]): string[] {
+  const rows = given.map((row) => row.map((cell) => neutralizeControls(cell)));
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
@@ -73,7 +75,7 @@ export function renderStatus(result: StatusResult, preflight: Preflight | null, 
   } else {
     const header = ["NAME", "PHASE", "VERSION", "STATUS", "LAST BACKUP", "NOTE"];
     const plain = result.sandboxes.map((r) => [
-      r.name,
+      escapeForDisplay(r.name),
       r.phase,
       `${r.agentVersion ?? "?"} → ${r.expectedVersion ?? "?"}`,
       r.status,

@@ -1,3 +1,5 @@
+import { neutralizeControls } from "../domain/display.js";
+
 /**
  * Aligned result tables for a terminal. Cells are padded on their plain text and only then
  * painted, so colour codes never skew the columns; the last non-empty cell of a row is never
@@ -13,18 +15,23 @@ export interface Cell {
 
 export type TableRow = ReadonlyArray<string | Cell>;
 
+/** Widths count the text as shown: control characters escaped (names were escaped by the views). */
 const cellOf = (c: string | Cell | undefined): Cell =>
-  typeof c === "string" ? { text: c } : (c ?? { text: "" });
+  typeof c === "string"
+    ? { text: neutralizeControls(c) }
+    : c
+      ? { ...c, text: neutralizeControls(c.text) }
+      : { text: "" };
 
 export function renderTable(rows: readonly TableRow[]): string[] {
+  const shown = rows.map((row) => row.map(cellOf));
   const widths: number[] = [];
-  for (const row of rows) {
+  for (const row of shown) {
     row.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cellOf(c).text.length);
+      widths[i] = Math.max(widths[i] ?? 0, c.text.length);
     });
   }
-  return rows.map((row) => {
-    const cells = row.map(cellOf);
+  return shown.map((cells) => {
     let last = cells.length - 1;
     while (last > 0 && (cells[last] as Cell).text === "") last--;
     const out: string[] = [];

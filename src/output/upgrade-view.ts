@@ -4,11 +4,13 @@ import type {
   UpgradeEvent,
   UpgradeResult,
 } from "../actions/upgrade-sandboxes.js";
+import { escapeForDisplay, neutralizeControls } from "../domain/display.js";
 import { formatDuration, type LiveView, uploadDetail } from "./live-view.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
 
-function table(rows: string[][]): string[] {
+function table(given: string[][]): string[] {
+  const rows = given.map((r) => r.map((cell) => neutralizeControls(cell)));
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows.map((r) =>
     r
@@ -22,7 +24,13 @@ function table(rows: string[][]): string[] {
 export function renderCheckTable(result: CheckResult, style: Style): string[] {
   const rows = [["NAME", "VERSION", "STATUS", "PHASE", "REASON"]];
   for (const c of result.sandboxes) {
-    rows.push([c.name, `${c.current ?? "?"} → ${c.expected ?? "?"}`, c.status, c.phase ?? "-", c.reason]);
+    rows.push([
+      escapeForDisplay(c.name),
+      `${c.current ?? "?"} → ${c.expected ?? "?"}`,
+      c.status,
+      c.phase ?? "-",
+      c.reason,
+    ]);
   }
   const lines = table(rows);
   lines[0] = style.bold(lines[0] as string);
@@ -48,7 +56,7 @@ function outcomeLine(o: RebuildOutcome, style: Style): string {
           ? style.green("=")
           : style.yellow("-");
   const label = o.status === "failed" ? "FAILED" : o.status;
-  return `${mark} ${o.name}: ${label} — ${o.reason}${o.durationMs ? ` (${formatDuration(o.durationMs)})` : ""}`;
+  return `${mark} ${escapeForDisplay(o.name)}: ${label} — ${o.reason}${o.durationMs ? ` (${formatDuration(o.durationMs)})` : ""}`;
 }
 
 export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) => void {
@@ -98,7 +106,7 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
     const failed = o.status === "failed";
     rows.push([
       markCell(o, style),
-      o.name,
+      escapeForDisplay(o.name),
       { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
       o.from || o.to ? `${o.from ?? "?"} → ${o.to ?? "?"}` : "",
       o.backup?.timestamp ?? "",
@@ -120,7 +128,7 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
     lines.push("");
     const mark = markCell(o, style);
     lines.push(
-      `${mark.paint ? mark.paint(mark.text) : mark.text} ${o.name}: ${o.status === "failed" ? "FAILED" : o.status} — ${o.reason}`,
+      `${mark.paint ? mark.paint(mark.text) : mark.text} ${escapeForDisplay(o.name)}: ${o.status === "failed" ? "FAILED" : o.status} — ${o.reason}`,
     );
     if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
     // On a line of its own, so an operator (or a script) can copy it as is.

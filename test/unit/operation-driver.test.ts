@@ -860,7 +860,11 @@ describe("driveOperation: failures", () => {
     const { result } = await drive(env, { operation: "rebuild", phase: "deleting", resumed: false });
     expect(result).toEqual({
       status: "registry-failed",
-      why: `the sandbox registry lock ${lockDir} is held by pid ${process.ppid} (another nemoclaw tool is changing the registry)`,
+      // A live owner without process-start cannot be judged: respected, with the exact rm -r.
+      why:
+        `the sandbox registry lock ${lockDir} is held by pid ${process.ppid}, which left no usable process-start, ` +
+        "so nemoclaw cannot tell whether that pid is still the process that took the lock; once you have checked " +
+        `that no nemoclaw or NemoClaw command is changing the registry, remove it: rm -r ${lockDir}`,
     });
     // The driver passes only procRoot (no lock timeout: the 12 s default, shortened by the mock).
     expect(lockOptionsSeen).toEqual([expect.objectContaining({ procRoot: "/proc" })]);

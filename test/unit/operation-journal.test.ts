@@ -21,13 +21,18 @@ import {
   JournalHandle,
   journalFile,
   operationsDir,
+  orphanGroupToSignal,
   readJournal,
   readJournals,
   stopOrphanChild,
   writeJournal,
   writerState,
 } from "../../src/adapters/operations-journal.js";
-import { processStartTime, readProcessState } from "../../src/adapters/process-identity.js";
+import {
+  isSameProcessInstance,
+  processStartTime,
+  readProcessState,
+} from "../../src/adapters/process-identity.js";
 import {
   decideResume,
   describeInterruption,
@@ -655,28 +660,64 @@ describe("writerState", () => {
 });
 
 describe("stopOrphanChild", () => {
-  function sleeper(): { pid: number; tick: number } {
-    const child = spawn("sleep", ["30"], { detached: true, stdio: "ignore" });
+  const boot = currentWriter().bootId;
+  function sleeper(detached = true): { pid: number; tick: number } {
+    const child = spawn("sleep", ["30"], { detached, stdio: "ignore" });
     const pid = tracker.track(child);
     const tick = processStartTime(pid);
     if (tick === null) throw new Error("sleep did not start");
     return { pid, tick };
   }
+  function orphan(child: OperationJournal["child"], bootId: string | null = boot) {
+    return { child, writer: { pid: NO_SUCH_PID, bootId, startTick: 1, hostname: os.hostname() } };
+  }
 
   it("does nothing without a child or for one that is gone", async () => {
-    expect(await stopOrphanChild(null)).toBe(false);
-    expect(await stopOrphanChild({ pid: NO_SUCH_PID, pgid: NO_SUCH_PID, startTick: 1 })).toBe(false);
+    expect(await stopOrphanChild(orphan(null))).toBe(false);
+    expect(await stopOrphanChild(orphan({ pid: NO_SUCH_PID, pgid: NO_SUCH_PID, startTick: 1 }))).toBe(false);
   });
 
   it("never signals a live process whose start tick differs (a reused pid)", async () => {
     const { pid, tick } = sleeper();
-    expect(await stopOrphanChild({ pid, pgid: pid, startTick: tick + 1 }, "/proc", 200)).toBe(false);
+    expect(await stopOrphanChild(orphan({ pid, pgid: pid, startTick: tick + 1 }), "/proc", 200)).toBe(false);
     expect(readProcessState(pid)).toBe("alive");
   });
 
-  it("kills the recorded child's process group and waits until it is gone", async () => {
+  it("never signals a live group named by a journal of another boot, or of an unknown boot", async () => {
     const { pid, tick } = sleeper();
-    expect(await stopOrphanChild({ pid, pgid: pid, startTick: tick }, "/proc", 2000)).toBe(true);
+    const child = { pid, pgid: pid, startTick: tick };
+    expect(orphanGroupToSignal(child, "another-boot")).toBeNull();
+    expect(await stopOrphanChild(orphan(child, "another-boot"), "/proc", 200)).toBe(false);
+    expect(await stopOrphanChild(orphan(child, null), "/proc", 200)).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(isSameProcessInstance(pid, tick)).toBe(true);
+  });
+
+  it("never signals a group whose leader is not the recorded process", async () => {
+    const leader = sleeper(); // an unrelated live process group
+    const member = sleeper();
+    // The recorded child is real (pid + tick match) but the journal names another live group.
+    const crafted = { pid: member.pid, pgid: leader.pid, startTick: member.tick };
+    expect(orphanGroupToSignal(crafted, boot)).toBeNull();
+    expect(await stopOrphanChild(orphan(crafted), "/proc", 200)).toBe(false);
+    // A real process that is not the leader of its own group (it shares ours): -pid names no
+    // group it leads, so nothing is signalled.
+    const inOurGroup = sleeper(false);
+    const notLeader = { pid: inOurGroup.pid, pgid: inOurGroup.pid, startTick: inOurGroup.tick };
+    expect(orphanGroupToSignal(notLeader, boot)).toBeNull();
+    expect(await stopOrphanChild(orphan(notLeader), "/proc", 200)).toBe(false);
+    // Our own process and pid 1 are never candidates, whatever the journal says.
+    const ownTick = processStartTime(process.pid) ?? 0;
+    expect(orphanGroupToSignal({ pid: process.pid, pgid: process.pid, startTick: ownTick }, boot)).toBeNull();
+    expect(orphanGroupToSignal({ pid: 1, pgid: 1, startTick: processStartTime(1) ?? 0 }, boot)).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const p of [leader, member, inOurGroup]) expect(isSameProcessInstance(p.pid, p.tick)).toBe(true);
+  });
+
+  it("kills the recorded child's process group, on the same boot, and waits until it is gone", async () => {
+    const { pid, tick } = sleeper();
+    expect(orphanGroupToSignal({ pid, pgid: pid, startTick: tick }, boot)).toBe(pid);
+    expect(await stopOrphanChild(orphan({ pid, pgid: pid, startTick: tick }), "/proc", 2000)).toBe(true);
     await waitFor(() => readProcessState(pid) !== "alive", 2000);
     expect(processStartTime(pid)).toBeNull();
   });

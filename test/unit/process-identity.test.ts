@@ -72,12 +72,13 @@ afterEach(async () => {
 });
 
 describe("parseProcStat", () => {
-  it("reads state, ppid and start time", () => {
+  it("reads state, ppid, process group and start time", () => {
     expect(parseProcStat(statLine(4242, "sleep", "S", 777))).toEqual({
       pid: 4242,
       comm: "sleep",
       state: "S",
       ppid: 1,
+      pgrp: 4242,
       startTime: 777,
     });
   });

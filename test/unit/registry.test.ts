@@ -3,6 +3,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -13,8 +14,9 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { processStartTime } from "../../src/adapters/process-identity.js";
 import { readRegistry, updateRegistryEntry } from "../../src/adapters/registry.js";
-import { RegistryLockHeld } from "../../src/adapters/registry-lock.js";
+import { lockInstanceId, RegistryLockHeld, registryLockHolder } from "../../src/adapters/registry-lock.js";
 import { EnvironmentError } from "../../src/domain/errors.js";
 
 describe("registry", () => {
@@ -161,6 +163,102 @@ describe("registry", () => {
       utimesSync(`${f}.lock`, old, old);
       await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 150 });
       expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+    });
+
+    it("respects a live owner without process-start (cannot be judged) and names the exact rm -r", async () => {
+      const f = registry();
+      holdLock(f, `${process.ppid}\n`);
+      const error = await updateRegistryEntry(
+        f,
+        "alpha",
+        { agentVersion: "2" },
+        { timeoutMs: 100, retryMs: 20 },
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RegistryLockHeld);
+      expect((error as RegistryLockHeld).holder).toEqual({ pid: process.ppid, why: "unjudgeable" });
+      expect((error as Error).message).toContain(
+        `held by pid ${process.ppid}, which left no usable process-start`,
+      );
+      expect((error as Error).message).toMatch(new RegExp(`remove it: rm -r ${f}\\.lock$`));
+      expect(existsSync(`${f}.lock`)).toBe(true);
+      // The same with a process-start about another pid, or written without a boot id.
+      rmSync(`${f}.lock`, { recursive: true });
+      holdLock(f, `${process.ppid}\n`, `${process.ppid} unknown 0\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "unjudgeable" });
+      rmSync(`${f}.lock`, { recursive: true });
+      holdLock(f, `${process.ppid}\n`, `${process.pid} x 1\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "unjudgeable" });
+    });
+
+    it("a live owner whose process-start matches holds it; the rm is not offered", async () => {
+      const f = registry();
+      const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      holdLock(f, `${process.ppid}\n`, `${process.ppid} ${boot} ${processStartTime(process.ppid)}\n`);
+      expect(registryLockHolder(`${f}.lock`)).toEqual({ pid: process.ppid, why: "alive" });
+      await expect(
+        updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 100, retryMs: 20 }),
+      ).rejects.toThrow(/held by pid \d+ \(another nemoclaw tool is changing the registry\)$/);
+    });
+
+    it("never breaks through a claims directory that is a symlink; the message says why and gives the rm -r", async () => {
+      const f = registry();
+      holdLock(f, "4194000\n");
+      const elsewhere = mkdtempSync(path.join(tmpdir(), "registry-elsewhere-"));
+      writeFileSync(path.join(elsewhere, "precious"), "keep me");
+      symlinkSync(elsewhere, `${f}.lock.breaks`);
+      const error = await updateRegistryEntry(
+        f,
+        "alpha",
+        { agentVersion: "2" },
+        { timeoutMs: 100, retryMs: 20 },
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RegistryLockHeld);
+      expect((error as Error).message).toContain("is stale but could not be removed");
+      expect((error as Error).message).toMatch(/rm -r \S+sandboxes\.json\.lock$/);
+      expect(readFileSync(path.join(elsewhere, "precious"), "utf8")).toBe("keep me");
+      expect(readFileSync(path.join(`${f}.lock`, "owner"), "utf8")).toBe("4194000\n");
+      rmSync(elsewhere, { recursive: true, force: true });
+    });
+
+    it("leaves a stale lock to a live process that claimed its removal; takes over a dead claimant's", async () => {
+      const f = registry();
+      holdLock(f, "4194000\n");
+      const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      const claims = path.join(`${f}.lock.breaks`, boot);
+      mkdirSync(claims, { recursive: true });
+      const claim = path.join(claims, `${lockInstanceId(`${f}.lock`)}.0`);
+      // A live claimant (our parent) is removing it: we wait, and never remove it ourselves.
+      writeFileSync(claim, `${process.ppid} ${processStartTime(process.ppid)}\n`);
+      await expect(
+        updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 150, retryMs: 20 }),
+      ).rejects.toThrow(/is stale but could not be removed/);
+      expect(readFileSync(path.join(`${f}.lock`, "owner"), "utf8")).toBe("4194000\n");
+      // The claimant died before finishing: the next claim (.1) is ours, and the lock is broken.
+      writeFileSync(claim, "4194000 12345\n");
+      await updateRegistryEntry(f, "alpha", { agentVersion: "2" }, { timeoutMs: 500, retryMs: 20 });
+      expect(JSON.parse(readFileSync(f, "utf8")).sandboxes.alpha.agentVersion).toBe("2");
+      expect(readFileSync(`${claim.slice(0, -2)}.1`, "utf8")).toBe(
+        `${process.pid} ${processStartTime(process.pid)}\n`,
+      );
+      expect(existsSync(`${f}.lock`)).toBe(false);
+      expect(readdirSync(claims).filter((n) => n.endsWith(".lock"))).toEqual([]);
+    });
+
+    it("release removes the lock only while it is still ours", async () => {
+      const f = registry();
+      const { withRegistryLock } = await import("../../src/adapters/registry-lock.js");
+      await withRegistryLock(`${f}.lock`, {}, () => {
+        // Someone else's lock replaces ours meanwhile (only a tool outside the protocol could).
+        rmSync(`${f}.lock`, { recursive: true });
+        holdLock(f, `${process.ppid}\n`);
+      });
+      expect(readFileSync(path.join(`${f}.lock`, "owner"), "utf8")).toBe(`${process.ppid}\n`);
     });
 
     it("holds the lock while writing: owner and process-start name this process (0600)", async () => {
