@@ -1,5 +1,5 @@
 import { Flags } from "@oclif/core";
-import { type OffhostStatus, offhostStatus } from "../actions/offhost.js";
+import { type OffhostStatus, offhostStatus, resticFor } from "../actions/offhost.js";
 import { hostStatus, needsAction } from "../actions/status.js";
 import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
@@ -84,6 +84,8 @@ ${exitCodesHelp()}`;
     // Every command printed names the gateway unless it is the default (also when it came from
     // NEMOCLAW_GATEWAY: the operator may paste it into another shell).
     const gatewayArg = gatewayArgFor(gatewayName);
+    // A missing repository is a usage error (exit 2) found before the gateway is contacted.
+    if (flags.remote) resticFor(ctx, flags.repo);
     const run = await hostStatus(ctx, {
       gatewayName,
       strict,
