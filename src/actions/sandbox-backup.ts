@@ -219,8 +219,8 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
             request.onProgress?.({ phase: "hashing", bytes: hashed });
           },
         },
-        ({ rel: _rel, linked, ...entry }) => {
-          writer.add(entry);
+        (entry, key, linked) => {
+          writer.add(entry, key);
           if (linked) {
             linkedFiles++;
             bytesLinked += entry.size;
@@ -281,7 +281,7 @@ function openPrevious(dir: string) {
     const st = fs.lstatSync(manifest);
     if (!st.isFile()) return undefined;
     const reader = new ManifestReader(manifest);
-    return { dir, sealedAt: st.mtimeMs, next: () => reader.next(), close: () => reader.close() };
+    return { dir, sealedAt: st.mtimeMs, next: () => reader.nextKeyed(), close: () => reader.close() };
   } catch {
     return undefined;
   }

@@ -444,8 +444,8 @@ async function downloadAndCompare(
     // difference.
     const reader = new ManifestReader(path.join(backup.path, MANIFEST_FILE));
     try {
-      const merge = new TreeMerge(() => reader.next(), true);
-      await scanTree(scratch, { skipped: [] }, (f) => merge.actual(f, f.rel));
+      const merge = new TreeMerge(() => reader.nextKeyed(), true);
+      await scanTree(scratch, { skipped: [] }, (f, key) => merge.actual(f, key));
       return { ...merge.finish(), repairs: merge.repairs };
     } finally {
       reader.close();

@@ -7,7 +7,7 @@ import {
   differenceCount,
   displayPath,
   entryBytes,
-  entryPath,
+  entryPathOfKey,
   formatMode,
   humanPath,
   isBackupTimestamp,
@@ -23,7 +23,7 @@ import {
 import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
 import { fsyncDir, tempSibling, writingTo } from "./atomic-file.js";
-import { type Batch, HashError, HashPool, type ItemResult } from "./hash-pool.js";
+import { type Batch, type BatchResult, HashError, HashPool } from "./hash-pool.js";
 import { ManifestError, ManifestReader, ManifestWriter, readManifestHeader } from "./manifest-stream.js";
 
 const STAGING = /^\.(.+)\.partial$/;
@@ -87,15 +87,22 @@ export interface HashTreeOptions {
    * and its manifest's entries in path order. A regular file whose hash, size and mode equal the
    * previous entry at the same path is replaced by a hard link to it after a byte proof.
    */
-  previous?: { dir: string; sealedAt: number; next: () => ManifestFile | undefined };
+  previous?: {
+    dir: string;
+    sealedAt: number;
+    next: () => { entry: ManifestFile; key: string } | undefined;
+  };
 }
-
-/** A file found by `scanTree`: its manifest entry, the exact bytes of its path, whether linked. */
-export type ScannedFile = ManifestFile & { rel: Buffer; linked?: boolean };
 
 const SLASH = Buffer.from("/");
 
-function specialType(entry: fs.Dirent<Buffer>): SkippedType {
+/**
+ * Gets each file `scanTree` found: its manifest entry, its sort key (`sortKey`: the exact path
+ * bytes as latin1 text), whether it was linked.
+ */
+export type OnScannedFile = (file: ManifestFile, key: string, linked: boolean) => void;
+
+function specialType(entry: fs.Dirent): SkippedType {
   if (entry.isFIFO()) return "fifo";
   if (entry.isSocket()) return "socket";
   if (entry.isBlockDevice()) return "block-device";
@@ -104,33 +111,32 @@ function specialType(entry: fs.Dirent<Buffer>): SkippedType {
 }
 
 interface WalkEntry {
-  rel: Buffer;
+  /** The relative path's exact bytes as latin1 text (`sortKey`). */
+  key: string;
   id: { path: string } | { pathB64: string };
-  dirent: fs.Dirent<Buffer>;
+  dirent: fs.Dirent;
 }
 
 /**
  * Every entry under `root` but directories, in ascending order of the exact bytes of its
  * relative path: siblings are sorted with a directory's name taken as `name/`, so a depth-first
- * walk yields exactly the order of the full paths. Symlinks are never followed. Only the entries
- * of the directories on the current path are held, never the whole tree.
+ * walk yields exactly the order of the full paths. Names are read as latin1 (one char per byte,
+ * so exact and ordered as bytes). Symlinks are never followed. Only the entries of the
+ * directories on the current path are held, never the whole tree.
  */
 function* walkSorted(root: string, exclude?: ReadonlySet<string>): Generator<WalkEntry> {
   interface Frame {
-    rel: Buffer | null;
-    entries: { dirent: fs.Dirent<Buffer>; key: Buffer }[];
+    key: string | null;
+    entries: { dirent: fs.Dirent; key: string }[];
     index: number;
   }
   const rootBytes = Buffer.from(root);
-  const open = (rel: Buffer | null, at: string | Buffer): Frame => {
+  const open = (key: string | null, at: string | Buffer): Frame => {
     const entries = fs
-      .readdirSync(at, { withFileTypes: true, encoding: "buffer" })
-      .map((dirent) => ({
-        dirent,
-        key: dirent.isDirectory() ? Buffer.concat([dirent.name, SLASH]) : dirent.name,
-      }))
-      .sort((a, b) => Buffer.compare(a.key, b.key));
-    return { rel, entries, index: 0 };
+      .readdirSync(at, { withFileTypes: true, encoding: "latin1" })
+      .map((dirent) => ({ dirent, key: dirent.isDirectory() ? `${dirent.name}/` : dirent.name }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { key, entries, index: 0 };
   };
   const stack: Frame[] = [open(null, root)];
   while (stack.length) {
@@ -141,21 +147,28 @@ function* walkSorted(root: string, exclude?: ReadonlySet<string>): Generator<Wal
       continue;
     }
     const { dirent } = next;
-    const rel = frame.rel ? Buffer.concat([frame.rel, SLASH, dirent.name]) : dirent.name;
-    const id = entryPath(rel);
+    const key = frame.key === null ? dirent.name : `${frame.key}/${dirent.name}`;
+    const id = entryPathOfKey(key);
     if (exclude && "path" in id && exclude.has(id.path)) continue;
     if (dirent.isDirectory()) {
-      stack.push(open(rel, "path" in id ? path.join(root, id.path) : Buffer.concat([rootBytes, SLASH, rel])));
+      stack.push(open(key, hostPath(root, rootBytes, key, id)));
       continue;
     }
-    yield { rel, id, dirent };
+    yield { key, id, dirent };
   }
 }
 
+/** The host path of a tree entry: a string when its name is UTF-8, else its exact bytes. */
+function hostPath(root: string, rootBytes: Buffer, key: string, id: WalkEntry["id"]): string | Buffer {
+  return "path" in id ? `${root}/${id.path}` : Buffer.concat([rootBytes, SLASH, Buffer.from(key, "latin1")]);
+}
+
 /** Files per batch sent to a hashing worker. */
-const BATCH_FILES = 128;
+const BATCH_FILES = 256;
 /** Batches in flight per worker: the read-ahead that keeps every worker busy. */
 const BATCHES_AHEAD = 3;
+/** `formatMode` of every `0777` value, computed once. */
+const MODES = Array.from({ length: 0o1000 }, (_, m) => formatMode(m));
 
 /**
  * Every regular file and symlink under `root`, hashed with streaming SHA-256 on the pool's
@@ -168,79 +181,86 @@ const BATCHES_AHEAD = 3;
 export async function scanTree(
   root: string,
   options: HashTreeOptions,
-  onFile: (file: ScannedFile) => void,
+  onFile: OnScannedFile,
 ): Promise<number> {
   const pool = options.pool ?? new HashPool();
   const rootBytes = Buffer.from(root);
   const previous = options.previous;
-  let pendingPrevious: { entry: ManifestFile; bytes: Buffer } | undefined;
+  let pendingPrevious: { entry: ManifestFile; key: string } | undefined;
   let previousDone = previous === undefined;
   // The previous backup's entry at exactly this path (merge join: both sides ascend).
-  const previousAt = (rel: Buffer): ManifestFile | undefined => {
+  const previousAt = (key: string): ManifestFile | undefined => {
     while (!previousDone) {
       if (!pendingPrevious) {
-        let entry: ManifestFile | undefined;
+        let next: { entry: ManifestFile; key: string } | undefined;
         try {
-          entry = previous?.next();
+          next = previous?.next();
         } catch {
-          entry = undefined; // a previous manifest that turns out broken: link nothing more
+          next = undefined; // a previous manifest that turns out broken: link nothing more
         }
-        if (!entry) {
+        if (!next) {
           previousDone = true;
           return undefined;
         }
-        pendingPrevious = { entry, bytes: entryBytes(entry) };
+        pendingPrevious = next;
       }
-      const order = Buffer.compare(pendingPrevious.bytes, rel);
-      if (order > 0) return undefined;
+      if (pendingPrevious.key > key) return undefined;
+      const order = pendingPrevious.key === key ? 0 : -1;
       const { entry } = pendingPrevious;
       pendingPrevious = undefined;
       if (order === 0) return entry;
     }
     return undefined;
   };
-  type Item = { kind: "file"; rel: Buffer; id: WalkEntry["id"] } | { kind: "ready"; file: ScannedFile };
+  /** A walked entry in manifest order: a file to hash (`file` = its slot in the batch) or ready. */
+  type Item = { key: string; id: WalkEntry["id"]; file: number } | { ready: ManifestFile; key: string };
   const walk = walkSorted(root, options.exclude);
   let walked = false;
-  const nextBatch = (): { items: Item[]; batch: Batch } | null => {
+  const nextBatch = (): { items: Item[]; batch: Batch | null } | null => {
     const items: Item[] = [];
-    const batch: Batch = {
-      root,
-      items: [],
-      sync: options.sync,
-      onBytes: options.onBytes,
-      ...(previous ? { prev: { root: previous.dir, sealedAt: previous.sealedAt } } : {}),
-    };
-    while (batch.items.length < BATCH_FILES) {
+    const names: string[] = [];
+    let raw: (Uint8Array | null)[] | undefined;
+    let link: { size: Float64Array; mode: Int32Array; sha: string[] } | undefined;
+    while (names.length < BATCH_FILES) {
       const step = walk.next();
       if (step.done) {
         walked = true;
         break;
       }
-      const { rel, id, dirent } = step.value;
-      const at = "path" in id ? path.join(root, id.path) : Buffer.concat([rootBytes, SLASH, rel]);
+      const { key, id, dirent } = step.value;
       if (dirent.isFile()) {
-        const old = previous ? previousAt(rel) : undefined;
-        batch.items.push({
-          rel: "path" in id ? id.path : rel,
-          ...(old && linkable(old)
-            ? { link: { size: old.size, mode: Number.parseInt(old.mode as string, 8), sha256: old.sha256 } }
-            : {}),
-        });
-        items.push({ kind: "file", rel, id });
+        const slot = names.length;
+        if ("path" in id) names.push(id.path);
+        else {
+          names.push("");
+          raw ??= [];
+          raw[slot] = new Uint8Array(Buffer.from(key, "latin1"));
+        }
+        const old = previous ? previousAt(key) : undefined;
+        if (old && linkable(old)) {
+          link ??= {
+            size: new Float64Array(BATCH_FILES),
+            mode: new Int32Array(BATCH_FILES).fill(-1),
+            sha: [],
+          };
+          link.size[slot] = old.size;
+          link.mode[slot] = Number.parseInt(old.mode as string, 8);
+          link.sha[slot] = old.sha256;
+        }
+        items.push({ key, id, file: slot });
       } else if (dirent.isSymbolicLink()) {
+        const at = hostPath(root, rootBytes, key, id);
         const target = fs.readlinkSync(at);
         const stat = fs.lstatSync(at);
         items.push({
-          kind: "ready",
-          file: {
+          ready: {
             ...id,
             size: Buffer.byteLength(target),
             sha256: createHash("sha256").update(target).digest("hex"),
             mode: formatMode(stat.mode),
             symlink: target,
-            rel,
           },
+          key,
         });
       } else if (options.skipped) {
         options.skipped.push({ ...id, type: specialType(dirent) });
@@ -248,50 +268,60 @@ export async function scanTree(
         throw new Error(`unsupported file type in backup: ${humanPath(id)}`);
       }
     }
-    return items.length || batch.items.length ? { items, batch } : null;
+    if (items.length === 0) return null;
+    if (names.length === 0) return { items, batch: null };
+    const batch: Batch = {
+      root,
+      names: names.join("\0"),
+      sync: options.sync,
+      onBytes: options.onBytes,
+    };
+    if (raw) batch.raw = Array.from({ length: names.length }, (_, i) => raw?.[i] ?? null);
+    if (link && previous) {
+      const sha = Array.from({ length: names.length }, (_, i) => link?.sha[i] ?? "0".repeat(64)).join("");
+      batch.link = { size: link.size, mode: link.mode, sha };
+      batch.prev = { root: previous.dir, sealedAt: previous.sealedAt };
+    }
+    return { items, batch };
   };
   let count = 0;
-  const emit = (items: Item[], results: ItemResult[]) => {
-    let r = 0;
+  const emit = (items: Item[], result: BatchResult | null) => {
     for (const item of items) {
-      if (item.kind === "ready") {
-        onFile(item.file);
+      if ("ready" in item) {
+        onFile(item.ready, item.key, false);
         count++;
         continue;
       }
-      const result = results[r++];
-      if (!result || "error" in result) {
-        throw new HashError(
-          `${humanPath(item.id)}: ${result?.error.message ?? "not hashed"}`,
-          result?.error.code,
-        );
+      const i = item.file;
+      const r = result as BatchResult;
+      const mode = r.modes[i] as number;
+      if (mode < 0) {
+        const error = r.errors?.find((e) => e.i === i);
+        throw new HashError(`${humanPath(item.id)}: ${error?.message ?? "not hashed"}`, error?.code);
       }
-      onFile({
-        ...item.id,
-        size: result.size,
-        sha256: result.sha256,
-        mode: formatMode(result.mode),
-        rel: item.rel,
-        ...(result.linked ? { linked: true } : {}),
-      });
+      const file = item.id as ManifestFile;
+      file.size = r.sizes[i] as number;
+      file.sha256 = r.shas.slice(64 * i, 64 * i + 64);
+      file.mode = MODES[mode];
+      onFile(file, item.key, r.linked?.[i] === 1);
       count++;
     }
   };
-  const inFlight: { items: Item[]; results: Promise<ItemResult[]> }[] = [];
+  const inFlight: { items: Item[]; result: Promise<BatchResult | null> }[] = [];
   const ahead = Math.max(2, pool.width * BATCHES_AHEAD);
   try {
     for (;;) {
       while (!walked && inFlight.length < ahead) {
         const next = nextBatch();
         if (!next) break;
-        const results = next.batch.items.length ? pool.run(next.batch) : Promise.resolve([]);
+        const result = next.batch ? pool.run(next.batch) : Promise.resolve(null);
         // Rejections are awaited below in order; never unhandled meanwhile.
-        results.catch(() => {});
-        inFlight.push({ items: next.items, results });
+        result.catch(() => {});
+        inFlight.push({ items: next.items, result });
       }
       const head = inFlight.shift();
       if (!head) break;
-      emit(head.items, await head.results);
+      emit(head.items, await head.result);
     }
   } finally {
     if (!options.pool) await pool.close();
@@ -306,7 +336,7 @@ export async function scanTree(
  */
 export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
   const files: ManifestFile[] = [];
-  await scanTree(root, options, ({ rel: _rel, linked: _linked, ...entry }) => files.push(entry));
+  await scanTree(root, options, (entry) => files.push(entry));
   return files;
 }
 
@@ -570,13 +600,13 @@ export async function verifyBackup(
     if (sandboxName !== listing.sandbox || timestamp !== listing.timestamp)
       return failed("manifest names another sandbox or timestamp");
     const skipped: SkippedEntry[] = [];
-    const merge = new TreeMerge(() => reader.next());
+    const merge = new TreeMerge(() => reader.nextKeyed());
     let checkedFiles: number;
     try {
       checkedFiles = await scanTree(
         listing.path,
         { exclude: new Set([MANIFEST_FILE]), pool, skipped, sync },
-        (f) => merge.actual(f, f.rel),
+        (f, key) => merge.actual(f, key),
       );
     } catch (error) {
       if (error instanceof ManifestError) return failed(error.reason);

@@ -115,18 +115,27 @@ function tryLink(staged, rel, prev, want, whole) {
   }
   return true;
 }
-parentPort.on("message", ({ id, root, sync, prev, items }) => {
-  const results = [];
+// A batch arrives packed (one string of names, typed arrays): cloning a message per batch then
+// costs next to nothing on the main thread, which walks the tree and writes the manifest.
+parentPort.on("message", ({ id, root, sync, prev, names, raw, link }) => {
+  const rels = names.split("\0");
+  const n = rels.length;
+  const sizes = new Float64Array(n);
+  const modes = new Int32Array(n);
+  const linked = link ? new Uint8Array(n) : undefined;
+  const shas = [];
+  let errors;
   let unreported = 0;
-  const report = (n) => {
-    unreported += n;
+  const report = (k) => {
+    unreported += k;
     if (unreported >= PROGRESS_EVERY) {
       parentPort.postMessage({ id, progress: unreported });
       unreported = 0;
     }
   };
-  for (const item of items) {
-    const at = join(root, item.rel);
+  for (let i = 0; i < n; i++) {
+    const rel = raw && raw[i] ? raw[i] : rels[i];
+    const at = join(root, rel);
     let fd = -1;
     try {
       fd = fs.openSync(at, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
@@ -140,17 +149,22 @@ parentPort.on("message", ({ id, root, sync, prev, items }) => {
       if (sync) fs.fsyncSync(fd);
       fs.closeSync(fd);
       fd = -1;
-      const want = item.link;
-      const linked = want !== undefined && prev && want.size === size && want.mode === mode && want.sha256 === sha256
-        ? tryLink(at, item.rel, prev, want, whole)
-        : false;
-      results.push(linked ? { size, sha256, mode, linked } : { size, sha256, mode });
+      sizes[i] = size;
+      modes[i] = mode;
+      shas.push(sha256);
+      if (link && prev && link.mode[i] >= 0 && link.size[i] === size && link.mode[i] === mode && link.sha.slice(64 * i, 64 * i + 64) === sha256) {
+        if (tryLink(at, rel, prev, { size, mode, sha256 }, whole)) linked[i] = 1;
+      }
     } catch (error) {
       if (fd !== -1) fs.closeSync(fd);
-      results.push({ error: { message: error.message, code: error.code } });
+      modes[i] = -1;
+      shas.push("0".repeat(64));
+      (errors ??= []).push({ i, message: error.message, code: error.code });
     }
   }
-  parentPort.postMessage({ id, results, progress: unreported });
+  const transfer = [sizes.buffer, modes.buffer];
+  if (linked) transfer.push(linked.buffer);
+  parentPort.postMessage({ id, progress: unreported, sizes, modes, shas: shas.join(""), linked, errors }, transfer);
 });
 `;
 
@@ -161,20 +175,19 @@ export interface FileDigest {
   mode: number;
 }
 
-/** One file of a batch: its path relative to the batch's root (a string when valid UTF-8). */
-export interface BatchItem {
-  rel: string | Uint8Array;
-  /**
-   * The previous backup's entry at the same path, when it may be linked to: the staged file is
-   * replaced by a link after a byte proof, if it hashes to exactly this.
-   */
-  link?: { size: number; mode: number; sha256: string };
-}
-
+/**
+ * Files of one batch, relative to `root`: `names` holds every relative path joined by NUL (a
+ * name can never hold one); an item whose name is not valid UTF-8 has its exact bytes in
+ * `raw[i]` (and an empty name). `link` (optional, one slot per item; mode -1 = none) is the
+ * previous backup's entry at the same path: the staged file is replaced by a hard link to it
+ * after a byte proof, if it hashes to exactly this.
+ */
 export interface Batch {
-  /** Absolute directory the items are relative to; null when items hold absolute paths. */
+  /** Absolute directory the items are relative to; null when items are absolute paths. */
   root: string | Uint8Array | null;
-  items: BatchItem[];
+  names: string;
+  raw?: (Uint8Array | null)[];
+  link?: { size: Float64Array; mode: Int32Array; sha: string };
   /** fsync each file after hashing it. */
   sync?: boolean;
   /** The previous backup (for items with `link`) and when its manifest was written. */
@@ -182,18 +195,24 @@ export interface Batch {
   onBytes?: (n: number) => void;
 }
 
-export type ItemResult = (FileDigest & { linked?: boolean }) | { error: { message: string; code?: string } };
+/** Per item, in order: size, `0777` mode (-1 = failed, see `errors`), hex SHA-256 at 64·i, linked. */
+export interface BatchResult {
+  sizes: Float64Array;
+  modes: Int32Array;
+  shas: string;
+  linked?: Uint8Array;
+  errors?: { i: number; message: string; code?: string }[];
+}
 
 interface Job extends Batch {
   id: number;
-  resolve: (results: ItemResult[]) => void;
+  resolve: (result: BatchResult) => void;
   reject: (error: Error) => void;
 }
 
-interface WorkerMessage {
+interface WorkerMessage extends Partial<BatchResult> {
   id: number;
   progress?: number;
-  results?: ItemResult[];
 }
 
 /** A file could not be hashed (vanished, swapped for a symlink, unreadable). */
@@ -231,7 +250,7 @@ export class HashPool {
   }
 
   /** Hashes (and, where asked, links) a batch of files; one result per item, in order. */
-  run(batch: Batch): Promise<ItemResult[]> {
+  run(batch: Batch): Promise<BatchResult> {
     if (this.closed) return Promise.reject(new Error("hash pool is closed"));
     return new Promise((resolve, reject) => {
       this.queue.push({ ...batch, id: this.nextId++, resolve, reject });
@@ -244,15 +263,21 @@ export class HashPool {
     file: string | Buffer,
     options: { sync?: boolean; onBytes?: (n: number) => void } = {},
   ): Promise<FileDigest> {
-    const [result] = await this.run({
+    const raw = typeof file === "string" ? undefined : [new Uint8Array(file)];
+    const result = await this.run({
       root: null,
-      items: [{ rel: file }],
+      names: typeof file === "string" ? file : "",
+      ...(raw ? { raw } : {}),
       sync: options.sync,
       onBytes: options.onBytes,
     });
-    if (!result || "error" in result)
-      throw new HashError(`${file}: ${result?.error.message ?? "no result"}`, result?.error.code);
-    return { size: result.size, sha256: result.sha256, mode: result.mode };
+    const error = result.errors?.[0];
+    if (error) throw new HashError(`${file}: ${error.message}`, error.code);
+    return {
+      size: result.sizes[0] as number,
+      sha256: result.shas.slice(0, 64),
+      mode: result.modes[0] as number,
+    };
   }
 
   /**
@@ -288,7 +313,9 @@ export class HashPool {
         root: job.root,
         sync: job.sync ?? false,
         prev: job.prev,
-        items: job.items,
+        names: job.names,
+        raw: job.raw,
+        link: job.link,
       });
     }
   }
@@ -320,12 +347,12 @@ export class HashPool {
     const job = this.jobs.get(message.id);
     if (!job) return;
     if (message.progress) job.onBytes?.(message.progress);
-    if (!message.results) return;
+    if (message.sizes === undefined) return;
     this.jobs.delete(message.id);
     job.slot.running--;
     // An idle worker must not keep the process alive.
     if (job.slot.running === 0) job.slot.worker.unref();
-    job.resolve(message.results);
+    job.resolve(message as BatchResult);
     this.dispatch();
   }
 

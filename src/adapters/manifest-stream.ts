@@ -14,6 +14,7 @@ import {
   type ManifestHeader,
   manifestRoots,
   parseManifest,
+  sortKey,
   validateHeader,
 } from "../domain/backup-manifest.js";
 import { escapeForDisplay } from "../domain/display.js";
@@ -160,7 +161,7 @@ export class ManifestReader {
   private head: Head | null;
   private old: { files: ManifestFile[]; index: number } | undefined;
   private readonly roots: ReadonlySet<string>;
-  private previous: Buffer | undefined;
+  private previous: string | undefined;
   private count = 0;
   private bytes = 0;
   private done = false;
@@ -195,12 +196,16 @@ export class ManifestReader {
     this.roots = manifestRoots(this.header.backedUpDirs);
   }
 
+  /** The sort key (`sortKey`: exact path bytes as latin1) of the entry `next` returned last. */
+  key = "";
+
   /** The next entry, or undefined after the last one (then the counts have been checked). */
   next(): ManifestFile | undefined {
     if (this.done) return undefined;
     if (this.old) {
       const entry = this.old.files[this.old.index++];
       if (entry === undefined) this.done = true;
+      else this.key = sortKey(entry);
       return entry;
     }
     const head = this.head as Head;
@@ -224,13 +229,20 @@ export class ManifestReader {
     const problem = entryProblem(entry, this.roots);
     if (problem) throw new ManifestError(problem);
     const f = entry as ManifestFile;
-    const key = entryBytes(f);
-    if (this.previous && Buffer.compare(this.previous, key) >= 0)
+    const key = sortKey(f);
+    if (this.previous !== undefined && this.previous >= key)
       throw new ManifestError(`manifest files are not sorted by path at "${humanPath(f)}"`);
     this.previous = key;
+    this.key = key;
     this.count++;
     this.bytes += f.size;
     return f;
+  }
+
+  /** `next` with the entry's exact path bytes (for merge joins). */
+  nextKeyed(): { entry: ManifestFile; key: string } | undefined {
+    const entry = this.next();
+    return entry ? { entry, key: this.key } : undefined;
   }
 
   private finishCounts(): void {
@@ -311,7 +323,7 @@ export class ManifestWriter {
   private fd: number;
   private pending: string[] = [];
   private pendingBytes = 0;
-  private previous: Buffer | undefined;
+  private previous: string | undefined;
   fileCount = 0;
   fileBytes = 0;
 
@@ -324,9 +336,9 @@ export class ManifestWriter {
     );
   }
 
-  add(f: ManifestFile): void {
-    const key = entryBytes(f);
-    if (this.previous && Buffer.compare(this.previous, key) >= 0)
+  /** Adds the next entry; `key` (its `sortKey`) when the caller has it. */
+  add(f: ManifestFile, key: string = sortKey(f)): void {
+    if (this.previous !== undefined && this.previous >= key)
       throw new Error(`manifest entries out of order at ${humanPath(f)}`);
     this.previous = key;
     const line = entryLine(f);

@@ -65,9 +65,11 @@ export function isBackupTimestamp(name: string): boolean {
  * no empty or `.` segments, no NUL. Checked on read too, since a manifest is input.
  */
 export function isSafeRelativePath(p: string): boolean {
-  if (p.length === 0 || p.startsWith("/") || p.includes("\0") || p.includes("\\")) return false;
-  return p.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
+  return p.length > 0 && !UNSAFE_PATH.test(p);
 }
+
+/** A leading `/`, an empty, `.` or `..` segment, a NUL or a backslash. */
+const UNSAFE_PATH = /^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)|[\0\\]/;
 
 /** An absolute, normalized directory inside a sandbox, never `/` itself. */
 export function isSandboxStateDir(dir: unknown): dir is string {
@@ -114,6 +116,24 @@ export function entryBytes(entry: { path?: string; pathB64?: string }): Buffer {
 /** One key per distinct path, whichever way it is recorded (for comparing trees). */
 export function entryKey(entry: { path?: string; pathB64?: string }): string {
   return entry.path ?? `\0b64:${entry.pathB64}`;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * An entry's exact path bytes as a latin1 string (one char per byte): compared with `<`, such
+ * strings order exactly as the bytes do (the manifest's order). A printable-ASCII path is its
+ * own key, so the common case allocates nothing.
+ */
+export function sortKey(entry: { path?: string; pathB64?: string }): string {
+  if (entry.path !== undefined && PRINTABLE_ASCII.test(entry.path)) return entry.path;
+  return entryBytes(entry).toString("latin1");
+}
+
+/** `path`/`pathB64` of a relative path given as a latin1 key (see `sortKey`). */
+export function entryPathOfKey(key: string): { path: string } | { pathB64: string } {
+  if (PRINTABLE_ASCII.test(key) && !key.includes("\\")) return { path: key };
+  return entryPath(Buffer.from(key, "latin1"));
 }
 
 /**
@@ -273,14 +293,18 @@ export function entryProblem(f: unknown, roots: ReadonlySet<string>): string | n
     return `manifest has an invalid file entry ${neutralizeControls(JSON.stringify(f).slice(0, 120))}`;
   }
   // Every stored path must lie under one of the backed-up dirs (as `<basename>/…`): restore
-  // uploads exactly those directories, so anything else is not a backup this tool wrote.
-  if (!entryBytes(e).includes(0x2f) || !roots.has(topSegment(e))) {
+  // uploads exactly those directories, so anything else is not a backup this tool wrote. (An
+  // ASCII top segment reads the same as latin1 bytes: no Buffer for the common case.)
+  const slash = e.path !== undefined ? e.path.indexOf("/") : -2;
+  const top = slash > 0 && ASCII.test(e.path?.slice(0, slash) ?? "") ? e.path?.slice(0, slash) : undefined;
+  if (top !== undefined ? !roots.has(top) : !entryBytes(e).includes(0x2f) || !roots.has(topSegment(e))) {
     return `manifest file "${humanPath(e)}" is not under one of its backedUpDirs`;
   }
   return null;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const ASCII = /^[\x20-\x7e]*$/;
 
 /** Parses and validates a whole manifest (any layout); returns a reason instead of throwing. */
 export function parseManifest(
@@ -385,19 +409,23 @@ export class TreeMerge {
   readonly modeChanged: string[] = [];
   readonly extra: string[] = [];
   readonly repairs = new Map<string, ManifestFile[]>();
-  private pending: { entry: ManifestFile; bytes: Buffer } | undefined;
+  private pending: { entry: ManifestFile; key: string } | undefined;
 
+  /**
+   * `expected` gives the next manifest entry and, when it has them at hand, its exact path bytes
+   * (a streamed manifest computed them to check the order).
+   */
   constructor(
-    private readonly expected: () => ManifestFile | undefined,
+    private readonly expected: () => { entry: ManifestFile; key?: string } | undefined,
     private readonly collectRepairs = false,
   ) {}
 
-  /** The next file found on disk (in ascending path-byte order). */
-  actual(a: ManifestFile, bytes: Buffer = entryBytes(a)): void {
+  /** The next file found on disk (in ascending path-byte order; `key` as `sortKey` gives it). */
+  actual(a: ManifestFile, key: string = sortKey(a)): void {
     for (;;) {
       this.pending ??= this.pull();
       if (!this.pending) break;
-      const order = Buffer.compare(this.pending.bytes, bytes);
+      const order = this.pending.key < key ? -1 : this.pending.key > key ? 1 : 0;
       if (order > 0) break;
       const f = this.pending.entry;
       this.pending = undefined;
@@ -431,9 +459,9 @@ export class TreeMerge {
     return { missing: this.missing, changed: this.changed, modeChanged: this.modeChanged, extra: this.extra };
   }
 
-  private pull(): { entry: ManifestFile; bytes: Buffer } | undefined {
-    const entry = this.expected();
-    return entry ? { entry, bytes: entryBytes(entry) } : undefined;
+  private pull(): { entry: ManifestFile; key: string } | undefined {
+    const next = this.expected();
+    return next ? { entry: next.entry, key: next.key ?? sortKey(next.entry) } : undefined;
   }
 }
 
