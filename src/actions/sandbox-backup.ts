@@ -6,13 +6,14 @@ import {
   createStaging,
   listBackups,
   MANIFEST_BODY,
+  previousForLinking,
   STAGING_OWN,
   type SyncFilesystem,
   scanTree,
   sealStaging,
 } from "../adapters/backup-store.js";
 import type { HashPool } from "../adapters/hash-pool.js";
-import { ManifestReader, ManifestWriter } from "../adapters/manifest-stream.js";
+import { ManifestWriter } from "../adapters/manifest-stream.js";
 import type { Context } from "../context.js";
 import {
   type BackupManifest,
@@ -20,7 +21,6 @@ import {
   entryBytes,
   humanPath,
   isSafeRelativePath,
-  MANIFEST_FILE,
   type ManifestHeader,
   type SkippedEntry,
 } from "../domain/backup-manifest.js";
@@ -202,7 +202,7 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     // them after a byte proof (docs/design.md, "backup-all"): its manifest is read entry by entry
     // alongside the sorted walk of staging (a merge join), never held whole.
     const previous = listBackups(ctx.settings.paths.backupsRoot, name).find((b) => b.complete && b.manifest);
-    const previousSource = previous ? openPrevious(previous.path) : undefined;
+    const previousSource = previous ? previousForLinking(previous.path) : undefined;
     const writer = new ManifestWriter(path.join(dir, MANIFEST_BODY));
     let linkedFiles = 0;
     let bytesLinked = 0;
@@ -267,23 +267,6 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
   } finally {
     releaseSlot?.();
     if (staging && !sealed) fs.rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/**
- * The previous backup as `scanTree` links against it: its directory, when its manifest was
- * written (a file modified later is not linked to), and its entries in path order. Undefined when
- * its manifest cannot be read (then nothing is linked).
- */
-function openPrevious(dir: string) {
-  try {
-    const manifest = path.join(dir, MANIFEST_FILE);
-    const st = fs.lstatSync(manifest);
-    if (!st.isFile()) return undefined;
-    const reader = new ManifestReader(manifest);
-    return { dir, sealedAt: st.mtimeMs, next: () => reader.nextKeyed(), close: () => reader.close() };
-  } catch {
-    return undefined;
   }
 }
 

@@ -331,6 +331,26 @@ export async function scanTree(
 }
 
 /**
+ * The previous backup as `scanTree` links against it (HashTreeOptions.previous): its directory,
+ * when its manifest was written (a file modified later is not linked to), and its entries in path
+ * order, read one at a time. Undefined when its manifest cannot be read (then nothing is linked).
+ * Close it when the scan is over.
+ */
+export function previousForLinking(
+  dir: string,
+): (NonNullable<HashTreeOptions["previous"]> & { close: () => void }) | undefined {
+  try {
+    const manifest = path.join(dir, MANIFEST_FILE);
+    const st = fs.lstatSync(manifest);
+    if (!st.isFile()) return undefined;
+    const reader = new ManifestReader(manifest);
+    return { dir, sealedAt: st.mtimeMs, next: () => reader.nextKeyed(), close: () => reader.close() };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Every regular file and symlink under `root` hashed (see `scanTree`), as one list in path order.
  * For small trees and tests; backups, verify and restore stream through `scanTree` instead.
  */

@@ -83,9 +83,10 @@ class LineReader {
 function openManifestFd(file: string): number {
   try {
     const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    if (!fs.fstatSync(fd).isFile()) {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
       fs.closeSync(fd);
-      throw new ManifestError("manifest unreadable (not a regular file)");
+      throw new ManifestError(`manifest unreadable (${st.isDirectory() ? "EISDIR" : "not a regular file"})`);
     }
     return fd;
   } catch (error) {
@@ -141,7 +142,16 @@ function readHead(fd: number): Head | null {
 }
 
 function wholeManifest(fd: number): BackupManifest {
-  const text = fs.readFileSync(fd, "utf8");
+  // From the start, whatever the header probe already read (positioned reads).
+  const chunks: Buffer[] = [];
+  for (let position = 0; ; ) {
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    const n = fs.readSync(fd, chunk, 0, CHUNK, position);
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+    position += n;
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
   const parsed = parseManifest(text);
   if (!parsed.ok) throw new ManifestError(parsed.reason);
   return parsed.manifest;
