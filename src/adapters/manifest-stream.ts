@@ -111,7 +111,12 @@ interface Head {
   header: Omit<BackupManifest, "files">;
   emptyList: boolean;
   lines: LineReader;
+  /** The first entry line, read to check the layout (one entry per line). */
+  first: string | undefined;
 }
+
+/** An entry line of the streaming layout: one whole object per line. */
+const ENTRY_LINE = /^ {4}\{.*\},?$/;
 
 /**
  * The header of a streaming-layout manifest, or null when the file has another layout (then the
@@ -133,9 +138,13 @@ function readHead(fd: number): Head | null {
       } catch {
         return null;
       }
+      // Files last but one value per line spread over many lines (`JSON.stringify(m, null, 2)`)
+      // is not the streaming layout: parsed whole.
+      const first = emptyList ? undefined : lines.next();
+      if (!emptyList && (first === undefined || (!ENTRY_LINE.test(first) && first !== "  ]"))) return null;
       const header = validateHeader(doc);
       if (!header.ok) throw new ManifestError(header.reason);
-      return { header: header.value, emptyList, lines };
+      return { header: header.value, emptyList, lines, first };
     }
     body.push(line);
   }
@@ -219,7 +228,12 @@ export class ManifestReader {
       return entry;
     }
     const head = this.head as Head;
-    const line = head.emptyList ? "  ]" : head.lines.next();
+    let line: string | undefined;
+    if (head.emptyList) line = "  ]";
+    else if (head.first !== undefined) {
+      line = head.first;
+      head.first = undefined;
+    } else line = head.lines.next();
     if (line === undefined) throw new ManifestError("manifest ends inside its file list");
     if (line === "  ]") {
       if (head.lines.next() !== "}" || head.lines.next() !== undefined)

@@ -154,6 +154,13 @@ describe("streaming manifest (SPEC §19)", () => {
       },
     ],
     ["one line", (m: BackupManifest) => JSON.stringify(m)],
+    [
+      "files last, indented, ending with a newline",
+      (m: BackupManifest) => {
+        const { files, ...rest } = m;
+        return `${JSON.stringify({ ...rest, files }, null, 2)}\n`;
+      },
+    ],
     ["files last but not one per line", (m: BackupManifest) => JSON.stringify(m, null, 4)],
   ])("reads an older layout (%s): whole, sorted, counts computed", (_name, layout) => {
     const file = write(layout(manifest(FILES)));
