@@ -71,7 +71,7 @@ export function createStaging(backupsRoot: string, sandbox: string, timestamp: s
 
 export interface HashTreeOptions {
   onBytes?: (n: number) => void;
-  /** fsync every file and directory while hashing (a backup pulled from a repository). */
+  /** fsync every file after hashing it (callers that need every file durable without a syncfs). */
   sync?: boolean;
   /** Relative paths to leave out (the manifest itself). */
   exclude?: ReadonlySet<string>;
@@ -590,7 +590,7 @@ export function listBackups(backupsRoot: string, sandbox?: string): BackupListin
 export async function verifyBackup(
   listing: BackupListing,
   pool?: HashPool,
-  /** fsync every file while reading it (a backup pulled from a repository). */
+  /** fsync every file while reading it (callers that need each file durable without a syncfs). */
   sync = false,
 ): Promise<VerifyResult> {
   const failed = (corrupt: string, vanished = false): VerifyResult => ({
