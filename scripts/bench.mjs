@@ -614,11 +614,18 @@ async function benchScale() {
     const copies = path.join(host.dir, "cp-baseline");
     const fresh = () => clearRound(copies, backupsRoot);
     const rounds = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      fresh();
-      const cp = copyTrees([tree], copies);
+    // The disk is shared and noisy (other jobs; ext4 `discard` makes the deletes of one step slow
+    // down the next): each round runs the copy and the backups back to back, alternating which
+    // goes first, and the goals are judged on the median of the per-round ratios.
+    const copyOnce = () => {
+      const ms = copyTrees([tree], copies);
       rmSync(copies, { recursive: true, force: true });
       spawnSync("sync");
+      return ms;
+    };
+    for (let i = 0; i < ROUNDS; i++) {
+      fresh();
+      let cp = i % 2 === 0 ? copyOnce() : 0;
       const first = measuredCli(["backup-all", "--json"], env);
       const firstKiB = duKiB(backupsRoot);
       const second = measuredCli(["backup-all", "--json"], env);
@@ -642,6 +649,11 @@ async function benchScale() {
         shaMs = sha();
       }
       const prune = measuredCli(["backups", "prune", "scale", "--keep", "1", "--json"], env);
+      if (i % 2 === 1) {
+        rmSync(backupsRoot, { recursive: true, force: true });
+        spawnSync("sync");
+        cp = copyOnce();
+      }
       const r = { cp, first, second, linked, firstKiB, bothKiB, shaMs, verify, prune };
       rounds.push(r);
       console.log(
@@ -662,6 +674,7 @@ async function benchScale() {
     fresh();
     const med = (f) => median(rounds.map(f));
     const firstRatio = med((r) => r.first.ms / r.cp);
+    const ratios = (f) => rounds.map((r) => f(r).toFixed(2)).join(" ");
     const secondRatio = med((r) => r.second.ms / r.first.ms);
     const diskRatio = med((r) => r.bothKiB / r.firstKiB);
     const verifyRatio = med((r) => r.verify.ms / r.shaMs);
@@ -693,15 +706,17 @@ async function benchScale() {
       `  restore --yes (${RESTORE_FILES} files):    ${fmt(restore.ms)} (safety backup, re-hash, upload through the Node simulator, re-download and compare)`,
     );
     console.log(
-      `    first backup ${firstRatio.toFixed(2)}× cp -a + sync (goal ≤ 1.3×)  ${ok(firstRatio <= 1.3)}`,
+      `    first backup ${firstRatio.toFixed(2)}× cp -a + sync, median of per-round ratios ${ratios((r) => r.first.ms / r.cp)} (goal ≤ 1.3×)  ${ok(firstRatio <= 1.3)}`,
     );
     console.log(
-      `    second backup ${secondRatio.toFixed(2)}× the first's time (goal ≤ 1.2×)  ${ok(secondRatio <= 1.2)}`,
+      `    second backup ${secondRatio.toFixed(2)}× the first's time, per round ${ratios((r) => r.second.ms / r.first.ms)} (goal ≤ 1.2×)  ${ok(secondRatio <= 1.2)}`,
     );
     console.log(
       `    disk after the second: ${diskRatio.toFixed(3)}× the first (goal ≤ 1.05×)  ${ok(diskRatio <= 1.05)}`,
     );
-    console.log(`    verify ${verifyRatio.toFixed(2)}× sha256sum (goal ≤ 1.3×)  ${ok(verifyRatio <= 1.3)}`);
+    console.log(
+      `    verify ${verifyRatio.toFixed(2)}× sha256sum, per round ${ratios((r) => r.verify.ms / r.shaMs)} (goal ≤ 1.3×)  ${ok(verifyRatio <= 1.3)}`,
+    );
     let rssOk = true;
     for (const [what, mib] of Object.entries(rss)) {
       rssOk &&= mib <= 256;
