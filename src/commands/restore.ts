@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { requireSandboxName } from "../actions/backups.js";
+import { requireKnownSandbox } from "../actions/known-sandbox.js";
 import { knownLocally, type PulledBackup, pullBackup } from "../actions/offhost.js";
 import { RestoreFailed, restoreSandbox } from "../actions/restore.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
@@ -80,6 +81,9 @@ ${exitCodesHelp()}`;
     const sandbox = requireSandboxName(args.sandbox);
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
+    // Before any lock or probe. With --from-repo the repository's snapshots may know it (a new
+    // host's disaster recovery): pullBackup decides, before it takes the lock.
+    if (!flags["from-repo"]) requireKnownSandbox(ctx, sandbox);
     requireConfirmationPath(flags.yes, ctx.io, "restore");
     const style = styleFor(ctx.io.color);
     const rerun = [

@@ -1,5 +1,5 @@
 import { Args, Flags } from "@oclif/core";
-import { requireSandboxName } from "../actions/backups.js";
+import { requireKnownSandbox } from "../actions/known-sandbox.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
@@ -85,9 +85,9 @@ ${exitCodesHelp()}`;
 
   protected async execute(): Promise<Outcome> {
     const { flags, argv } = await this.parse(UpgradeSandboxes);
-    const names = (argv as string[]).map((name) => requireSandboxName(name));
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
+    const names = (argv as string[]).map((name) => requireKnownSandbox(ctx, name));
     const metricsFile = metricsFileOf(ctx, flags["metrics-file"]);
     if (metricsFile) this.metrics = { file: metricsFile, gatewayName, strict: ctx.settings.strictPreflight };
     const yes = flags.yes || flags.auto;

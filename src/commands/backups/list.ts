@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
+import { requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { listRemote } from "../../actions/offhost.js";
 import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
@@ -40,6 +41,7 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { flags } = await this.parse(BackupsList);
     const ctx = this.createContext();
+    if (flags.sandbox !== undefined && !flags.remote) requireKnownSandbox(ctx, flags.sandbox);
     if (flags.remote) {
       const remote = await listRemote(ctx, {
         ...(flags.repo !== undefined ? { repo: flags.repo } : {}),

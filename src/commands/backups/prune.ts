@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { pruneAll } from "../../actions/backups.js";
+import { requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
@@ -34,6 +35,7 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { args, flags } = await this.parse(BackupsPrune);
     const ctx = this.createContext();
+    if (args.sandbox !== undefined) requireKnownSandbox(ctx, args.sandbox);
     const result = pruneAll(ctx, {
       ...(args.sandbox !== undefined ? { sandbox: args.sandbox } : {}),
       keep: flags.keep,

@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { verifyBackups } from "../../actions/backups.js";
+import { requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { verifyRemote } from "../../actions/offhost.js";
 import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
@@ -60,6 +61,8 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { args, flags } = await this.parse(BackupsVerify);
     const ctx = this.createContext();
+    // The repository may hold a sandbox this host never had: --remote checks its snapshots.
+    if (args.sandbox !== undefined && !flags.remote) requireKnownSandbox(ctx, args.sandbox);
     if (flags.remote) return this.remote(ctx, args.sandbox, flags);
     const results = await verifyBackups(ctx, args.sandbox, flags.backup);
     const failed = results.filter((r) => !r.ok);
