@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { readRegistry } from "../adapters/registry.js";
 import { operationsDir, STARTED_SUFFIX } from "../adapters/started-record.js";
 import type { Context } from "../context.js";
 import { UsageError } from "../domain/errors.js";
@@ -21,4 +22,22 @@ export function requireKnownSandbox(ctx: Context, name: string): string {
     `unknown sandbox ${name}: not registered, no backups in ${ctx.settings.paths.backupsRoot}, no unfinished operation`,
     "unknown_sandbox",
   );
+}
+
+/**
+ * `items` (in the order given) regrouped so sandboxes come in registry order, those the registry
+ * does not list after them: every table of sandboxes shows its rows in one order.
+ */
+export function inRegistryOrder<T>(ctx: Context, items: readonly T[], sandboxOf: (item: T) => string): T[] {
+  let names: string[];
+  try {
+    names = readRegistry(ctx.settings.paths.registryFile).names;
+  } catch {
+    return [...items];
+  }
+  const rank = new Map(names.map((n, i) => [n, i]));
+  return items
+    .map((item, i) => ({ item, i, r: rank.get(sandboxOf(item)) ?? names.length }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.item);
 }

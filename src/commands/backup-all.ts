@@ -13,6 +13,7 @@ import { backupProgressListener, renderBackupSummary } from "../output/backup-vi
 import { LiveView } from "../output/live-view.js";
 import { renderPush } from "../output/offhost-view.js";
 import { styleFor } from "../output/style.js";
+import { tableWidth } from "../output/table.js";
 
 export default class BackupAll extends NemoclawCommand {
   static override commandId = "backup-all";
@@ -171,7 +172,12 @@ ${exitCodesHelp()}`;
       warnings: warningLines,
       ...(error ? { error } : {}),
       stdout: [
-        ...renderBackupSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
+        ...renderBackupSummary(
+          result,
+          stdoutStyle,
+          ctx.io.stdoutIsTTY,
+          tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+        ),
         ...(pushResult ? renderPush(pushResult, stdoutStyle) : []),
       ],
       stderr: [

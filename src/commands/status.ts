@@ -12,6 +12,7 @@ import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
 import { renderOffhostStatus } from "../output/offhost-view.js";
 import { renderStatus } from "../output/status-view.js";
 import { styleFor } from "../output/style.js";
+import { tableWidth } from "../output/table.js";
 
 export default class Status extends NemoclawCommand {
   static override commandId = "status";
@@ -140,7 +141,12 @@ ${exitCodesHelp()}`;
       warnings: run.warnings,
       ...(error ? { error } : {}),
       stdout: [
-        ...renderStatus(run.result, run.preflight, stdoutStyle),
+        ...renderStatus(
+          run.result,
+          run.preflight,
+          stdoutStyle,
+          tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+        ),
         ...(offhost ? renderOffhostStatus(offhost, stdoutStyle) : []),
       ],
       stderr: [...run.warnings, ...(repoProblem ? [`Off-host copies unknown: ${repoProblem.message}`] : [])],

@@ -12,6 +12,7 @@ import { ExitCode } from "../domain/exit-codes.js";
 import { needsAttention } from "../domain/upgrade-classification.js";
 import { LiveView } from "../output/live-view.js";
 import { styleFor } from "../output/style.js";
+import { tableWidth } from "../output/table.js";
 import { renderCheckTable, renderUpgradeSummary, upgradeProgressListener } from "../output/upgrade-view.js";
 
 export default class UpgradeSandboxes extends NemoclawCommand {
@@ -122,7 +123,7 @@ ${exitCodesHelp()}`;
               },
             }
           : {}),
-        stdout: renderCheckTable(result, stdoutStyle),
+        stdout: renderCheckTable(result, stdoutStyle, tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY)),
         stderr: warnings,
       };
     }
@@ -183,7 +184,12 @@ ${exitCodesHelp()}`;
       result,
       warnings: run.warnings,
       ...(error ? { error } : {}),
-      stdout: renderUpgradeSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
+      stdout: renderUpgradeSummary(
+        result,
+        stdoutStyle,
+        ctx.io.stdoutIsTTY,
+        tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+      ),
       stderr: run.refusal ? run.refusal.diagnostic : [],
     };
   }

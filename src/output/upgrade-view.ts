@@ -4,36 +4,27 @@ import type {
   UpgradeEvent,
   UpgradeResult,
 } from "../actions/upgrade-sandboxes.js";
-import { escapeForDisplay, neutralizeControls } from "../domain/display.js";
+import { escapeForDisplay } from "../domain/display.js";
+import { ageOf } from "./backup-view.js";
 import { formatDuration, type LiveView, uploadDetail } from "./live-view.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
 
-function table(given: string[][]): string[] {
-  const rows = given.map((r) => r.map((cell) => neutralizeControls(cell)));
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) =>
-    r
-      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd(),
-  );
-}
-
-/** `--check`: name, current → expected, status/reason, phase. */
-export function renderCheckTable(result: CheckResult, style: Style): string[] {
-  const rows = [["NAME", "VERSION", "STATUS", "PHASE", "REASON"]];
+/** `--check`: the columns of `status`, in its order (docs/design.md, "Tables"). */
+export function renderCheckTable(result: CheckResult, style: Style, width?: number): string[] {
+  const rows: TableRow[] = [
+    ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
+  ];
   for (const c of result.sandboxes) {
     rows.push([
       escapeForDisplay(c.name),
+      c.phase ?? "-",
       `${c.current ?? "?"} → ${c.expected ?? "?"}`,
       c.status,
-      c.phase ?? "-",
       c.reason,
     ]);
   }
-  const lines = table(rows);
-  lines[0] = style.bold(lines[0] as string);
+  const lines = renderTable(rows, { width, cut: [4] });
   const { stale, unknown, missing, interrupted } = result.counts;
   lines.push("");
   if (stale + unknown + missing + interrupted === 0) {
@@ -79,6 +70,11 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
   };
 }
 
+/** A backup's timestamp; on a narrow terminal its age. */
+function backupCell(timestamp: string | undefined): Cell {
+  return timestamp ? { text: timestamp, narrow: ageOf(timestamp) } : { text: "" };
+}
+
 function markCell(o: RebuildOutcome, style: Style): Cell {
   if (o.status === "rebuilt" || o.status === "restored") return { text: "✓", paint: style.green };
   if (o.status === "failed") return { text: "✗", paint: style.red };
@@ -95,8 +91,8 @@ function safetyBackupLines(o: RebuildOutcome): string[] {
  * The result on a terminal: one aligned row per sandbox, then — for each failure — its backup's
  * full path and the commands that bring it back or finish it, each on a line of its own.
  */
-function upgradeTable(result: UpgradeResult, style: Style): string[] {
-  const header: Cell[] = ["", "NAME", "STATUS", "VERSION", "BACKUP", "TIME", "DETAIL"].map((text) => ({
+function upgradeTable(result: UpgradeResult, style: Style, width?: number): string[] {
+  const header: Cell[] = ["", "NAME", "VERSION", "STATUS", "BACKUP", "TIME", "DETAIL"].map((text) => ({
     text,
     paint: style.bold,
     right: text === "TIME",
@@ -107,14 +103,16 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
     rows.push([
       markCell(o, style),
       escapeForDisplay(o.name),
-      { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
       o.from || o.to ? `${o.from ?? "?"} → ${o.to ?? "?"}` : "",
-      o.backup?.timestamp ?? "",
+      { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
+      backupCell(o.backup?.timestamp),
       { text: o.durationMs ? formatDuration(o.durationMs) : "", right: true },
       o.reason,
     ]);
   }
-  const lines = renderTable(rows);
+  // DETAIL gives way first, then the backup's timestamp becomes its age (the failure lines below
+  // name every backup in full).
+  const lines = renderTable(rows, { width, cut: [6] });
   for (const o of result.sandboxes) {
     if (
       !(
@@ -143,8 +141,13 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
  * The stdout part. `table` (stdout is a terminal): aligned rows, failures' paths and commands
  * below them; without it, the plain `<name>: <status> — <reason>` lines scripts read.
  */
-export function renderUpgradeSummary(result: UpgradeResult, style: Style, table = false): string[] {
-  const lines: string[] = table ? upgradeTable(result, style) : [];
+export function renderUpgradeSummary(
+  result: UpgradeResult,
+  style: Style,
+  table = false,
+  width?: number,
+): string[] {
+  const lines: string[] = table ? upgradeTable(result, style, width) : [];
   for (const o of table ? [] : result.sandboxes) {
     lines.push(outcomeLine(o, style));
     if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);

@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
-import { requireKnownSandbox } from "../../actions/known-sandbox.js";
+import { inRegistryOrder, requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { listRemote } from "../../actions/offhost.js";
 import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
@@ -9,6 +9,7 @@ import { ExitCode } from "../../domain/exit-codes.js";
 import { renderBackupList } from "../../output/backups-view.js";
 import { renderRemoteList } from "../../output/offhost-view.js";
 import { styleFor } from "../../output/style.js";
+import { tableWidth } from "../../output/table.js";
 
 export default class BackupsList extends NemoclawCommand {
   static override commandId = "backups list";
@@ -63,11 +64,13 @@ ${exitCodesHelp()}`;
       result: { backupsRoot: ctx.settings.paths.backupsRoot, backups, diskBytes },
       warnings: [],
       stdout: renderBackupList(
-        backups,
+        // Human rows in registry order, like every table of sandboxes.
+        inRegistryOrder(ctx, backups, (b) => b.sandbox),
         ctx.settings.paths.backupsRoot,
         styleFor(ctx.io.stdoutColor),
         diskBytes,
         ctx.io.stdoutIsTTY,
+        tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
       ),
     };
   }
