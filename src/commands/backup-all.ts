@@ -20,15 +20,11 @@ export default class BackupAll extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Back up the state of every registered sandbox.";
   static override description =
-    `Runs the gateway schema preflight first (drift → exit 3, nothing written), takes the host maintenance lock, lists sandboxes through OpenShell (a schema mismatch → exit 3, unreachable gateway → exit 4), then downloads each Ready sandbox's state directories into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest (path, size, hash and 0777 mode of every file). FIFOs, sockets and device files are not stored: the manifest lists them under "skipped" and each gets a warning. A backup only appears under its timestamp once every file and the manifest are on disk (fsynced, atomic rename); a failed or interrupted backup leaves nothing that looks complete. One sandbox's failure never stops the others.
+    `Use it before an upgrade, and nightly (with --keep and --push): it backs up the state of every registered sandbox into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest, after the gateway preflight (a drifted gateway: exit 3, nothing written). One sandbox's failure never stops the others. A Stopped sandbox is started for its backup and stopped again (--skip-stopped leaves it alone); sandboxes that are not Ready are skipped with a reason (a failure with --require-all). --keep N then keeps only the newest N backups of each sandbox and says which it removed; --push copies this run's backups to the restic repository. Ctrl-C stops starting new backups, cleans up, prints the summary.
 
-A Stopped sandbox (OpenShell >= 0.0.105) is started once it gets its transfer slot, waited for until Ready (NEMOCLAW_SANDBOX_READY_TIMEOUT_MS), backed up and stopped again right after its download — also when its backup failed; a failure to stop it again fails that sandbox and prints the \`openshell -g <gateway> sandbox stop <name>\` to run. <state root>/operations/<sandbox>.started.json records the start, so a killed run's sandbox is stopped again by the next locked command. --skip-stopped skips Stopped sandboxes instead; an OpenShell without \`sandbox start\` skips them with its version in the reason. Stopping, Starting and Provisioning are waited out (bounded) first.
+How a backup is made atomic and proven: docs/design.md, "backup-all".
 
---push copies every backup this run completed to the restic repository (see backups push), still under the maintenance lock and also when other sandboxes failed; the exit code is the worse of the backup and the push. --metrics-file writes the node_exporter textfile after the run (see status).
-
-Other sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
-
-${exitCodesHelp()}`;
+${exitCodesHelp("backup-all")}`;
   static override examples = [
     {
       description: "Back up every registered sandbox before an upgrade",

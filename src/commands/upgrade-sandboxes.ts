@@ -20,13 +20,11 @@ export default class UpgradeSandboxes extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Find sandboxes built from stale images and rebuild them, keeping their state.";
   static override description =
-    `Classifies every registered sandbox: its agent version (probed live with \`openshell sandbox exec\` for Ready sandboxes, else the registry's) against the catalog's expected version, and the nemoclaw version that built it against this CLI. Stale, current, unknown (no version could be had) or missing (the gateway does not list it).
+    `Use it after upgrading OpenShell or the agent catalog. --check (read-only, for CI gates) shows which sandboxes run a stale agent version, cannot be probed (unknown), are missing from the gateway or were left interrupted: exit 1 when any is. Without --check it first finishes every operation a killed run left unfinished, then rebuilds each stale sandbox from the catalog image, keeping its state: backup, delete, create, restore, verify. A failed backup means no rebuild; a rebuild that fails after the delete prints the backup and the exact restore command. On a terminal it shows the plan, asks per sandbox and shows each rebuild's progress; without one --yes is required.
 
---check prints the table and writes nothing at all (no lock, no registry change, no backup): exit 1 when anything is stale, unknown or missing, 0 with "All sandboxes are up to date.". An unreachable gateway is exit 4 and never advice to delete anything.
+The steps and what is proven before each destructive one: docs/design.md, "upgrade-sandboxes".
 
-Without --check, every operation a killed run left unfinished (its journal in <state root>/operations/) is finished first, from the step it had reached; a sandbox with an unfinished operation is reported as interrupted by --check (exit 1) and is never backed up anew. Then each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox. --metrics-file writes the node_exporter textfile after the run (see status).
-
-${exitCodesHelp()}`;
+${exitCodesHelp("upgrade-sandboxes")}`;
   static override examples = [
     {
       description: "CI gate: is anything stale? (read-only)",

@@ -15,9 +15,9 @@ export default class BackupsList extends NemoclawCommand {
   static override commandId = "backups list";
   static override summary = "List sandbox backups.";
   static override description =
-    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version, and per sandbox the bytes its backups occupy on disk (a file hard-linked between backups counted once). A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock. With --remote, lists what the restic repository holds instead (see backups push).
+    `Use it to see which backups this host has before a restore or a prune: newest first per sandbox, with size, file count, agent version and the bytes each sandbox's backups occupy on disk (hard links counted once). Corrupt backups are flagged; unfinished ones never listed. Reads only local files. --remote lists the restic repository's copies instead.
 
-${exitCodesHelp()}`;
+${exitCodesHelp("backups list")}`;
   static override examples = [
     { description: "Every backup on this host", command: "<%= config.bin %> <%= command.id %>" },
     {
