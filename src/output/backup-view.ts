@@ -126,6 +126,24 @@ function backupTable(result: BackupAllResult, style: Style, width?: number): str
   return renderTable(rows, { width, cut: [7] });
 }
 
+/** `--keep`: which backups it removed, per sandbox, and the bytes that freed. */
+function prunedLines(result: BackupAllResult, style: Style): string[] {
+  const lines: string[] = [];
+  let bytes = 0;
+  let count = 0;
+  for (const o of result.sandboxes) {
+    if (!o.pruned?.length) continue;
+    count += o.pruned.length;
+    bytes += o.prunedBytes ?? 0;
+    const stamps = o.pruned.map((p) => p.slice(p.lastIndexOf("/") + 1)).join(", ");
+    lines.push(
+      `${style.yellow("-")} ${escapeForDisplay(o.name)}: removed ${stamps} (${formatBytes(o.prunedBytes ?? 0)} freed)`,
+    );
+  }
+  if (count) lines.push(`Pruned (--keep): ${count} old backup(s) removed, ${formatBytes(bytes)} freed`);
+  return lines;
+}
+
 /**
  * The stdout part: per-sandbox results, then the summary lines of docs/design.md, "backup-all". `table` (stdout is a
  * terminal): aligned columns with timestamps instead of per-row paths; without it, the plain
@@ -147,6 +165,7 @@ export function renderBackupSummary(
           : style.yellow("-");
     lines.push(`${mark} ${escapeForDisplay(o.name)}: ${outcomeDetail(o)}${o.path ? ` → ${o.path}` : ""}`);
   }
+  lines.push(...prunedLines(result, style));
   if (result.interrupted)
     lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));
   const { backedUp, failed, skipped } = result.summary;
