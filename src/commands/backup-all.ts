@@ -10,8 +10,8 @@ import { clearsLiveView, interruptedBy } from "../context.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { ExitCode, worseExitCode } from "../domain/exit-codes.js";
 import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
-import { LiveView } from "../output/live-view.js";
 import { renderPush } from "../output/offhost-view.js";
+import { progressForm, progressRows } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 import { tableWidth } from "../output/table.js";
 
@@ -98,7 +98,7 @@ ${exitCodesHelp("backup-all")}`;
     const restic = flags.push ? resticFor(ctx, flags.repo) : null;
     let push: PushResult | null = null;
     let pushProblem: EnvironmentError | null = null;
-    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
+    const view = progressRows(ctx.io, progressForm(ctx.io, this.wantsJson), style);
     const warningLines: string[] = [];
     const run = await backupAll(ctx, {
       gatewayName,

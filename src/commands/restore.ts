@@ -7,11 +7,11 @@ import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
-import { neutralizeControls } from "../domain/display.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
 import { UploadLine } from "../output/live-view.js";
 import { renderPulled } from "../output/offhost-view.js";
+import { progressForm, StepList } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 
 export default class Restore extends NemoclawCommand {
@@ -90,8 +90,11 @@ ${exitCodesHelp("restore")}`;
       ...this.argv.filter((a) => a !== sandbox && a !== "--json"),
     ].join(" ");
     const quiet = this.wantsJson;
+    const form = progressForm(ctx.io, quiet);
+    // Each step once: on a terminal a spinner, then ✓ when the next begins.
+    const steps = new StepList(ctx.io.stderr, form, style);
     // On a terminal the upload shows a bar with an ETA (the manifest gives the total).
-    const upload = ctx.io.color && !quiet ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
+    const upload = form === "tty" ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
     let pulled: PulledBackup | null = null;
     if (flags["from-repo"]) {
       pulled = await pullBackup(ctx, sandbox, {
@@ -114,11 +117,17 @@ ${exitCodesHelp("restore")}`;
           ? undefined
           : (text) => {
               upload?.end();
-              ctx.io.stderr.write(`${style.dim("…")} ${neutralizeControls(text)}\n`);
+              steps.step(text);
             },
-        onUpload: upload ? (progress) => upload.update(progress) : undefined,
+        onUpload: upload
+          ? (progress) => {
+              steps.handOver();
+              upload.update(progress);
+            }
+          : undefined,
         confirm: async (p, exists, finishing) => {
           if (flags.yes) return true;
+          steps.done();
           const what = finishing
             ? `finish the interrupted ${finishing.operation} (${finishing.phase}) from`
             : exists === false
@@ -131,6 +140,7 @@ ${exitCodesHelp("restore")}`;
           );
         },
       });
+      steps.done();
       if (run.cancelled || !run.result) {
         return {
           exitCode: ExitCode.Failed,
@@ -150,6 +160,8 @@ ${exitCodesHelp("restore")}`;
         stderr: run.warnings,
       };
     } catch (error) {
+      upload?.end();
+      steps.done(false);
       if (error instanceof RestoreFailed && (error.safetyBackup || error.recovery.length)) {
         // The state is partial: say where the previous state is and how to get back, in the JSON too.
         return {
@@ -169,6 +181,7 @@ ${exitCodesHelp("restore")}`;
       throw error;
     } finally {
       upload?.end();
+      steps.done();
     }
   }
 }

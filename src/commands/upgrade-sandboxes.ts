@@ -10,10 +10,15 @@ import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { needsAttention } from "../domain/upgrade-classification.js";
-import { LiveView } from "../output/live-view.js";
+import { progressForm, progressRows } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 import { tableWidth } from "../output/table.js";
-import { renderCheckTable, renderUpgradeSummary, upgradeProgressListener } from "../output/upgrade-view.js";
+import {
+  InteractiveUpgrade,
+  renderCheckTable,
+  renderUpgradeSummary,
+  upgradeProgressListener,
+} from "../output/upgrade-view.js";
 
 export default class UpgradeSandboxes extends NemoclawCommand {
   static override commandId = "upgrade-sandboxes";
@@ -126,27 +131,39 @@ ${exitCodesHelp("upgrade-sandboxes")}`;
       };
     }
 
-    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
+    const form = progressForm(ctx.io, this.wantsJson);
+    const view = progressRows(ctx.io, form, style);
     const interactive = !yes;
+    // On a terminal without --yes: the plan first, then each rebuild live after its answer.
+    const asking = interactive
+      ? new InteractiveUpgrade(ctx.io.stderr, form, style, tableWidth(ctx.io.stderr, ctx.io.stderrIsTTY))
+      : undefined;
     const run = await upgradeSandboxes(ctx, {
       ...policy,
       names,
       concurrency: interactive ? 1 : flags.concurrency,
       ...(interactive
         ? {
-            confirm: async (c) =>
-              askYesNo(
+            confirm: async (c) => {
+              const yes = await askYesNo(
                 ctx.io,
                 `Rebuild sandbox ${c.name} (${c.current ?? "unknown"} → ${c.expected ?? "unknown"}: ${c.reason})?`,
-              ),
+                ctx.abort.signal,
+              );
+              if (yes && !this.wantsJson) asking?.started(c.name);
+              return yes;
+            },
           }
         : {}),
-      onEvent: this.wantsJson || interactive ? undefined : upgradeProgressListener(view),
+      onEvent: this.wantsJson ? undefined : asking ? asking.onEvent : upgradeProgressListener(view),
       onWarnings: (w) => {
         if (!this.wantsJson) view.print(w);
       },
       // On the terminal the result goes to, the live view gives way to the result (printed once).
-    }).finally(() => view.finish({ clear: clearsLiveView(ctx.io) }));
+    }).finally(() => {
+      asking?.stop();
+      view.finish({ clear: clearsLiveView(ctx.io) });
+    });
     const { result } = run;
     if (result.sandboxes.length === 0) {
       return {

@@ -123,7 +123,7 @@ function cutColumns(
  * readable width; then the narrow forms (timestamps become ages); then the cut columns again,
  * down to their headers. Columns without either (names) are never touched.
  */
-function fit(rows: Cell[][], width: number, cut: readonly number[]): number[] {
+function fitToWidth(rows: Cell[][], width: number, cut: readonly number[]): number[] {
   const header = (i: number) => len(rows[0]?.[i]?.text ?? "");
   cutColumns(rows, width, cut, (i) => Math.max(READABLE_CUT, header(i)));
   if (lineWidth(rows, columnWidths(rows)) > width) {
@@ -155,7 +155,7 @@ export function renderTable(rows: readonly TableRow[], options: TableOptions = {
   if (options.width !== undefined && options.width > 0) {
     const dropped = dropEmptyColumns(shown, options.cut ?? []);
     shown = dropped.rows;
-    widths = fit(shown, Math.max(MIN_WIDTH, options.width), dropped.cut);
+    widths = fitToWidth(shown, Math.max(MIN_WIDTH, options.width), dropped.cut);
   } else widths = columnWidths(shown);
   return shown.map((cells) => {
     let last = cells.length - 1;

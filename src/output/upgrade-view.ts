@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import type {
   CheckResult,
   RebuildOutcome,
@@ -5,8 +6,10 @@ import type {
   UpgradeResult,
 } from "../actions/upgrade-sandboxes.js";
 import { escapeForDisplay } from "../domain/display.js";
+import type { Classification } from "../domain/upgrade-classification.js";
 import { ageOf } from "./backup-view.js";
-import { formatDuration, type LiveView, uploadDetail } from "./live-view.js";
+import { formatDuration, LiveView, uploadDetail } from "./live-view.js";
+import type { ProgressForm } from "./progress.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
 
@@ -55,7 +58,7 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
     if (event.type === "planned") view.plan(event.names);
     else if (event.type === "step") view.update(event.name, "running", event.step, true);
     else if (event.type === "upload") view.update(event.name, "running", uploadDetail(event.progress));
-    else {
+    else if (event.type === "finished") {
       const o = event.outcome;
       view.update(
         o.name,
@@ -165,4 +168,84 @@ export function renderUpgradeSummary(
     }`,
   );
   return lines;
+}
+
+/**
+ * Interactive `upgrade-sandboxes` (a terminal, no --yes): the plan before the first question —
+ * what will be asked and what is left as it is — then, after each answer, that rebuild's
+ * progress live until it ends (docs/design.md, "upgrade-sandboxes").
+ */
+export class InteractiveUpgrade {
+  private readonly settled: RebuildOutcome[] = [];
+  private view: LiveView | undefined;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly form: ProgressForm,
+    private readonly style: Style,
+    private readonly width?: number,
+  ) {}
+
+  /** The listener to pass as `onEvent`. */
+  readonly onEvent = (event: UpgradeEvent): void => {
+    if (event.type === "plan") this.out.write(`${this.planLines(event.rebuild).join("\n")}\n`);
+    else if (event.type === "finished") {
+      if (this.view && event.outcome.status !== "declined") this.finishView(event.outcome);
+      else if (!this.view) this.settled.push(event.outcome);
+    } else if (this.view && event.type === "step") this.view.update(event.name, "running", event.step, true);
+    else if (this.view && event.type === "upload")
+      this.view.update(event.name, "running", uploadDetail(event.progress));
+  };
+
+  /** After a "yes": this sandbox's rebuild is shown live from now on. */
+  started(name: string): void {
+    this.view = new LiveView(this.out, this.form === "tty", this.style);
+    this.view.plan([name]);
+    this.view.update(name, "running", "starting", true);
+  }
+
+  /** Stops any live line (an interrupt, a failure): nothing may redraw after the run. */
+  stop(): void {
+    this.view?.finish();
+    this.view = undefined;
+  }
+
+  private finishView(o: RebuildOutcome): void {
+    const state =
+      o.status === "rebuilt" || o.status === "restored" ? "ok" : o.status === "failed" ? "failed" : "skipped";
+    this.view?.update(o.name, state, `${o.status === "failed" ? "FAILED" : o.status}: ${o.reason}`);
+    this.stop();
+  }
+
+  private planLines(rebuild: readonly Classification[]): string[] {
+    const { style } = this;
+    if (rebuild.length === 0) return [];
+    const lines = [
+      style.bold(
+        `Plan: rebuild ${rebuild.length} stale sandbox(es), asking for each (state backed up, restored and verified):`,
+      ),
+    ];
+    const rows: TableRow[] = [
+      ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
+    ];
+    for (const c of rebuild)
+      rows.push([
+        escapeForDisplay(c.name),
+        c.phase ?? "-",
+        `${c.current ?? "?"} → ${c.expected ?? "?"}`,
+        c.status,
+        c.reason,
+      ]);
+    lines.push(...renderTable(rows, { width: this.width, cut: [4] }).map((l) => `  ${l}`));
+    const left = this.settled.filter((o) => o.status !== "declined");
+    if (left.length) {
+      const byStatus = new Map<string, string[]>();
+      for (const o of left)
+        byStatus.set(o.status, [...(byStatus.get(o.status) ?? []), escapeForDisplay(o.name)]);
+      lines.push(
+        `  Left as they are: ${[...byStatus].map(([status, names]) => `${names.join(", ")} (${status === "current" ? "up to date" : status})`).join("; ")}`,
+      );
+    }
+    return lines;
+  }
 }
