@@ -229,10 +229,12 @@ anchors_present() {
   assert_valid_json
 }
 
-@test "usage error without --json: one line, exit 2" {
+@test "usage error without --json: one line of our own and the help pointer, exit 2" {
   run_split gateway preflight --bogus
   [ "$status" -eq 2 ]
-  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ]
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 2 ]
+  [ "$(printf '%s\n' "$err" | head -1)" = "Error: unknown flag --bogus" ]
+  [ "$(printf '%s\n' "$err" | tail -1)" = "See: nemoclaw gateway preflight --help" ]
   [ -z "$out" ]
 }
 
