@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { backupAll, backupAllFailed } from "../actions/backup-all.js";
+import { inRegistryOrder } from "../actions/known-sandbox.js";
 import { type PushResult, pushBackups, resticFor } from "../actions/offhost.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
@@ -169,7 +170,8 @@ ${exitCodesHelp("backup-all")}`;
       ...(error ? { error } : {}),
       stdout: [
         ...renderBackupSummary(
-          result,
+          // Rows in registry order (results arrive in the order sandboxes finish).
+          { ...result, sandboxes: inRegistryOrder(ctx, result.sandboxes, (o) => o.name) },
           stdoutStyle,
           ctx.io.stdoutIsTTY,
           tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),

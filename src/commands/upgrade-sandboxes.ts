@@ -1,5 +1,5 @@
 import { Args, Flags } from "@oclif/core";
-import { requireKnownSandbox } from "../actions/known-sandbox.js";
+import { inRegistryOrder, requireKnownSandbox } from "../actions/known-sandbox.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
@@ -200,7 +200,8 @@ ${exitCodesHelp("upgrade-sandboxes")}`;
       warnings: run.warnings,
       ...(error ? { error } : {}),
       stdout: renderUpgradeSummary(
-        result,
+        // Rows in registry order (results arrive in the order sandboxes finish).
+        { ...result, sandboxes: inRegistryOrder(ctx, result.sandboxes, (o) => o.name) },
         stdoutStyle,
         ctx.io.stdoutIsTTY,
         tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),

@@ -3,7 +3,7 @@ import { escapeForDisplay } from "../domain/display.js";
 import { formatAge } from "../domain/duration.js";
 import type { Preflight } from "../domain/preflight-types.js";
 import type { Style } from "./style.js";
-import { type Cell, renderTable, type TableRow } from "./table.js";
+import { type Cell, renderTable, type TableRow, wrapText } from "./table.js";
 
 /** Aligned columns; the last column is never padded (no trailing blanks). */
 export function alignColumns(given: string[][]): string[] {
@@ -53,20 +53,22 @@ export function renderStatus(
   /** The terminal's width (stdout is a terminal), else undefined: no fitting. */
   width?: number,
 ): string[] {
-  const lines: string[] = [];
+  const head: string[] = [];
   const v = result.verdict;
   if (result.gatewayProblem && (v === "compatible" || v === "unknown"))
-    lines.push(
+    head.push(
       `${style.red("✗")} ${/is not registered with this openshell CLI/.test(result.gatewayProblem) ? "Gateway not registered" : "Gateway unreachable"} — ${result.gatewayProblem}`,
     );
-  else if (v === "compatible") lines.push(`${style.green("✓")} Gateway preflight: compatible`);
+  else if (v === "compatible") head.push(`${style.green("✓")} Gateway preflight: compatible`);
   else if (v === "unknown" && !result.gatewayProblem)
-    lines.push(`${style.yellow("!")} Gateway preflight: unknown (could not prove compatibility)`);
+    head.push(`${style.yellow("!")} Gateway preflight: unknown (could not prove compatibility)`);
   else
-    lines.push(
+    head.push(
       `${style.red("✗")} Gateway preflight: ${v}${result.gatewayProblem ? ` — ${result.gatewayProblem}` : ""}`,
     );
-  lines.push(gatewayLine(preflight, result.gatewayName));
+  // On a terminal long prose is wrapped at words, never cut by the terminal mid-word.
+  const lines = head.flatMap((line) => wrapText(line, width));
+  lines.push(...wrapText(gatewayLine(preflight, result.gatewayName), width, "    "));
   if (result.source === "registry") {
     lines.push(
       style.dim("  Sandbox rows come from the registry and the backups only (the gateway was not asked)."),
@@ -99,7 +101,10 @@ export function renderStatus(
   const c = result.counts;
   lines.push("");
   lines.push(
-    `${c.total} sandbox(es): ${c.current} current, ${c.stale} stale, ${c.unknown} unknown, ${c.missing} missing, ${c.interrupted} interrupted; ${c.neverBackedUp} never backed up, ${c.oldBackup} with a backup older than ${formatAge(result.maxAgeSeconds)}.`,
+    ...wrapText(
+      `${c.total} sandbox(es): ${c.current} current, ${c.stale} stale, ${c.unknown} unknown, ${c.missing} missing, ${c.interrupted} interrupted; ${c.neverBackedUp} never backed up, ${c.oldBackup} with a backup older than ${formatAge(result.maxAgeSeconds)}.`,
+      width,
+    ),
   );
   if (result.actions.length) {
     lines.push("To do, in this order:");

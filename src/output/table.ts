@@ -130,6 +130,12 @@ function fitToWidth(rows: Cell[][], width: number, cut: readonly number[]): numb
     for (const row of rows) for (const c of row) if (c.narrow !== undefined) c.text = c.narrow;
     cutColumns(rows, width, cut, (i) => Math.max(MIN_CUT, header(i)));
   }
+  // Last resort (very long names): a cut column that still does not fit is left out, the last
+  // one first, rather than let every row wrap.
+  for (const i of [...cut].sort((a, b) => b - a)) {
+    if (lineWidth(rows, columnWidths(rows)) <= width) break;
+    for (const row of rows) if (row[i]) row[i] = { text: "" };
+  }
   return columnWidths(rows);
 }
 
@@ -178,4 +184,25 @@ export function tableWidth(stream: unknown, isTTY: boolean): number | undefined 
   if (!isTTY) return undefined;
   const columns = (stream as { columns?: unknown })?.columns;
   return typeof columns === "number" && columns > 0 ? columns : 80;
+}
+
+/**
+ * Prose for a terminal `width` wide: words wrapped onto further lines (indented by `indent`)
+ * instead of the terminal cutting them anywhere. Without a width (not a terminal) the line is
+ * returned as it is.
+ */
+export function wrapText(text: string, width: number | undefined, indent = "  "): string[] {
+  if (width === undefined || len(text) <= width) return [text];
+  const lines: string[] = [];
+  const lead = /^ */.exec(text)?.[0] ?? "";
+  let line = lead;
+  for (const word of text.slice(lead.length).split(" ")) {
+    const next = line.trim() ? `${line} ${word}` : `${line}${word}`;
+    if (line.trim() && len(next) > width) {
+      lines.push(line);
+      line = `${indent}${word}`;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
 }

@@ -11,7 +11,7 @@ import { ageOf } from "./backup-view.js";
 import { formatDuration, LiveView, uploadDetail } from "./live-view.js";
 import type { ProgressForm } from "./progress.js";
 import type { Style } from "./style.js";
-import { type Cell, renderTable, type TableRow } from "./table.js";
+import { type Cell, renderTable, type TableRow, wrapText } from "./table.js";
 
 /** `--check`: the columns of `status`, in its order (docs/design.md, "Tables"). */
 export function renderCheckTable(result: CheckResult, style: Style, width?: number): string[] {
@@ -35,7 +35,10 @@ export function renderCheckTable(result: CheckResult, style: Style, width?: numb
     return lines;
   }
   lines.push(
-    `${stale} stale, ${unknown} unknown, ${missing} missing, ${interrupted} interrupted. Run \`nemoclaw upgrade-sandboxes --yes\` to finish interrupted operations and rebuild stale sandboxes (their state is backed up and restored).`,
+    ...wrapText(
+      `${stale} stale, ${unknown} unknown, ${missing} missing, ${interrupted} interrupted. Run \`nemoclaw upgrade-sandboxes --yes\` to finish interrupted operations and rebuild stale sandboxes (their state is backed up and restored).`,
+      width,
+    ),
   );
   return lines;
 }
