@@ -179,11 +179,14 @@ export function renderTable(rows: readonly TableRow[], options: TableOptions = {
   });
 }
 
-/** A terminal's width for tables: the stream's columns when it is a terminal, else none. */
+/**
+ * A terminal's width for tables: the stream's columns when it is a terminal that reports its
+ * size, else none (a pipe, or a pseudo-terminal without a size: nothing to fit).
+ */
 export function tableWidth(stream: unknown, isTTY: boolean): number | undefined {
   if (!isTTY) return undefined;
   const columns = (stream as { columns?: unknown })?.columns;
-  return typeof columns === "number" && columns > 0 ? columns : 80;
+  return typeof columns === "number" && columns > 0 ? columns : undefined;
 }
 
 /**

@@ -252,3 +252,20 @@ anchors_present() {
   [ "$status" -eq 0 ]
   [[ "$out" == nemoclaw/0.* ]]
 }
+
+@test "--gateway with a name OpenShell does not know: a warning and unknown, never compatible" {
+  simctl start-gateway >/dev/null
+  run_split gateway preflight --gateway nosuch
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"OpenShell does not know a gateway named 'nosuch'"*"compatibility unknown"* ]]
+  [[ "$out" != *"is compatible"* ]]
+  [[ "$err" == *"could not verify the gateway"* ]]
+  run_split gateway preflight --gateway nosuch --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [ "$(json_get preflight.verdict)" = unknown ]
+  [ "$(json_get result.verdict)" = unknown ]
+  [ "$(json_get warnings)" != "[]" ]
+  run_split gateway preflight --gateway nosuch --strict
+  [ "$status" -eq 3 ]
+}

@@ -84,7 +84,7 @@ screen() {
   in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" upgrade-sandboxes --yes
   t="$BATS_TEST_TMPDIR/pty"
   grep -q $'\x1b\\[2K' "$t"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -qE '✓ +gamma +rebuilt'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -qE '✓ +gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt'
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -q 'Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 2 up to date'
   # the final screen: the live view gave way to the table, each sandbox once
   screen "$t" >"$BATS_TEST_TMPDIR/screen"
@@ -125,10 +125,10 @@ screen() {
   cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
   (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
   grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +declined'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +declined'
   ! grep -q '"delete"' "$HOST/state/calls.log" || false
   (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +rebuilt'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt'
 }
 
 @test "backups list on a terminal: the root once, aligned rows with timestamps" {
