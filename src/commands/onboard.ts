@@ -5,6 +5,7 @@ import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { OnboardProgressView, renderOnboardOutcome } from "../output/onboard-view.js";
+import { progressForm } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 
 export default class Onboard extends NemoclawCommand {
@@ -47,9 +48,17 @@ ${exitCodesHelp("onboard")}`;
     const ctx = this.createContext(gatewayName);
     const style = styleFor(ctx.io.color);
     const columns = (ctx.io.stderr as { columns?: number }).columns;
-    const view = flags.json
-      ? null
-      : new OnboardProgressView(ctx.io.stderr, ctx.io.color, style, columns && columns > 0 ? columns : 80);
+    // The progress printer's form decides (docs/design.md, "On a terminal: tables and progress").
+    const form = progressForm(ctx.io, this.wantsJson);
+    const view =
+      form === "json"
+        ? null
+        : new OnboardProgressView(
+            ctx.io.stderr,
+            form === "tty",
+            style,
+            columns && columns > 0 ? columns : 80,
+          );
 
     // An interrupt (first SIGINT/SIGTERM) aborts ctx.abort: the action stops what it launched,
     // removes its marker and releases the lock, then the run exits 130/143.
