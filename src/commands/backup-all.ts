@@ -73,7 +73,7 @@ ${exitCodesHelp("backup-all")}`;
     gateway: gatewayFlag,
     push: Flags.boolean({
       description: "Copy the backups this run completed to the restic repository (see backups push).",
-      default: false,
+      // No default: a default counts as given, and --repo needs --push really given.
     }),
     repo: { ...repoFlag, dependsOn: ["push"] },
     "metrics-file": metricsFileFlag,

@@ -64,7 +64,7 @@ ${exitCodesHelp("restore")}`;
     "from-repo": Flags.boolean({
       description:
         "Pull the backup from the restic repository first (newest of any host unless --backup/--host).",
-      default: false,
+      // No default: a default counts as given, and --host/--repo need --from-repo really given.
     }),
     host: Flags.string({
       description: "With --from-repo: only snapshots this host pushed.",

@@ -55,7 +55,7 @@ ${exitCodesHelp("status")}`;
     gateway: gatewayFlag,
     remote: Flags.boolean({
       description: "Also show the newest off-host copy per sandbox from the restic repository (read-only).",
-      default: false,
+      // No default: a default counts as given, and --repo needs --remote really given.
     }),
     repo: { ...repoFlag, dependsOn: ["remote"] },
     "metrics-file": metricsFileFlag,

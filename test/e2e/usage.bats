@@ -104,3 +104,10 @@ unknown_sandbox() {
   [[ "$err" == *"install OpenShell or set NEMOCLAW_OPENSHELL_BIN"* ]]
   [[ "$err" == *"npm run demo"* ]]
 }
+
+@test "a flag that needs another is refused without it, before anything runs" {
+  usage_error "--repo needs --remote" "status" status --repo /srv/restic
+  usage_error "--repo needs --push" "backup-all" backup-all --repo /srv/restic
+  usage_error "--host needs --from-repo" "restore" restore alpha --host old-host --yes
+  usage_error "--read-data needs --remote" "backups verify" backups verify --read-data
+}

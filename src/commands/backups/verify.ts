@@ -47,7 +47,7 @@ ${exitCodesHelp("backups verify")}`;
     backup: Flags.string({ description: "Only the backup with this timestamp.", helpValue: "TIMESTAMP" }),
     remote: Flags.boolean({
       description: "Verify the copies in the restic repository instead of the local backups.",
-      default: false,
+      // No default: a default counts as given, and --read-data needs --remote really given.
     }),
     "read-data": Flags.boolean({
       description:
