@@ -52,7 +52,6 @@ ${exitCodesHelp("backups verify")}`;
     "read-data": Flags.boolean({
       description:
         "With --remote: read all of the repository's data (default: a tenth) and re-hash every snapshot.",
-      default: false,
       dependsOn: ["remote"],
     }),
     repo: repoFlag,
@@ -87,10 +86,10 @@ ${exitCodesHelp("backups verify")}`;
   private async remote(
     ctx: Context,
     sandbox: string | undefined,
-    flags: { backup?: string; "read-data": boolean; repo?: string },
+    flags: { backup?: string; "read-data"?: boolean; repo?: string },
   ): Promise<Outcome> {
     const r = await verifyRemote(ctx, {
-      readData: flags["read-data"],
+      readData: flags["read-data"] ?? false,
       ...(sandbox !== undefined ? { sandbox } : {}),
       ...(flags.backup !== undefined ? { backup: flags.backup } : {}),
       ...(flags.repo !== undefined ? { repo: flags.repo } : {}),
