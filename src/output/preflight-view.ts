@@ -26,7 +26,7 @@ export function renderPreflightSummary(report: PreflightReport, style: Style): s
         ]
       : notRegistered(report)
         ? [
-            `${style.yellow("!")} OpenShell does not know a gateway named '${gatewayName}' (\`openshell status -g ${gatewayName}\`: No gateway configured.): compatibility unknown (installed OpenShell ${installed}).`,
+            `${style.yellow("!")} OpenShell gateway '${gatewayName}' compatibility is unknown: OpenShell knows no gateway by that name (\`openshell status -g ${gatewayName}\`: No gateway configured.; installed OpenShell ${installed}).`,
           ]
         : [
             `${style.yellow("!")} OpenShell gateway '${gatewayName}' compatibility is unknown (installed OpenShell ${installed}).`,

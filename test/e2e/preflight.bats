@@ -257,7 +257,7 @@ anchors_present() {
   simctl start-gateway >/dev/null
   run_split gateway preflight --gateway nosuch
   [ "$status" -eq 0 ]
-  [[ "$out" == *"OpenShell does not know a gateway named 'nosuch'"*"compatibility unknown"* ]]
+  [[ "$out" == *"gateway 'nosuch' compatibility is unknown: OpenShell knows no gateway by that name"* ]]
   [[ "$out" != *"is compatible"* ]]
   [[ "$err" == *"could not verify the gateway"* ]]
   run_split gateway preflight --gateway nosuch --json
