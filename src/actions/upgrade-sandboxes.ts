@@ -227,6 +227,8 @@ export interface RebuildOutcome {
 
 export type UpgradeEvent =
   | { type: "planned"; names: string[] }
+  /** The stale sandboxes about to be rebuilt (each asked first on a terminal), once classified. */
+  | { type: "plan"; rebuild: Classification[] }
   | { type: "step"; name: string; step: string }
   | { type: "upload"; name: string; progress: UploadProgress }
   | { type: "finished"; outcome: RebuildOutcome };
@@ -657,6 +659,7 @@ async function rebuildStale(
     else if (cannotStart) record({ ...base, status: "skipped", reason: cannotStart });
     else rebuild.push(c);
   }
+  options.onEvent?.({ type: "plan", rebuild });
   // NemoClaw's registry lock held by a live process: fail before anything destructive starts.
   const lockDir = `${ctx.settings.paths.registryFile}.lock`;
   const holder = rebuild.length ? registryLockHolder(lockDir, { procRoot: ctx.procRoot }) : null;

@@ -13,11 +13,11 @@ export default class BackupsPush extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Copy backups off this host into a restic repository.";
   static override description =
-    `Use it (or backup-all --push) so a dead disk does not take the backups with it. Every complete backup not yet in the repository becomes one restic snapshot tagged nemoclaw, sandbox:<name>, backup:<timestamp> and host:<hostname>; a backup already there is left alone, so pushing twice stores nothing new. Each backup is re-hashed against its manifest before it is pushed (a damaged one is not pushed). One backup failing to push never stops the others (exit 1 at the end). Takes the maintenance lock, so no prune removes a backup mid-push.
+    `Use it (or backup-all --push) so a dead disk does not take the backups with it: every complete backup not yet in the restic repository becomes one snapshot tagged with its sandbox, timestamp and host; pushing twice stores nothing new. Each backup is re-hashed against its manifest first (a damaged one is not pushed), and one failure never stops the others. The repository and its password come from restic's own variables (or --repo); create it once with \`restic init\`.
 
-The repository and its password come from restic's own variables (RESTIC_REPOSITORY or RESTIC_REPOSITORY_FILE, or --repo; RESTIC_PASSWORD_FILE, RESTIC_PASSWORD or RESTIC_PASSWORD_COMMAND); create it once with \`restic init\`. Without them: exit 2. Wrong password, unreachable or locked repository: exit 4 with restic's message.
+Tags, locking and restore from the repository: docs/design.md, "Beyond one disk".
 
-${exitCodesHelp()}`;
+${exitCodesHelp("backups push")}`;
   static override examples = [
     {
       description: "Push every backup of this host to an SFTP repository",
