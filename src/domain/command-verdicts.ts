@@ -1,3 +1,4 @@
+import type { ErrorCode } from "./error-codes.js";
 import { ExitCode, exitCodeForSignal } from "./exit-codes.js";
 
 /**
@@ -7,7 +8,7 @@ import { ExitCode, exitCodeForSignal } from "./exit-codes.js";
  */
 
 export interface VerdictError {
-  code: string;
+  code: ErrorCode;
   message: string;
   diagnostic?: string[];
 }
@@ -19,11 +20,11 @@ export interface CommandVerdict {
 
 export interface StatusFacts {
   /** The preflight refused (drift, schema mismatch, unknown under --strict). */
-  refusal: { code: string; message: string; diagnostic: string[] } | null;
+  refusal: { code: ErrorCode; message: string; diagnostic: string[] } | null;
   /** The gateway could not be reached. */
-  unreachable: { code: string; message: string } | null;
+  unreachable: { code: ErrorCode; message: string } | null;
   /** `--remote`: the restic repository could not be read. */
-  repoProblem: { code: string; message: string } | null;
+  repoProblem: { code: ErrorCode; message: string } | null;
   /** Some sandbox needs action (stale, unknown, missing, interrupted, old or no backup). */
   needsAction: boolean;
   /** The commands that fix what needs action, in order. */
@@ -59,7 +60,7 @@ export function statusVerdict(facts: StatusFacts): CommandVerdict {
 export interface PushFacts {
   interrupted: "SIGINT" | "SIGTERM" | null;
   /** The repository could not be used at all (nothing was pushed). */
-  problem?: { code: string; message: string } | null;
+  problem?: { code: ErrorCode; message: string } | null;
   pushed: number;
   failed: number;
 }

@@ -10,9 +10,9 @@ const calm: StatusFacts = {
   actions: [],
   offhostStale: false,
 };
-const refusal = { code: "gateway_drift", message: "drift", diagnostic: ["line one", "line two"] };
-const unreachable = { code: "gateway_unreachable", message: "cannot reach" };
-const repoProblem = { code: "repository_unavailable", message: "no repository" };
+const refusal = { code: "gateway_drift" as const, message: "drift", diagnostic: ["line one", "line two"] };
+const unreachable = { code: "gateway_unreachable" as const, message: "cannot reach" };
+const repoProblem = { code: "repository_unavailable" as const, message: "no repository" };
 
 describe("statusVerdict: 3 over 4 over 1 over 0", () => {
   it("0 and no error when nothing needs action", () => {

@@ -12,6 +12,7 @@ import {
   writeRuntimeMarker,
 } from "../../adapters/runtime-marker.js";
 import type { Context } from "../../context.js";
+import type { ErrorCode } from "../../domain/error-codes.js";
 import { InterruptedError } from "../../domain/errors.js";
 import { GATEWAY_DRIVER, LOG_TAIL_LINES, logTailLines } from "../../domain/gateway-launch.js";
 import { READINESS_DEFAULTS, type TerminalReadiness } from "../../domain/gateway-readiness.js";
@@ -92,7 +93,7 @@ async function confirmLaunch(
   const { gatewayName } = options;
   const { settings } = ctx;
   const { pid } = launched;
-  let failure: { code: string; message: string } | null = null;
+  let failure: { code: ErrorCode; message: string } | null = null;
   let interrupted: InterruptedError | null = null;
   try {
     writeGatewayPidFile(stateDir, pid);
@@ -164,7 +165,7 @@ async function readinessFailure(
   run: OnboardRun,
   launched: LaunchedGateway,
   readiness: Exclude<TerminalReadiness, { phase: "healthy" }>,
-): Promise<{ code: string; message: string }> {
+): Promise<{ code: ErrorCode; message: string }> {
   const gateway = `gateway '${run.options.gatewayName}' (pid ${launched.pid})`;
   if (readiness.phase === "exited") {
     // The readiness poll can see the process gone (a zombie) before its exit status arrived.

@@ -3,6 +3,7 @@ import type { OpenShellCli } from "../../adapters/openshell-cli.js";
 import { parseStatus } from "../../adapters/openshell-output.js";
 import type { RunResult } from "../../adapters/process-runner.js";
 import type { Context } from "../../context.js";
+import type { ErrorCode } from "../../domain/error-codes.js";
 import { InterruptedError } from "../../domain/errors.js";
 import type { GatewayStatus } from "../../domain/preflight-types.js";
 import { foldExcerpt } from "../../domain/schema-mismatch.js";
@@ -34,7 +35,7 @@ export interface OnboardReport {
   result: OnboardResult;
   warnings: string[];
   /** Set exactly when `result.action` is "failed" (exit 1). */
-  failure?: { code: string; message: string };
+  failure?: { code: ErrorCode; message: string };
   /**
    * After a failed start: whether the launched gateway was stopped (and its marker and pid file
    * removed) or could not be stopped (marker kept so the next run can identify it). Absent when
@@ -86,7 +87,7 @@ export const KILL_GRACE_MS = 5_000;
 /** A step after the launch failed: the launched gateway is stopped and the run reports "failed". */
 export class StartFailure extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
