@@ -8,6 +8,7 @@ import { exitCodesHelp } from "../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
+import { type CommandVerdict, pushVerdict } from "../domain/command-verdicts.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { ExitCode, worseExitCode } from "../domain/exit-codes.js";
 import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
@@ -190,17 +191,12 @@ ${exitCodesHelp("backup-all")}`;
 function pushFailure(
   push: PushResult | null,
   problem: EnvironmentError | null,
-): { exitCode: ExitCode; error: { code: string; message: string } } | null {
-  if (problem)
-    return { exitCode: ExitCode.Environment, error: { code: problem.code, message: problem.message } };
-  if (push && push.failed > 0) {
-    return {
-      exitCode: ExitCode.Failed,
-      error: {
-        code: "push_failed",
-        message: `${push.failed} of ${push.failed + push.pushed} backups failed to push`,
-      },
-    };
-  }
-  return null;
+): Required<CommandVerdict> | null {
+  const { exitCode, error } = pushVerdict({
+    interrupted: null,
+    problem,
+    pushed: push?.pushed ?? 0,
+    failed: push?.failed ?? 0,
+  });
+  return error ? { exitCode, error } : null;
 }

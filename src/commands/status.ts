@@ -5,9 +5,9 @@ import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../c
 import { exitCodesHelp } from "../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { statusVerdict } from "../domain/command-verdicts.js";
 import { parseDuration } from "../domain/duration.js";
 import { EnvironmentError, UsageError } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
 import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
 import { renderOffhostStatus } from "../output/offhost-view.js";
 import { renderStatus } from "../output/status-view.js";
@@ -109,28 +109,14 @@ ${exitCodesHelp("status")}`;
         repoProblem = error;
       }
     }
-    const offhostStale = offhost !== null && offhost.stale > 0;
-    const exitCode = run.refusal
-      ? ExitCode.Refused
-      : run.unreachable || repoProblem
-        ? ExitCode.Environment
-        : needsAction(run.result) || offhostStale
-          ? ExitCode.Failed
-          : ExitCode.Ok;
-    const error = run.refusal
-      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
-      : run.unreachable
-        ? { code: run.unreachable.code, message: run.unreachable.message }
-        : repoProblem
-          ? { code: repoProblem.code, message: repoProblem.message }
-          : exitCode === ExitCode.Failed
-            ? {
-                code: "action_needed",
-                message:
-                  [...run.result.actions, ...(offhostStale ? ["nemoclaw backups push"] : [])].join("; ") ||
-                  "something needs action",
-              }
-            : undefined;
+    const { exitCode, error } = statusVerdict({
+      refusal: run.refusal,
+      unreachable: run.unreachable,
+      repoProblem,
+      needsAction: needsAction(run.result),
+      actions: run.result.actions,
+      offhostStale: offhost !== null && offhost.stale > 0,
+    });
     const stdoutStyle = styleFor(ctx.io.stdoutColor);
     return {
       exitCode,

@@ -26,6 +26,16 @@ in_pty() {
   script -qefc "$cmd" "$out" >/dev/null </dev/null
 }
 
+# answer_when FILE TEXT KEY: once TEXT shows in the typescript FILE (a prompt; at most 60 s),
+# types KEY and Enter. Waiting for the prompt instead of a fixed time: never early, never idle.
+answer_when() {
+  for _ in $(seq 600); do
+    grep -qF "$2" "$1" 2>/dev/null && break
+    sleep 0.1
+  done
+  printf '%s\r' "$3"
+}
+
 has_escape() {
   grep -q $'\x1b' "$1"
 }
@@ -123,11 +133,11 @@ screen() {
   simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
   register gamma openclaw 2026.6.0
   cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
-  (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
+  (answer_when "$BATS_TEST_TMPDIR/no" 'Rebuild sandbox gamma' n) | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
   grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +declined'
   ! grep -q '"delete"' "$HOST/state/calls.log" || false
-  (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
+  (answer_when "$BATS_TEST_TMPDIR/yes" 'Rebuild sandbox gamma' y) | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt'
 }
 

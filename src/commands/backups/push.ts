@@ -4,7 +4,7 @@ import { metricsFileFlag, repoFlag, resolveGatewayName } from "../../cli/flags.j
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
-import { ExitCode, exitCodeForSignal } from "../../domain/exit-codes.js";
+import { pushVerdict } from "../../domain/command-verdicts.js";
 import { renderPush } from "../../output/offhost-view.js";
 import { styleFor } from "../../output/style.js";
 
@@ -60,19 +60,11 @@ ${exitCodesHelp("backups push")}`;
       ...(args.sandbox !== undefined ? { sandbox: args.sandbox } : {}),
     });
     if (this.metrics) this.metrics.remote = remote;
-    const exitCode = result.interrupted
-      ? exitCodeForSignal(result.interrupted)
-      : result.failed
-        ? ExitCode.Failed
-        : ExitCode.Ok;
-    const error = result.interrupted
-      ? { code: "interrupted", message: `interrupted by ${result.interrupted}` }
-      : result.failed
-        ? {
-            code: "push_failed",
-            message: `${result.failed} of ${result.failed + result.pushed} backups failed to push`,
-          }
-        : undefined;
+    const { exitCode, error } = pushVerdict({
+      interrupted: result.interrupted,
+      pushed: result.pushed,
+      failed: result.failed,
+    });
     return {
       exitCode,
       preflight: null,
