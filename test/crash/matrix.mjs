@@ -902,7 +902,7 @@ async function main() {
     );
     exit = violations.length ? 1 : 0;
   } catch (error) {
-    console.log(`not ok - crash matrix could not run: ${error.message}`);
+    console.log(`not ok 1 - crash matrix could not run: ${error.message}`);
     exit = 1;
   } finally {
     cleanup();
