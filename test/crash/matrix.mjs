@@ -16,7 +16,7 @@
 //     phase the sandbox had (Ready / Stopped), with the registry agreeing with the sandbox.
 //
 // Usage: node test/crash/matrix.mjs [--sample] [--only WF[,WF…]] [--jobs N] [--retention all|sample|none]
-//          [--inject drop-journal] [--list]
+//          [--inject drop-journal|drop-pinned] [--kill-children] [--list]
 // Prints `ok N - <workflow> <point>` / `not ok N - …` per kill point and ends with
 // `crash matrix: <K> kill points, <R> follow-up runs, <V> violations`; exit 1 on any violation.
 // Needs a built CLI (dist/). Each worker slot is one simulated host (test/sim) with its own gateway;
@@ -66,13 +66,15 @@ function parseArgs(argv) {
     else if (a === "--retention") opts.retention = value();
     else if (a === "--inject") opts.inject = value();
     else if (a === "--list") opts.list = true;
+    else if (a === "--kill-children") opts.killChildren = true;
     else if (a === "--keep-temp") opts.keep = true;
     else usage(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.jobs) || opts.jobs < 1 || opts.jobs > 8) usage("--jobs must be 1..8");
   if (opts.retention !== null && !["all", "sample", "none"].includes(opts.retention))
     usage("--retention is all, sample or none");
-  if (opts.inject !== null && opts.inject !== "drop-journal") usage("--inject knows only drop-journal");
+  if (opts.inject !== null && !["drop-journal", "drop-pinned"].includes(opts.inject))
+    usage("--inject is drop-journal or drop-pinned");
   return opts;
 }
 
@@ -636,10 +638,16 @@ async function runPoint(h, wf, t, point, opts, counts) {
     `kill ${wf.id}`,
   );
   if (killed.signal !== "SIGKILL") notes.push(`point not reached (exit ${killed.code})`);
+  // Like a reboot or a cgroup OOM kill: the step's own child dies with the CLI.
+  if (point.killChildren) await h.reapOrphans(0);
+  // Tests of the matrix itself: a product that never wrote its journal, or that let the backups
+  // its journal pins go.
   if (opts.inject === "drop-journal") {
-    // Test of the matrix itself: a product that never wrote its journal.
     for (const { file } of openRecords(h.home).journals)
       fs.rmSync(path.join(opsDir(h.home), file), { force: true });
+  } else if (opts.inject === "drop-pinned") {
+    for (const ts of pinsOf(openRecords(h.home).journals))
+      fs.rmSync(path.join(backupsRoot(h.home), ts), { recursive: true, force: true });
   }
   checkCoverage(h, t, "after the kill", problems);
   checkPins(h, "after the kill", problems);
@@ -857,7 +865,7 @@ async function main() {
         const retentionMode =
           opts.retention ?? (wf.retention === "all" ? "all" : opts.sample ? "none" : "sample");
         const retention = retentionMode === "all" || (retentionMode === "sample" && i % 5 === 2);
-        queue.push({ wf, point: { ...p, retention } });
+        queue.push({ wf, point: { ...p, retention, killChildren: opts.killChildren === true } });
       });
     }
     if (opts.list) {

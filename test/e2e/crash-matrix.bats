@@ -29,8 +29,18 @@ load helpers
   [[ "$output" =~ crash\ matrix:\ 1\ kill\ points,\ [0-9]+\ follow-up\ runs,\ [1-9][0-9]*\ violations ]]
 }
 
+@test "crash matrix detects lost bytes and broken pins: the backups a journal pins removed after the kill" {
+  run "$NODE" "$REPO/test/crash/matrix.mjs" --sample --only restore-ready --inject drop-pinned
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"not ok 1 - restore-ready"* ]]
+  [[ "$output" == *"after the kill: backup "*" pinned by beta.json manifest unreadable (ENOENT)"* ]]
+  [[ "$output" == *"is lost (not live with the same bytes, in no backup that verifies)"* ]]
+  [[ "$output" == *"still open after nemoclaw restore beta --backup "*" --yes: beta.json (phase restoring)"* ]]
+}
+
 @test "crash matrix refuses bad arguments with exit 2" {
   run "$NODE" "$REPO/test/crash/matrix.mjs" --inject everything
   [ "$status" -eq 2 ]
-  [[ "$output" == "matrix: --inject knows only drop-journal" ]]
+  [[ "$output" == "matrix: --inject is drop-journal or drop-pinned" ]]
 }
