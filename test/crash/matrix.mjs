@@ -342,6 +342,33 @@ class Host {
     return r;
   }
 
+  /**
+   * The simulator's recorded answers to the gateway-level probes of the preflight (`--version`,
+   * `status`, `gateway info`, `docker inspect`, `openshell-gateway --version`; not `sandbox
+   * list`). The simulator drops every recording on any change to a sandbox; these answers do not
+   * depend on sandboxes and the matrix never touches the gateway, so they are put back before
+   * each follow-up run, which then starts without six Node processes.
+   */
+  keepGatewayReplays() {
+    const dir = path.join(this.dir, "state/replay");
+    this.gatewayReplays = [];
+    for (const name of fs.readdirSync(dir).sort()) {
+      if (name.startsWith(".") || name.includes("~sandbox~")) continue;
+      // .code last: the wrapper replays only once it exists.
+      this.gatewayReplays.push({ name, data: fs.readFileSync(path.join(dir, name)) });
+    }
+    this.gatewayReplays.sort((a, b) => Number(a.name.endsWith(".code")) - Number(b.name.endsWith(".code")));
+  }
+
+  restoreGatewayReplays() {
+    const dir = path.join(this.dir, "state/replay");
+    if (!this.gatewayReplays || !fs.existsSync(path.join(dir, ".enabled"))) return;
+    for (const { name, data } of this.gatewayReplays) {
+      const file = path.join(dir, name);
+      if (!fs.existsSync(file)) fs.writeFileSync(file, data);
+    }
+  }
+
   /** SIGKILL (group) every simulator process this host's calls started that still runs. */
   async reapOrphans(waitMs) {
     const pids = new Set();
@@ -617,6 +644,7 @@ async function retention(h, t, argv, counts, problems) {
 
 async function followUp(h, argv, counts) {
   counts.followUps++;
+  h.restoreGatewayReplays();
   return await runProcess([NODE, CLI, ...argv], cleanEnv(h), `follow-up ${argv[0]}`);
 }
 
@@ -730,28 +758,24 @@ async function runPoint(h, wf, t, point, opts, counts) {
 // ------------------------------------------------------------------------------------------------
 // Templates: prepared once, copied per point
 
-async function prepareTemplates(root, workflows) {
-  const prep = new Host(path.join(root, "prep"));
-  await prep.init();
-  const templates = new Map();
-  try {
-    for (const wf of workflows) {
-      for (const sub of ["state/sandboxes", "home/.nemoclaw"])
-        fs.rmSync(path.join(prep.dir, sub), { recursive: true, force: true });
-      fs.mkdirSync(path.join(prep.dir, "state/sandboxes"));
-      const target = (await wf.prepare(prep)) ?? null;
-      const dir = path.join(root, "templates", wf.id);
-      fs.mkdirSync(dir, { recursive: true });
-      cpTree(path.join(prep.dir, "state/sandboxes"), path.join(dir, "sandboxes"));
-      cpTree(path.join(prep.home, ".nemoclaw"), path.join(dir, "nemoclaw"));
-      const S = readTree(liveDir(prep));
-      const B = target ? backupStateTree(prep.home, target) : null;
-      templates.set(wf.id, { dir, target, S, B, P: new Set([newestWithFiles(prep.home)].filter(Boolean)) });
-    }
-  } finally {
-    prep.stop();
-  }
-  return templates;
+/**
+ * Prepares a workflow's template in a slot's host by real commands (sandboxes, registry,
+ * backups): `state/sandboxes` and `home/.nemoclaw` hold no host path or port, so every slot can
+ * copy them. Records S, the target backup's tree B, and P.
+ */
+async function prepareTemplate(slot, wf, root) {
+  const h = slot.host;
+  for (const sub of ["state/sandboxes", "home/.nemoclaw"])
+    fs.rmSync(path.join(h.dir, sub), { recursive: true, force: true });
+  fs.mkdirSync(path.join(h.dir, "state/sandboxes"));
+  const target = (await wf.prepare(h)) ?? null;
+  const dir = path.join(root, "templates", wf.id);
+  fs.mkdirSync(dir, { recursive: true });
+  cpTree(path.join(h.dir, "state/sandboxes"), path.join(dir, "sandboxes"));
+  cpTree(path.join(h.home, ".nemoclaw"), path.join(dir, "nemoclaw"));
+  const S = readTree(liveDir(h));
+  const B = target ? backupStateTree(h.home, target) : null;
+  return { dir, target, S, B, P: new Set([newestWithFiles(h.home)].filter(Boolean)) };
 }
 
 /** A worker slot: one host with its gateway; per workflow a snapshot of state/ and home/ to copy. */
@@ -781,6 +805,7 @@ class Slot {
     await h.simctl("set", "fastQueries=true", "fastExec=true", "fastTransfer=true");
     await runProcess([NODE, CLI, "status", "--json"], cleanEnv(h), "prime");
     fs.writeFileSync(path.join(h.dir, "state/calls.log"), "");
+    h.keepGatewayReplays();
     const snap = path.join(this.root, `snap${this.index}`, wf.id);
     fs.mkdirSync(snap, { recursive: true });
     cpTree(path.join(h.dir, "state"), path.join(snap, "state"));
@@ -845,41 +870,37 @@ async function main() {
     process.exit(130);
   });
   try {
-    const templates = await prepareTemplates(root, workflows);
     const jobs = Math.min(opts.jobs, opts.sample ? workflows.length : opts.jobs);
     for (let i = 0; i < jobs; i++) slots.push(new Slot(root, i));
     await Promise.all(slots.map((s) => s.init()));
 
-    // 1. Enumerate: one full run per workflow with the seam recording.
-    const enumerated = new Map();
-    await pool(slots, workflows, async (slot, wf) => {
-      enumerated.set(wf.id, await enumerate(slot, wf, templates.get(wf.id)));
-    });
-    const queue = [];
-    for (const wf of workflows) {
-      const points = enumerated.get(wf.id);
-      const chosen = opts.sample
-        ? [points.find((p) => wf.sample.test(p.label)) ?? points[Math.floor(points.length / 2)]]
-        : points;
-      chosen.forEach((p, i) => {
-        const retentionMode =
-          opts.retention ?? (wf.retention === "all" ? "all" : opts.sample ? "none" : "sample");
-        const retention = retentionMode === "all" || (retentionMode === "sample" && i % 5 === 2);
-        queue.push({ wf, point: { ...p, retention, killChildren: opts.killChildren === true } });
-      });
-    }
-    if (opts.list) {
-      for (const { wf, point } of queue) console.log(`${wf.id}\t${point.ordinal}\t${point.label}`);
-      exit = 0;
-      return;
-    }
-
-    // 2. Kill at every point, follow up, check.
+    // One queue: per workflow, prepare its template and enumerate its points (one full run with
+    // the seam recording); its kill points join the queue as soon as they are known.
+    const templates = new Map();
     const counts = { followUps: 0 };
     const violations = [];
+    const listed = [];
     let n = 0;
-    console.log(`1..${queue.length}`);
-    await pool(slots, queue, async (slot, { wf, point }) => {
+    const tasks = workflows.map((wf) => ({ wf, point: null }));
+    await workQueue(slots, tasks, async (slot, { wf, point }) => {
+      if (point === null) {
+        const t = await prepareTemplate(slot, wf, root);
+        templates.set(wf.id, t);
+        const points = await enumerate(slot, wf, t);
+        const chosen = opts.sample
+          ? [points.find((p) => wf.sample.test(p.label)) ?? points[Math.floor(points.length / 2)]]
+          : points;
+        chosen.forEach((p, i) => {
+          const retentionMode =
+            opts.retention ?? (wf.retention === "all" ? "all" : opts.sample ? "none" : "sample");
+          const retention = retentionMode === "all" || (retentionMode === "sample" && i % 5 === 2);
+          const task = { wf, point: { ...p, retention, killChildren: opts.killChildren === true } };
+          if (opts.list) listed.push(task);
+          else tasks.push(task);
+        });
+        return;
+      }
+      // Kill at the point, follow up, check.
       const t = templates.get(wf.id);
       await slot.reset(wf, t);
       const t0 = Date.now();
@@ -895,6 +916,12 @@ async function main() {
         violations.push({ workflow: wf.id, point: point.label, detail: p });
       }
     });
+    if (opts.list) {
+      for (const { wf, point } of listed) console.log(`${wf.id}\t${point.ordinal}\t${point.label}`);
+      exit = 0;
+      return;
+    }
+    console.log(`1..${n}`);
 
     const secs = ((Date.now() - started) / 1000).toFixed(0);
     if (violations.length) {
@@ -906,7 +933,7 @@ async function main() {
       for (const [k, v] of PROFILE)
         console.log(`# cpu ${k}: ${v.runs} runs, ${v.cpu.toFixed(1)} s cpu, ${v.wall.toFixed(1)} s wall`);
     console.log(
-      `crash matrix: ${queue.length} kill points, ${counts.followUps} follow-up runs, ${violations.length} violations`,
+      `crash matrix: ${n} kill points, ${counts.followUps} follow-up runs, ${violations.length} violations`,
     );
     exit = violations.length ? 1 : 0;
   } catch (error) {
@@ -927,17 +954,35 @@ function isWritableDir(dir) {
   }
 }
 
-/** Runs `work(slot, item)` for every item, each slot taking the next item when it is free. */
-async function pool(slots, items, work) {
-  let next = 0;
+/**
+ * Runs `work(slot, task)` for every task, each slot taking the next task when it is free; a task
+ * may add tasks (the queue ends when it is empty and no task runs).
+ */
+async function workQueue(slots, tasks, work) {
+  let running = 0;
+  let failure = null;
   await Promise.all(
     slots.map(async (slot) => {
-      while (next < items.length) {
-        const item = items[next++];
-        await work(slot, item);
+      for (;;) {
+        if (failure) return;
+        const task = tasks.shift();
+        if (!task) {
+          if (running === 0) return;
+          await sleep(20);
+          continue;
+        }
+        running++;
+        try {
+          await work(slot, task);
+        } catch (error) {
+          failure = error;
+        } finally {
+          running--;
+        }
       }
     }),
   );
+  if (failure) throw failure;
 }
 
 await main();
