@@ -591,12 +591,13 @@ function treeDiff(a, b, { modes = true } = {}) {
 
 /** Every file of S is live with the same bytes or in a complete backup that verifies. */
 function checkCoverage(h, t, when, problems) {
-  if (t.S === null) return;
+  const keep = t.keep ?? t.S;
+  if (keep === null) return;
   const live = readTree(liveDir(h)) ?? new Map();
   const verified = backupsOf(h.home)
     .map((ts) => verifyBackup(h.home, ts))
     .filter((v) => v.ok);
-  for (const [rel, e] of t.S) {
+  for (const [rel, e] of keep) {
     if (e.type === "d") continue;
     const l = live.get(rel);
     if (l && l.type === e.type && l.sha === e.sha) continue;
@@ -620,6 +621,22 @@ function checkPins(h, when, problems) {
       if (!v.ok) problems.push(`${when}: backup ${ts} pinned by ${file} ${v.why}`);
     }
   }
+}
+
+const AGENT_FILE = "agent-wrote-after-the-kill.md";
+
+/** Writes a file into the live state as the agent would, when the journal is past its upload. */
+function agentWrites(h) {
+  const { journals } = openRecords(h.home);
+  const phase = journals[0]?.journal?.phase;
+  if (!["verifying", "registering"].includes(phase) || phaseOf(h) !== "Ready") return null;
+  const dir = liveDir(h);
+  if (!fs.existsSync(dir)) return null;
+  const content = `written by the agent while the journal said ${phase}\n`;
+  const file = path.join(dir, AGENT_FILE);
+  fs.writeFileSync(file, content, { mode: 0o644 });
+  fs.chmodSync(file, 0o644);
+  return { rel: AGENT_FILE, phase, entry: { type: "f", mode: "0644", sha: sha(content) } };
 }
 
 /** Runs a retention follow-up; it may remove only what §12 allows. */
@@ -655,7 +672,8 @@ function commandArgv(command) {
 }
 
 /** The kill and every follow-up for one point; returns the problems found. */
-async function runPoint(h, wf, t, point, opts, counts) {
+async function runPoint(h, wf, template, point, opts, counts) {
+  let t = template;
   const problems = [];
   const notes = [];
   const pointsFile = path.join(h.dir, "kill-run.points");
@@ -679,6 +697,13 @@ async function runPoint(h, wf, t, point, opts, counts) {
   }
   checkCoverage(h, t, "after the kill", problems);
   checkPins(h, "after the kill", problems);
+  // A killed run whose upload had returned (journal at verifying or later) left complete state
+  // the agent may go on writing to: it writes, and that file is user state from now on (§18).
+  const agent = agentWrites(h);
+  if (agent) {
+    t = { ...t, keep: new Map([...(t.S ?? []), [agent.rel, agent.entry]]) };
+    notes.push(`agent wrote at ${agent.phase}`);
+  }
 
   const status = await followUp(h, ["status", "--json"], counts);
   let doc = null;
@@ -734,6 +759,11 @@ async function runPoint(h, wf, t, point, opts, counts) {
   } else {
     const live = readTree(liveDir(h));
     const candidates = wf.intended.map((k) => ({ k, tree: k === "S" ? t.S : t.B }));
+    // At registering the state was verified: finishing only updates the registry, so the agent's
+    // file may stay live.
+    if (agent)
+      for (const { k, tree } of [...candidates])
+        if (tree) candidates.push({ k: `${k}+agent`, tree: new Map([...tree, [agent.rel, agent.entry]]) });
     const diffs = candidates.map(({ k, tree }) => `${k}: ${treeDiff(live, tree)}`);
     if (!candidates.some(({ tree }) => treeDiff(live, tree) === null))
       problems.push(`live state equals no intended state (${diffs.join("; ")})`);
