@@ -910,6 +910,7 @@ async function main() {
     const counts = { followUps: 0 };
     const violations = [];
     const listed = [];
+    const notReached = [];
     let n = 0;
     const tasks = workflows.map((wf) => ({ wf, point: null }));
     await workQueue(slots, tasks, async (slot, { wf, point }) => {
@@ -936,6 +937,7 @@ async function main() {
       const t0 = Date.now();
       const { problems, notes } = await runPoint(slot.host, wf, t, point, opts, counts);
       if (PROFILE) notes.push(`${Date.now() - t0} ms`);
+      if (notes.some((note) => note.startsWith("point not reached"))) notReached.push(point.label);
       n++;
       const name = `${wf.id} ${point.label}${point.retention ? " (+retention)" : ""}`;
       console.log(
@@ -958,7 +960,10 @@ async function main() {
       console.log("# violations:");
       for (const v of violations) console.log(`#   ${v.workflow} | ${v.point} | ${v.detail}`);
     }
-    console.log(`# ${workflows.length} workflows, ${slots.length} slots, ${secs} s`);
+    const unreached = notReached.length ? `, ${notReached.length} points not reached` : "";
+    console.log(
+      `# ${workflows.length} workflows, ${slots.length} slots, ${secs} s wall, ${cpuSeconds()} s CPU${unreached}`,
+    );
     if (PROFILE)
       for (const [k, v] of PROFILE)
         console.log(`# cpu ${k}: ${v.runs} runs, ${v.cpu.toFixed(1)} s cpu, ${v.wall.toFixed(1)} s wall`);
@@ -973,6 +978,19 @@ async function main() {
     cleanup();
   }
   process.exit(exit);
+}
+
+/** CPU seconds of this process and every child it waited for (their own children included). */
+function cpuSeconds() {
+  try {
+    const stat = fs.readFileSync("/proc/self/stat", "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields 14-17 (utime, stime, cutime, cstime) are f[11..14], in clock ticks
+    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i]), 0);
+    return (ticks / 100).toFixed(0);
+  } catch {
+    return "?";
+  }
 }
 
 function isWritableDir(dir) {
