@@ -26,7 +26,11 @@ function commandFiles(dir) {
 
 rmSync(OUT, { recursive: true, force: true });
 await build({
-  entryPoints: [path.join(SRC, "cli/main.ts"), ...commandFiles(path.join(SRC, "commands"))],
+  entryPoints: [
+    path.join(SRC, "cli/main.ts"),
+    path.join(SRC, "cli/help.ts"),
+    ...commandFiles(path.join(SRC, "commands")),
+  ],
   outbase: SRC,
   outdir: OUT,
   bundle: true,

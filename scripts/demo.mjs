@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The operator story on a simulated OpenShell host, printing each command before it runs:
+// The operator story on a simulated OpenShell host, printing each command before it runs and
+// its result as a terminal shows it (one table per step, paths relative to the demo root):
 // a drifted gateway is refused, repaired, then every sandbox is backed up, verified and the
 // stale one rebuilt with its state; a stopped sandbox is backed up and left stopped. Exits 0 only if every step behaved as expected; always
 // stops its processes and removes its temp directory.
@@ -18,12 +19,44 @@ function say(text) {
   process.stdout.write(`\n${text}\n`);
 }
 
+const SCREEN = path.join(path.dirname(CLI), "..", "test/e2e/screen.mjs");
+const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+
+/** A path under the demo root as the operator would read it: relative to that root. */
+function shorten(text) {
+  return text.split(`${host.dir}/`).join("./").split(host.dir).join(".");
+}
+
+/**
+ * Runs nemoclaw ARGS as a person sees it: on a pseudo-terminal 100 columns wide (util-linux
+ * `script`), where the live progress gives way to the result, and returns the final screen
+ * (test/e2e/screen.mjs applies every redraw). Without `script`, stdout and (on failure) stderr.
+ */
+function onTerminal(args) {
+  if (!hasScript) {
+    const r = host.nemoclaw(args);
+    return { status: r.status, screen: r.status === 0 && r.stdout ? r.stdout : `${r.stderr}${r.stdout}` };
+  }
+  const transcript = path.join(host.dir, "demo-screen.txt");
+  const quote = (word) => `'${String(word).replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, CLI, ...args].map(quote).join(" ");
+  const env = { ...host.env, TERM: "xterm-256color" };
+  delete env.NO_COLOR;
+  const r = spawnSync("script", ["-qefc", `stty cols 100 rows 50; ${command}`, transcript], {
+    env,
+    stdio: ["ignore", "ignore", "ignore"],
+  });
+  const screen = spawnSync(process.execPath, [SCREEN, transcript], { encoding: "utf8" }).stdout;
+  const lines = screen.split("\n").filter((line) => !/^Script (started|done) on /.test(line));
+  while (lines.length && lines[0].trim() === "") lines.shift();
+  while (lines.length && lines[lines.length - 1].trim() === "") lines.pop();
+  return { status: r.status, screen: `${lines.join("\n")}\n` };
+}
+
 function step(args, expected, check = () => null) {
   process.stdout.write(`\n$ nemoclaw ${args.join(" ")}\n`);
-  const r = host.nemoclaw(args);
-  // Progress and diagnostics (stderr) come before the results (stdout), as on a terminal.
-  process.stdout.write(r.stderr);
-  process.stdout.write(r.stdout);
+  const r = onTerminal(args);
+  process.stdout.write(shorten(r.screen));
   const problem = r.status !== expected ? `expected exit ${expected}` : check(r);
   process.stdout.write(`[exit ${r.status}${problem ? ` — UNEXPECTED: ${problem}` : ""}]\n`);
   if (problem) failures += 1;
@@ -79,7 +112,7 @@ function sandboxPhase(name) {
   return /Phase:\s*(\S+)/.exec(r.stdout.replace(ansi, ""))?.[1] ?? null;
 }
 
-const expectText = (text) => (r) => (`${r.stdout}${r.stderr}`.includes(text) ? null : `missing "${text}"`);
+const expectText = (text) => (r) => (r.screen.includes(text) ? null : `missing "${text}"`);
 
 try {
   // OpenShell 0.0.106 (it can stop and start sandboxes, docs/design.md); the gateway started before the
@@ -115,7 +148,8 @@ try {
   });
   say(
     [
-      `Simulated OpenShell host in ${host.dir}:`,
+      `Simulated OpenShell host in ${host.dir} (paths below are relative to it; each`,
+      "result is shown as a 100-column terminal shows it once the command ends):",
       "  openshell 0.0.106 is installed, but the gateway started before the upgrade (0.0.105) still runs;",
       "  four sandboxes with real files: alpha and beta current, gamma built from the previous image (stale),",
       "  delta current but Stopped.",
@@ -165,7 +199,11 @@ try {
 
   say("# 6. The next run knows: gamma is interrupted (never 'current'), and says how to finish it.");
   step(["upgrade-sandboxes", "--check"], 1, expectText("rebuild interrupted while restoring state"));
-  step(["upgrade-sandboxes", "--yes"], 0, expectText("gamma: rebuilt — finished the interrupted rebuild"));
+  step(["upgrade-sandboxes", "--yes"], 0, (r) =>
+    /✓ +gamma .*rebuilt .*finished the interrupted/.test(r.screen)
+      ? expectText("Upgrade summary: 1 rebuilt, 0 failed")(r)
+      : 'missing "gamma … rebuilt … finished the interrupted rebuild"',
+  );
   step(["upgrade-sandboxes", "--check"], 0, expectText("All sandboxes are up to date."));
 
   say("# 7. And the same question at the end: all green.");

@@ -1,5 +1,5 @@
 import { type AgentCatalog, type AgentSpec, readAgentCatalog } from "../adapters/agent-catalog.js";
-import { prunableBackups } from "../adapters/backup-store.js";
+import { bytesFreedByRemoving, prunableBackups } from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { type Registry, type RegistryEntry, readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
@@ -43,6 +43,8 @@ export interface SandboxBackupOutcome {
   /** Special files found and not stored (docs/design.md); each also gave a warning. */
   skippedFiles?: SkippedEntry[];
   pruned?: string[];
+  /** The bytes removing `pruned` freed (`--keep`). */
+  prunedBytes?: number;
   /** A Stopped sandbox was started for this backup (and stopped again) (docs/design.md). */
   startedForBackup?: boolean;
   /** Its `sandbox start` (or the stop after it) was cut or failed: it may have changed (docs/design.md). */
@@ -331,11 +333,14 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
     const root = ctx.settings.paths.backupsRoot;
     // Prune: removes only backups older than the `keep` newest with files, never a pinned one;
     // the state they hold is also held by the newer backups kept (the newest just sealed).
-    const retention =
-      options.keep && pinned
-        ? removeBackups(prunableBackups(root, name, options.keep, pinned))
-        : { removed: [], failed: [] };
+    const doomed = options.keep && pinned ? prunableBackups(root, name, options.keep, pinned) : [];
+    // Measured before the removal (a file still linked from a kept backup frees nothing).
+    const doomedBytes = doomed.length ? bytesFreedByRemoving(doomed.map((b) => b.path)) : 0;
+    const retention = doomed.length ? removeBackups(doomed) : { removed: [], failed: [] };
     const pruned = retention.removed.map((b) => b.path);
+    const prunedBytes = retention.failed.length
+      ? Math.max(0, doomedBytes - bytesFreedByRemoving(retention.failed.map((f) => f.path)))
+      : doomedBytes;
     // The backup is sealed either way; what stops it being a plain success (exit 1) is named.
     const notStopped = power.stopFailure();
     const notPruned = retention.failed.map((f) => f.error).join("; ");
@@ -353,7 +358,7 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
       bytesLinked: backup.bytesLinked,
       absentDirs: backup.manifest.absentDirs,
       ...(backup.manifest.skipped?.length ? { skippedFiles: backup.manifest.skipped } : {}),
-      ...(pruned.length ? { pruned } : {}),
+      ...(pruned.length ? { pruned, prunedBytes } : {}),
       durationMs: elapsed(),
     });
   } catch (error) {

@@ -11,6 +11,7 @@ import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
 import { decideResume, gatewayArg } from "../domain/operation-journal.js";
+import { foldExcerpt } from "../domain/schema-mismatch.js";
 import { extractVersion, versionsEqual } from "../domain/versions.js";
 import { checkStateQuery, type PreflightReport, type ReactiveContext } from "./preflight.js";
 import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
@@ -91,7 +92,7 @@ async function deleteSandbox(ctx: Context, req: DriveRequest): Promise<void> {
     if (after.exists && after.phase !== "Deleting") {
       throw new SandboxStepError(
         "delete",
-        `sandbox delete failed: ${(failure?.excerpt ?? result.stderr).trim().slice(0, 200) || `exit ${result.exitCode}`}`,
+        `sandbox delete failed: ${foldExcerpt(failure?.excerpt ?? result.stderr, 200) || `exit ${result.exitCode}`}`,
       );
     }
   }

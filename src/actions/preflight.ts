@@ -81,7 +81,7 @@ function failureReason(result: RunResult, timeoutMs: number): string {
   if (result.startError) return `could not run ${path.basename(result.file)}: ${result.startError}`;
   if (result.timedOut) return `timed out after ${timeoutMs} ms (process group killed)`;
   if (result.aborted) return "aborted";
-  const text = (result.stderr || result.stdout).trim();
+  const text = foldExcerpt(result.stderr || result.stdout, 200);
   const excerpt = classifyOpenShellFailure({
     stdout: result.stdout,
     stderr: result.stderr,

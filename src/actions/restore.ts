@@ -4,6 +4,7 @@ import { JournalHandle, stopOrphanChild } from "../adapters/operations-journal.j
 import { readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
 import type { BackupManifest } from "../domain/backup-manifest.js";
+import type { ErrorCode } from "../domain/error-codes.js";
 import {
   EnvironmentError,
   InterruptedError,
@@ -46,13 +47,13 @@ export interface SafetyBackupRef {
  * 4 — with the safety backup and the exact commands that bring the state back.
  */
 export class RestoreFailed extends NemoclawError {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   constructor(
     message: string,
     readonly safetyBackup: SafetyBackupRef | null,
     readonly recovery: string[] = [],
-    options: { exitCode?: ExitCode; code?: string; preflight?: Preflight; diagnostic?: string[] } = {},
+    options: { exitCode?: ExitCode; code?: ErrorCode; preflight?: Preflight; diagnostic?: string[] } = {},
   ) {
     super(message);
     this.name = "RestoreFailed";

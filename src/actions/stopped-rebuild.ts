@@ -1,8 +1,8 @@
 import type { Context } from "../context.js";
 import type { Classification } from "../domain/upgrade-classification.js";
 import type { PreflightReport, ReactiveContext } from "./preflight.js";
+import type { RebuildOutcome } from "./rebuild-outcome.js";
 import { SandboxStartError, startUnsupportedReason, withSandboxRunning } from "./sandbox-power.js";
-import type { RebuildOutcome } from "./upgrade-sandboxes.js";
 
 /**
  * `upgrade-sandboxes` and Stopped sandboxes (docs/design.md), kept apart from the rebuild workflow:

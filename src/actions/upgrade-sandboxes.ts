@@ -32,11 +32,14 @@ import {
 } from "./operations.js";
 import { checkStateQuery, enforcePreflight, type PreflightReport, runPreflight } from "./preflight.js";
 import { takeProvenBackup, UnprovenBackupError } from "./proof.js";
+import type { RebuildOutcome } from "./rebuild-outcome.js";
 import type { SandboxBackup } from "./sandbox-backup.js";
 import { stopLeftoverStartedSandboxes } from "./sandbox-power.js";
 import { createFormFor, listSandboxes } from "./sandbox-state.js";
 import { rebuildLeavingPhase, stoppedRebuildSkip } from "./stopped-rebuild.js";
 import type { UploadProgress } from "./upload-progress.js";
+
+export type { RebuildOutcome, RebuildStatus } from "./rebuild-outcome.js";
 
 /** Version probes in flight at once: bounded so 200 sandboxes do not fork 200 processes. */
 const PROBE_CONCURRENCY = 16;
@@ -199,34 +202,10 @@ export async function checkUpgrades(
   };
 }
 
-export type RebuildStatus = "rebuilt" | "restored" | "failed" | "skipped" | "current" | "declined";
-
-export interface RebuildOutcome {
-  name: string;
-  status: RebuildStatus;
-  reason: string;
-  from: string | null;
-  to: string | null;
-  backup?: { timestamp: string; path: string };
-  /** For a failure after the delete: the command that brings the sandbox back. */
-  recoveryCommand?: string;
-  /** Beside it: the command that finishes the journaled operation. */
-  finishCommand?: string;
-  /** Set when this run finished an operation a killed run had left (from its journal). */
-  resumed?: boolean;
-  /** A create/start/stop of this sandbox was cut or failed: it may have changed (docs/design.md). */
-  code?: "lifecycle_outcome_unknown";
-  attempts?: number;
-  /**
-   * Safety backups of live state the operation holds (a resumed run that found the state changed
-   * since its upload saved it first), each with the command that brings it back.
-   */
-  safetyBackups?: SafetyBackupLine[];
-  durationMs: number;
-}
-
 export type UpgradeEvent =
   | { type: "planned"; names: string[] }
+  /** The stale sandboxes about to be rebuilt (each asked first on a terminal), once classified. */
+  | { type: "plan"; rebuild: Classification[] }
   | { type: "step"; name: string; step: string }
   | { type: "upload"; name: string; progress: UploadProgress }
   | { type: "finished"; outcome: RebuildOutcome };
@@ -657,6 +636,7 @@ async function rebuildStale(
     else if (cannotStart) record({ ...base, status: "skipped", reason: cannotStart });
     else rebuild.push(c);
   }
+  options.onEvent?.({ type: "plan", rebuild });
   // NemoClaw's registry lock held by a live process: fail before anything destructive starts.
   const lockDir = `${ctx.settings.paths.registryFile}.lock`;
   const holder = rebuild.length ? registryLockHolder(lockDir, { procRoot: ctx.procRoot }) : null;

@@ -105,7 +105,9 @@ export function resolveOpenshellBinary(lookup: OpenshellLookup): OpenshellResolu
     ok: false,
     reason: `openshell not found (searched ${override ? "NEMOCLAW_OPENSHELL_BIN, " : ""}PATH, ~/.local/bin, ${(
       lookup.standardDirs ?? STANDARD_BIN_DIRS
-    ).join(", ")})`,
+    ).join(
+      ", ",
+    )}): install OpenShell or set NEMOCLAW_OPENSHELL_BIN to its path; to try nemoclaw without OpenShell, run \`npm run demo\` in a checkout`,
   };
 }
 

@@ -8,6 +8,7 @@ import type { Preflight } from "../domain/preflight-types.js";
 import { type JsonEnvelope, renderJson } from "../output/envelope.js";
 import { colourFirstLine, styleFor } from "../output/style.js";
 import { jsonFlag, jsonRequested } from "./flags.js";
+import { helpPointer, usageLine } from "./usage-errors.js";
 
 /** What a command produced: fed to both the JSON envelope and the human renderer. */
 export interface Outcome {
@@ -147,7 +148,6 @@ export abstract class NemoclawCommand extends Command {
         stderr: colourFirstLine(normalized.diagnostic, style.red),
       };
     }
-    const hint = normalized instanceof UsageError ? ` (see \`nemoclaw ${this.commandId} --help\`)` : "";
     const carried = (normalized as { preflight?: Preflight | null }).preflight;
     return {
       exitCode,
@@ -155,7 +155,11 @@ export abstract class NemoclawCommand extends Command {
       result: null,
       warnings,
       error: { code: errorCodeFor(normalized), message },
-      stderr: [`${style.red("Error:")} ${neutralizeControls(oneLine(message))}${hint}`],
+      stderr: [
+        `${style.red("Error:")} ${neutralizeControls(oneLine(message))}`,
+        // A usage error points at the one place that explains the command.
+        ...(normalized instanceof UsageError ? [helpPointer(this.commandId)] : []),
+      ],
     };
   }
 
@@ -192,7 +196,8 @@ export function normalizeError(error: unknown): unknown {
   if (error instanceof NemoclawError) return error;
   if (error instanceof SettingError) return new UsageError(error.message, "invalid_setting");
   if (error instanceof Errors.CLIError || isOclifParseError(error)) {
-    return new UsageError(error instanceof Error ? error.message : String(error));
+    // One line of our own, never oclif's multi-line text (docs/design.md, "Usage errors").
+    return new UsageError(usageLine(error) ?? (error instanceof Error ? error.message : String(error)));
   }
   return error;
 }

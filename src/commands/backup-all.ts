@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { backupAll, backupAllFailed } from "../actions/backup-all.js";
+import { inRegistryOrder } from "../actions/known-sandbox.js";
 import { type PushResult, pushBackups, resticFor } from "../actions/offhost.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
@@ -7,27 +8,25 @@ import { exitCodesHelp } from "../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
+import { type CommandVerdict, pushVerdict } from "../domain/command-verdicts.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { ExitCode, worseExitCode } from "../domain/exit-codes.js";
 import { backupProgressListener, renderBackupSummary } from "../output/backup-view.js";
-import { LiveView } from "../output/live-view.js";
 import { renderPush } from "../output/offhost-view.js";
+import { progressForm, progressRows } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
+import { tableWidth } from "../output/table.js";
 
 export default class BackupAll extends NemoclawCommand {
   static override commandId = "backup-all";
   static override gracefulInterrupt = true;
   static override summary = "Back up the state of every registered sandbox.";
   static override description =
-    `Runs the gateway schema preflight first (drift → exit 3, nothing written), takes the host maintenance lock, lists sandboxes through OpenShell (a schema mismatch → exit 3, unreachable gateway → exit 4), then downloads each Ready sandbox's state directories into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest (path, size, hash and 0777 mode of every file). FIFOs, sockets and device files are not stored: the manifest lists them under "skipped" and each gets a warning. A backup only appears under its timestamp once every file and the manifest are on disk (fsynced, atomic rename); a failed or interrupted backup leaves nothing that looks complete. One sandbox's failure never stops the others.
+    `Use it before an upgrade, and nightly (with --keep and --push): it backs up the state of every registered sandbox into <state root>/rebuild-backups/<sandbox>/<timestamp>/ with a SHA-256 manifest, after the gateway preflight (a drifted gateway: exit 3, nothing written). One sandbox's failure never stops the others. A Stopped sandbox is started for its backup and stopped again (--skip-stopped leaves it alone); sandboxes that are not Ready are skipped with a reason (a failure with --require-all). --keep N then keeps only the newest N backups of each sandbox and says which it removed; --push copies this run's backups to the restic repository. Ctrl-C stops starting new backups, cleans up, prints the summary.
 
-A Stopped sandbox (OpenShell >= 0.0.105) is started once it gets its transfer slot, waited for until Ready (NEMOCLAW_SANDBOX_READY_TIMEOUT_MS), backed up and stopped again right after its download — also when its backup failed; a failure to stop it again fails that sandbox and prints the \`openshell -g <gateway> sandbox stop <name>\` to run. <state root>/operations/<sandbox>.started.json records the start, so a killed run's sandbox is stopped again by the next locked command. --skip-stopped skips Stopped sandboxes instead; an OpenShell without \`sandbox start\` skips them with its version in the reason. Stopping, Starting and Provisioning are waited out (bounded) first.
+How a backup is made atomic and proven: docs/design.md, "backup-all".
 
---push copies every backup this run completed to the restic repository (see backups push), still under the maintenance lock and also when other sandboxes failed; the exit code is the worse of the backup and the push. --metrics-file writes the node_exporter textfile after the run (see status).
-
-Other sandboxes that are not Ready (or not listed) are skipped; with --require-all (or NEMOCLAW_REQUIRE_ALL_SANDBOX_BACKUPS=1) a skip fails the run. Ctrl-C stops starting new backups, kills running transfers, removes their staging, prints the summary and exits 130 (SIGTERM: 143).
-
-${exitCodesHelp()}`;
+${exitCodesHelp("backup-all")}`;
   static override examples = [
     {
       description: "Back up every registered sandbox before an upgrade",
@@ -75,7 +74,7 @@ ${exitCodesHelp()}`;
     gateway: gatewayFlag,
     push: Flags.boolean({
       description: "Copy the backups this run completed to the restic repository (see backups push).",
-      default: false,
+      // No default: a default counts as given, and --repo needs --push really given.
     }),
     repo: { ...repoFlag, dependsOn: ["push"] },
     "metrics-file": metricsFileFlag,
@@ -101,7 +100,7 @@ ${exitCodesHelp()}`;
     const restic = flags.push ? resticFor(ctx, flags.repo) : null;
     let push: PushResult | null = null;
     let pushProblem: EnvironmentError | null = null;
-    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
+    const view = progressRows(ctx.io, progressForm(ctx.io, this.wantsJson), style);
     const warningLines: string[] = [];
     const run = await backupAll(ctx, {
       gatewayName,
@@ -171,7 +170,13 @@ ${exitCodesHelp()}`;
       warnings: warningLines,
       ...(error ? { error } : {}),
       stdout: [
-        ...renderBackupSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
+        ...renderBackupSummary(
+          // Rows in registry order (results arrive in the order sandboxes finish).
+          { ...result, sandboxes: inRegistryOrder(ctx, result.sandboxes, (o) => o.name) },
+          stdoutStyle,
+          ctx.io.stdoutIsTTY,
+          tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+        ),
         ...(pushResult ? renderPush(pushResult, stdoutStyle) : []),
       ],
       stderr: [
@@ -186,17 +191,12 @@ ${exitCodesHelp()}`;
 function pushFailure(
   push: PushResult | null,
   problem: EnvironmentError | null,
-): { exitCode: ExitCode; error: { code: string; message: string } } | null {
-  if (problem)
-    return { exitCode: ExitCode.Environment, error: { code: problem.code, message: problem.message } };
-  if (push && push.failed > 0) {
-    return {
-      exitCode: ExitCode.Failed,
-      error: {
-        code: "push_failed",
-        message: `${push.failed} of ${push.failed + push.pushed} backups failed to push`,
-      },
-    };
-  }
-  return null;
+): Required<CommandVerdict> | null {
+  const { exitCode, error } = pushVerdict({
+    interrupted: null,
+    problem,
+    pushed: push?.pushed ?? 0,
+    failed: push?.failed ?? 0,
+  });
+  return error ? { exitCode, error } : null;
 }

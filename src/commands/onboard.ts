@@ -5,6 +5,7 @@ import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { OnboardProgressView, renderOnboardOutcome } from "../output/onboard-view.js";
+import { progressForm } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 
 export default class Onboard extends NemoclawCommand {
@@ -13,15 +14,11 @@ export default class Onboard extends NemoclawCommand {
   static override summary =
     "Start or repair the host-process OpenShell gateway and wait until it is really healthy.";
   static override description =
-    `Resolves the installed OpenShell (\`openshell --version\`) and the gateway binary it ships (NEMOCLAW_OPENSHELL_GATEWAY_BIN, else \`openshell-gateway\` beside \`openshell\`, ~/.local/bin, /usr/local/bin, /usr/bin — never the binary recorded in the runtime marker). A binary whose version differs from the CLI is refused (exit 3): reinstall OpenShell first.
+    `Use it on a new host to start the host-process OpenShell gateway, and with --resume to repair it after an OpenShell upgrade (what a preflight refusal recommends). It launches the gateway binary of the installed OpenShell, registers and selects it, and reports it healthy only once \`openshell status\` shows it connected and serving the installed version twice, a second apart. A gateway that does not become healthy is stopped again and its last log lines shown (exit 1). A healthy gateway is left alone. Without --resume an unhealthy running gateway is not touched (exit 4).
 
-Under the maintenance lock: a running gateway (identity-checked from the runtime marker) that already serves the installed version under the gateway name is left alone ("already healthy", exit 0). With --resume, any other running gateway of ours is stopped (SIGTERM, then SIGKILL) — a stale marker naming some other process never gets that process signalled. The gateway is then launched detached on 127.0.0.1:NEMOCLAW_GATEWAY_PORT (default 8080), logging to openshell-gateway.log in the gateway state directory, recorded in runtime.json and the pid file, registered and selected with \`openshell gateway add/select\`.
+Binary resolution, launch and health rules: docs/design.md, "onboard".
 
-It is reported healthy only after \`openshell status\` shows it Connected and serving the installed version on two polls at least one second apart, with the process still alive after each. If it exits or is not ready within NEMOCLAW_GATEWAY_START_TIMEOUT_MS (default 60000), it is stopped, its marker and pid file are removed, the last 20 log lines are shown, and the exit code is 1.
-
-Without --resume (first start), a running gateway that is not healthy is not touched: onboard exits 4 and asks for --resume.
-
-${exitCodesHelp()}`;
+${exitCodesHelp("onboard")}`;
   static override examples = [
     {
       description: "Repair the gateway after an OpenShell upgrade (what a preflight refusal recommends)",
@@ -51,9 +48,17 @@ ${exitCodesHelp()}`;
     const ctx = this.createContext(gatewayName);
     const style = styleFor(ctx.io.color);
     const columns = (ctx.io.stderr as { columns?: number }).columns;
-    const view = flags.json
-      ? null
-      : new OnboardProgressView(ctx.io.stderr, ctx.io.color, style, columns && columns > 0 ? columns : 80);
+    // The progress printer's form decides (docs/design.md, "On a terminal: tables and progress").
+    const form = progressForm(ctx.io, this.wantsJson);
+    const view =
+      form === "json"
+        ? null
+        : new OnboardProgressView(
+            ctx.io.stderr,
+            form === "tty",
+            style,
+            columns && columns > 0 ? columns : 80,
+          );
 
     // An interrupt (first SIGINT/SIGTERM) aborts ctx.abort: the action stops what it launched,
     // removes its marker and releases the lock, then the run exits 130/143.

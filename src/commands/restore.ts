@@ -1,16 +1,17 @@
 import { Args, Flags } from "@oclif/core";
 import { requireSandboxName } from "../actions/backups.js";
+import { requireKnownSandbox } from "../actions/known-sandbox.js";
 import { knownLocally, type PulledBackup, pullBackup } from "../actions/offhost.js";
 import { RestoreFailed, restoreSandbox } from "../actions/restore.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
 import { gatewayFlag, repoFlag, resolveGatewayName } from "../cli/flags.js";
 import { exitCodesHelp } from "../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
-import { neutralizeControls } from "../domain/display.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { renderRestoreFailure, renderRestoreResult } from "../output/backups-view.js";
 import { UploadLine } from "../output/live-view.js";
 import { renderPulled } from "../output/offhost-view.js";
+import { progressForm, StepList } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
 
 export default class Restore extends NemoclawCommand {
@@ -18,13 +19,11 @@ export default class Restore extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Restore a sandbox's state from a backup.";
   static override description =
-    `Runs the gateway schema preflight, then takes the maintenance lock and holds it to the end (also while the confirmation prompt waits, so no other command can prune the chosen backup). Chooses the backup (--backup, else the newest complete backup that holds files; newer empty ones are named in a warning), verifies it against its manifest (a corrupt backup is refused), asks for confirmation (or --yes; without a terminal --yes is required) and verifies it again. Takes a safety backup of the sandbox's current state, re-hashes it in full (a backup that fails names its first bad file; nothing is changed), and records the operation in <state root>/operations/<sandbox>.json before anything is removed. Then, per state directory, removes it inside the sandbox and uploads the backup's copy with --no-git-ignore (git-ignored files are restored too), and proves the result by downloading it again and comparing hashes and modes (modes the sandbox's umask narrowed on upload are set back with chmod, then checked again). On a terminal the upload shows a bar, the rate and an ETA against the backup's bytes. With --create, a sandbox that no longer exists is first created from the agent catalog's image; a Stopped sandbox is started for the restore and left Stopped.
+    `Use it to bring a sandbox's state back from a backup: after a failed rebuild (the command it printed), to undo an agent's damage, or with --create to recreate a deleted sandbox — with --from-repo, on a new host from the restic repository alone. It chooses the newest complete backup (or --backup), proves it against its manifest, asks (or --yes), takes and proves a safety backup of the current state, then replaces the state and verifies it by downloading it again. Run again after an interrupted rebuild or restore, it finishes that operation. On failure it prints the safety backup and the commands that bring the previous state back or retry.
 
-With an unfinished operation for the sandbox (a killed rebuild or restore), restore without --backup, or with the same --backup, finishes it (a rebuild's registry update included); if its upload had finished and the live state changed since, that state is saved in a proven safety backup before it is replaced, and the result names every safety backup with its restore command. A different --backup replaces it. An operation of another gateway (--gateway, else $NEMOCLAW_GATEWAY, else nemoclaw), from another host or with an unreadable journal is never finished here: exit 1, nothing changed, and the message names the command that can (--gateway G, or nemoclaw operations abandon). With --create, a sandbox the registry does not list is registered as the last step. A failure or interrupt after the first removal exits 1 (130/143), never 4, and prints the safety backup and, each on a line of its own, the command that brings the previous state back and the command that retries the restore.
+The steps and the crash safety: docs/design.md, "restore".
 
-With --from-repo the backup comes from the restic repository (see backups push): the snapshots tagged sandbox:<name> from any host (--host to choose one), the newest backup first (--backup for another). It is pulled into <state root>/rebuild-backups/<sandbox>/<timestamp>/ under the maintenance lock, re-hashed against its manifest and only then put in place; then the restore runs as above. With --create this brings a sandbox back on a new host from nothing but the repository and its password (disaster recovery).
-
-${exitCodesHelp()}`;
+${exitCodesHelp("restore")}`;
   static override examples = [
     {
       description: "Restore the latest backup of alpha (asks for confirmation)",
@@ -65,7 +64,7 @@ ${exitCodesHelp()}`;
     "from-repo": Flags.boolean({
       description:
         "Pull the backup from the restic repository first (newest of any host unless --backup/--host).",
-      default: false,
+      // No default: a default counts as given, and --host/--repo need --from-repo really given.
     }),
     host: Flags.string({
       description: "With --from-repo: only snapshots this host pushed.",
@@ -80,6 +79,9 @@ ${exitCodesHelp()}`;
     const sandbox = requireSandboxName(args.sandbox);
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
+    // Before any lock or probe. With --from-repo the repository's snapshots may know it (a new
+    // host's disaster recovery): pullBackup decides, before it takes the lock.
+    if (!flags["from-repo"]) requireKnownSandbox(ctx, sandbox);
     requireConfirmationPath(flags.yes, ctx.io, "restore");
     const style = styleFor(ctx.io.color);
     const rerun = [
@@ -88,8 +90,11 @@ ${exitCodesHelp()}`;
       ...this.argv.filter((a) => a !== sandbox && a !== "--json"),
     ].join(" ");
     const quiet = this.wantsJson;
+    const form = progressForm(ctx.io, quiet);
+    // Each step once: on a terminal a spinner, then ✓ when the next begins.
+    const steps = new StepList(ctx.io.stderr, form, style);
     // On a terminal the upload shows a bar with an ETA (the manifest gives the total).
-    const upload = ctx.io.color && !quiet ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
+    const upload = form === "tty" ? new UploadLine(ctx.io.stderr, style, sandbox) : undefined;
     let pulled: PulledBackup | null = null;
     if (flags["from-repo"]) {
       pulled = await pullBackup(ctx, sandbox, {
@@ -112,11 +117,17 @@ ${exitCodesHelp()}`;
           ? undefined
           : (text) => {
               upload?.end();
-              ctx.io.stderr.write(`${style.dim("…")} ${neutralizeControls(text)}\n`);
+              steps.step(text);
             },
-        onUpload: upload ? (progress) => upload.update(progress) : undefined,
+        onUpload: upload
+          ? (progress) => {
+              steps.handOver();
+              upload.update(progress);
+            }
+          : undefined,
         confirm: async (p, exists, finishing) => {
           if (flags.yes) return true;
+          steps.done();
           const what = finishing
             ? `finish the interrupted ${finishing.operation} (${finishing.phase}) from`
             : exists === false
@@ -129,6 +140,7 @@ ${exitCodesHelp()}`;
           );
         },
       });
+      steps.done();
       if (run.cancelled || !run.result) {
         return {
           exitCode: ExitCode.Failed,
@@ -148,6 +160,8 @@ ${exitCodesHelp()}`;
         stderr: run.warnings,
       };
     } catch (error) {
+      upload?.end();
+      steps.done(false);
       if (error instanceof RestoreFailed && (error.safetyBackup || error.recovery.length)) {
         // The state is partial: say where the previous state is and how to get back, in the JSON too.
         return {
@@ -167,6 +181,7 @@ ${exitCodesHelp()}`;
       throw error;
     } finally {
       upload?.end();
+      steps.done();
     }
   }
 }

@@ -5,25 +5,24 @@ import { gatewayFlag, metricsFileFlag, repoFlag, resolveGatewayName } from "../c
 import { exitCodesHelp } from "../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
+import { statusVerdict } from "../domain/command-verdicts.js";
 import { parseDuration } from "../domain/duration.js";
 import { EnvironmentError, UsageError } from "../domain/errors.js";
-import { ExitCode } from "../domain/exit-codes.js";
 import { gatewayArg as gatewayArgFor } from "../domain/operation-journal.js";
 import { renderOffhostStatus } from "../output/offhost-view.js";
 import { renderStatus } from "../output/status-view.js";
 import { styleFor } from "../output/style.js";
+import { tableWidth } from "../output/table.js";
 
 export default class Status extends NemoclawCommand {
   static override commandId = "status";
   static override summary = "Is this host safe to upgrade, and is every sandbox's state backed up?";
   static override description =
-    `Read-only (no lock, no writes, no gateway selection): runs the gateway schema preflight, then — only when it does not refuse — one \`openshell sandbox list\` and the agent version probes of \`upgrade-sandboxes --check\`, concurrently and bounded. One row per registered sandbox: phase, agent version → expected, status (current, stale, unknown, missing, interrupted, in-progress), the newest complete backup and its age (flagged when older than --max-age, \`never\` when there is none), pinned backups and any unfinished rebuild or restore — or a Stopped sandbox a killed run started and left running (started-for-backup, finished by \`nemoclaw backup-all\`) — with the command that finishes it (with --gateway G for another gateway's operation). Ends with the counts and, when anything needs action, the commands to run.
+    `Use it first, before an upgrade or when something looks wrong: one answer for the whole host. It runs the gateway preflight and, unless that refuses, asks OpenShell for every registered sandbox, then shows each one's phase, agent version against the catalog's, status (current, stale, unknown, missing, interrupted, in-progress), newest backup and its age (flagged when older than --max-age), pinned backups and unfinished operations — and, when anything needs action, the commands to run, in order. Read-only: no lock, no writes (but --metrics-file).
 
-With --remote it also reads the restic repository (read-only: \`restic snapshots --no-lock\`; see backups push) and shows the newest off-host copy of each sandbox, flagged when there is none or it is older than --max-age (exit 1); a repository it cannot open is exit 4. Without --remote the repository is never contacted. --metrics-file writes the node_exporter textfile (the one write status may make).
+When the preflight refuses or the gateway is unreachable, the rows come from the registry and the backups. --remote also shows each sandbox's newest off-host copy (restic, read-only). How it decides: docs/design.md, "status".
 
-When the preflight refuses (drift, schema mismatch) the rows come from the registry and the backups (exit 3); when the gateway is unreachable likewise (exit 4). Exit 1 when anything needs action; 3 wins over 4, 4 over 1.
-
-${exitCodesHelp()}`;
+${exitCodesHelp("status")}`;
   static override examples = [
     {
       description: "Before an upgrade: one answer for the whole host",
@@ -56,7 +55,7 @@ ${exitCodesHelp()}`;
     gateway: gatewayFlag,
     remote: Flags.boolean({
       description: "Also show the newest off-host copy per sandbox from the restic repository (read-only).",
-      default: false,
+      // No default: a default counts as given, and --repo needs --remote really given.
     }),
     repo: { ...repoFlag, dependsOn: ["remote"] },
     "metrics-file": metricsFileFlag,
@@ -110,28 +109,14 @@ ${exitCodesHelp()}`;
         repoProblem = error;
       }
     }
-    const offhostStale = offhost !== null && offhost.stale > 0;
-    const exitCode = run.refusal
-      ? ExitCode.Refused
-      : run.unreachable || repoProblem
-        ? ExitCode.Environment
-        : needsAction(run.result) || offhostStale
-          ? ExitCode.Failed
-          : ExitCode.Ok;
-    const error = run.refusal
-      ? { code: run.refusal.code, message: run.refusal.message, diagnostic: run.refusal.diagnostic }
-      : run.unreachable
-        ? { code: run.unreachable.code, message: run.unreachable.message }
-        : repoProblem
-          ? { code: repoProblem.code, message: repoProblem.message }
-          : exitCode === ExitCode.Failed
-            ? {
-                code: "action_needed",
-                message:
-                  [...run.result.actions, ...(offhostStale ? ["nemoclaw backups push"] : [])].join("; ") ||
-                  "something needs action",
-              }
-            : undefined;
+    const { exitCode, error } = statusVerdict({
+      refusal: run.refusal,
+      unreachable: run.unreachable,
+      repoProblem,
+      needsAction: needsAction(run.result),
+      actions: run.result.actions,
+      offhostStale: offhost !== null && offhost.stale > 0,
+    });
     const stdoutStyle = styleFor(ctx.io.stdoutColor);
     return {
       exitCode,
@@ -140,7 +125,12 @@ ${exitCodesHelp()}`;
       warnings: run.warnings,
       ...(error ? { error } : {}),
       stdout: [
-        ...renderStatus(run.result, run.preflight, stdoutStyle),
+        ...renderStatus(
+          run.result,
+          run.preflight,
+          stdoutStyle,
+          tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+        ),
         ...(offhost ? renderOffhostStatus(offhost, stdoutStyle) : []),
       ],
       stderr: [...run.warnings, ...(repoProblem ? [`Off-host copies unknown: ${repoProblem.message}`] : [])],

@@ -1,5 +1,5 @@
 import { Args, Flags } from "@oclif/core";
-import { requireSandboxName } from "../actions/backups.js";
+import { inRegistryOrder, requireKnownSandbox } from "../actions/known-sandbox.js";
 import { checkUpgrades, upgradeSandboxes } from "../actions/upgrade-sandboxes.js";
 import { batchOutcome } from "../cli/batch-outcome.js";
 import { askYesNo, requireConfirmationPath } from "../cli/confirm.js";
@@ -10,22 +10,26 @@ import { NemoclawCommand, type Outcome } from "../cli/nemoclaw-command.js";
 import { clearsLiveView, interruptedBy } from "../context.js";
 import { ExitCode } from "../domain/exit-codes.js";
 import { needsAttention } from "../domain/upgrade-classification.js";
-import { LiveView } from "../output/live-view.js";
+import { progressForm, progressRows } from "../output/progress.js";
 import { styleFor } from "../output/style.js";
-import { renderCheckTable, renderUpgradeSummary, upgradeProgressListener } from "../output/upgrade-view.js";
+import { tableWidth } from "../output/table.js";
+import {
+  InteractiveUpgrade,
+  renderCheckTable,
+  renderUpgradeSummary,
+  upgradeProgressListener,
+} from "../output/upgrade-view.js";
 
 export default class UpgradeSandboxes extends NemoclawCommand {
   static override commandId = "upgrade-sandboxes";
   static override gracefulInterrupt = true;
   static override summary = "Find sandboxes built from stale images and rebuild them, keeping their state.";
   static override description =
-    `Classifies every registered sandbox: its agent version (probed live with \`openshell sandbox exec\` for Ready sandboxes, else the registry's) against the catalog's expected version, and the nemoclaw version that built it against this CLI. Stale, current, unknown (no version could be had) or missing (the gateway does not list it).
+    `Use it after upgrading OpenShell or the agent catalog. --check (read-only, for CI gates) shows which sandboxes run a stale agent version, cannot be probed (unknown), are missing from the gateway or were left interrupted: exit 1 when any is. Without --check it first finishes every operation a killed run left unfinished, then rebuilds each stale sandbox from the catalog image, keeping its state: backup, delete, create, restore, verify. A failed backup means no rebuild; a rebuild that fails after the delete prints the backup and the exact restore command. On a terminal it shows the plan, asks per sandbox and shows each rebuild's progress; without one --yes is required.
 
---check prints the table and writes nothing at all (no lock, no registry change, no backup): exit 1 when anything is stale, unknown or missing, 0 with "All sandboxes are up to date.". An unreachable gateway is exit 4 and never advice to delete anything.
+The steps and what is proven before each destructive one: docs/design.md, "upgrade-sandboxes".
 
-Without --check, every operation a killed run left unfinished (its journal in <state root>/operations/) is finished first, from the step it had reached; a sandbox with an unfinished operation is reported as interrupted by --check (exit 1) and is never backed up anew. Then each stale Ready sandbox is backed up, deleted, recreated from the catalog image, its state restored (git-ignored files included) and its agent version verified before the registry is updated. A failed backup means no rebuild. If anything fails after the delete, create + restore is retried once; then the sandbox is reported FAILED with its backup and the exact \`nemoclaw restore … --create --yes\` command that brings it back. Needs --yes (alias --auto) without a terminal; on a terminal it asks per sandbox. --metrics-file writes the node_exporter textfile after the run (see status).
-
-${exitCodesHelp()}`;
+${exitCodesHelp("upgrade-sandboxes")}`;
   static override examples = [
     {
       description: "CI gate: is anything stale? (read-only)",
@@ -85,9 +89,9 @@ ${exitCodesHelp()}`;
 
   protected async execute(): Promise<Outcome> {
     const { flags, argv } = await this.parse(UpgradeSandboxes);
-    const names = (argv as string[]).map((name) => requireSandboxName(name));
     const gatewayName = resolveGatewayName(flags.gateway);
     const ctx = this.createContext(gatewayName);
+    const names = (argv as string[]).map((name) => requireKnownSandbox(ctx, name));
     const metricsFile = metricsFileOf(ctx, flags["metrics-file"]);
     if (metricsFile) this.metrics = { file: metricsFile, gatewayName, strict: ctx.settings.strictPreflight };
     const yes = flags.yes || flags.auto;
@@ -122,32 +126,44 @@ ${exitCodesHelp()}`;
               },
             }
           : {}),
-        stdout: renderCheckTable(result, stdoutStyle),
+        stdout: renderCheckTable(result, stdoutStyle, tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY)),
         stderr: warnings,
       };
     }
 
-    const view = new LiveView(ctx.io.stderr, ctx.io.color, style);
+    const form = progressForm(ctx.io, this.wantsJson);
+    const view = progressRows(ctx.io, form, style);
     const interactive = !yes;
+    // On a terminal without --yes: the plan first, then each rebuild live after its answer.
+    const asking = interactive
+      ? new InteractiveUpgrade(ctx.io.stderr, form, style, tableWidth(ctx.io.stderr, ctx.io.stderrIsTTY))
+      : undefined;
     const run = await upgradeSandboxes(ctx, {
       ...policy,
       names,
       concurrency: interactive ? 1 : flags.concurrency,
       ...(interactive
         ? {
-            confirm: async (c) =>
-              askYesNo(
+            confirm: async (c) => {
+              const yes = await askYesNo(
                 ctx.io,
                 `Rebuild sandbox ${c.name} (${c.current ?? "unknown"} → ${c.expected ?? "unknown"}: ${c.reason})?`,
-              ),
+                ctx.abort.signal,
+              );
+              if (yes && !this.wantsJson) asking?.started(c.name);
+              return yes;
+            },
           }
         : {}),
-      onEvent: this.wantsJson || interactive ? undefined : upgradeProgressListener(view),
+      onEvent: this.wantsJson ? undefined : asking ? asking.onEvent : upgradeProgressListener(view),
       onWarnings: (w) => {
         if (!this.wantsJson) view.print(w);
       },
       // On the terminal the result goes to, the live view gives way to the result (printed once).
-    }).finally(() => view.finish({ clear: clearsLiveView(ctx.io) }));
+    }).finally(() => {
+      asking?.stop();
+      view.finish({ clear: clearsLiveView(ctx.io) });
+    });
     const { result } = run;
     if (result.sandboxes.length === 0) {
       return {
@@ -183,7 +199,13 @@ ${exitCodesHelp()}`;
       result,
       warnings: run.warnings,
       ...(error ? { error } : {}),
-      stdout: renderUpgradeSummary(result, stdoutStyle, ctx.io.stdoutIsTTY),
+      stdout: renderUpgradeSummary(
+        // Rows in registry order (results arrive in the order sandboxes finish).
+        { ...result, sandboxes: inRegistryOrder(ctx, result.sandboxes, (o) => o.name) },
+        stdoutStyle,
+        ctx.io.stdoutIsTTY,
+        tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
+      ),
       stderr: run.refusal ? run.refusal.diagnostic : [],
     };
   }

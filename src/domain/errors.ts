@@ -1,3 +1,4 @@
+import type { ErrorCode } from "./error-codes.js";
 import { ExitCode, exitCodeForSignal } from "./exit-codes.js";
 import type { Preflight } from "./preflight-types.js";
 
@@ -6,7 +7,7 @@ import type { Preflight } from "./preflight-types.js";
  * its exit code; `exitCodeFor` is the one place that maps any thrown value to an exit code.
  */
 export abstract class NemoclawError extends Error {
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   abstract readonly exitCode: ExitCode;
 }
 
@@ -15,7 +16,7 @@ export class UsageError extends NemoclawError {
   readonly exitCode = ExitCode.Usage;
   constructor(
     message: string,
-    readonly code = "usage",
+    readonly code: ErrorCode = "usage",
   ) {
     super(message);
     this.name = "UsageError";
@@ -26,7 +27,7 @@ export class UsageError extends NemoclawError {
 export class EnvironmentError extends NemoclawError {
   readonly exitCode = ExitCode.Environment;
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -51,7 +52,7 @@ export class PreflightRefusal extends NemoclawError {
 
 /** SIGINT / SIGTERM arrived; work was stopped and cleaned up. */
 export class InterruptedError extends NemoclawError {
-  readonly code = "interrupted";
+  readonly code: ErrorCode = "interrupted";
   readonly exitCode: ExitCode;
   constructor(readonly signal: "SIGINT" | "SIGTERM") {
     super(`interrupted by ${signal}`);
@@ -65,7 +66,7 @@ export function exitCodeFor(error: unknown): ExitCode {
   return ExitCode.Failed;
 }
 
-export function errorCodeFor(error: unknown): string {
+export function errorCodeFor(error: unknown): ErrorCode {
   if (error instanceof NemoclawError) return error.code;
   return "internal";
 }

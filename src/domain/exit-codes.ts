@@ -11,26 +11,6 @@ export const ExitCode = {
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** Documentation of each code, shared by `--help` and the README reference. */
-export const EXIT_CODE_HELP: ReadonlyArray<[ExitCode, string]> = [
-  [ExitCode.Ok, "success; preflight compatible; --check found nothing to do"],
-  [ExitCode.Failed, "ran, but something failed, or --check found actionable work"],
-  [
-    ExitCode.Usage,
-    "usage error (bad flag, or a mutating command without --yes in a non-interactive session)",
-  ],
-  [
-    ExitCode.Refused,
-    "refused by the gateway preflight (drift, schema mismatch, or unknown under --strict); nothing was changed",
-  ],
-  [
-    ExitCode.Environment,
-    "environment not ready (openshell missing, gateway unreachable, registry unreadable, lock held)",
-  ],
-  [ExitCode.Interrupted, "interrupted by SIGINT (after cleanup and the summary)"],
-  [ExitCode.Terminated, "interrupted by SIGTERM (after cleanup and the summary)"],
-];
-
 /** 130 for SIGINT, 143 for SIGTERM: the one mapping from an interrupting signal to an exit code. */
 export function exitCodeForSignal(signal: "SIGINT" | "SIGTERM"): ExitCode {
   return signal === "SIGINT" ? ExitCode.Interrupted : ExitCode.Terminated;

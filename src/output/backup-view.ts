@@ -1,6 +1,7 @@
 import type { BackupAllResult, BackupEvent, SandboxBackupOutcome } from "../actions/backup-all.js";
 import type { BackupProgress } from "../actions/sandbox-backup.js";
 import { escapeForDisplay } from "../domain/display.js";
+import { backupTimestampDate, formatAge } from "../domain/duration.js";
 import { formatBytes, formatDuration, formatTransfer, type LiveView } from "./live-view.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow } from "./table.js";
@@ -74,6 +75,12 @@ export function backupProgressListener(view: LiveView): (event: BackupEvent) => 
   };
 }
 
+/** A backup's age (`3h ago`) from its timestamp: the narrow form of a BACKUP cell. */
+export function ageOf(timestamp: string): string {
+  const taken = backupTimestampDate(timestamp);
+  return taken ? `${formatAge(Math.max(0, (Date.now() - taken.getTime()) / 1000))} ago` : timestamp;
+}
+
 function markCell(o: SandboxBackupOutcome, style: Style): Cell {
   if (o.status === "backed-up") return { text: "✓", paint: style.green };
   if (o.status === "failed") return { text: "✗", paint: style.red };
@@ -84,7 +91,7 @@ function markCell(o: SandboxBackupOutcome, style: Style): Cell {
  * The result on a terminal: one aligned row per sandbox showing its backup's timestamp (the root
  * is printed once, below), then the same summary lines as without a terminal.
  */
-function backupTable(result: BackupAllResult, style: Style): string[] {
+function backupTable(result: BackupAllResult, style: Style, width?: number): string[] {
   const numeric = new Set(["SIZE", "FILES", "TIME"]);
   const header: Cell[] = ["", "NAME", "STATUS", "BACKUP", "SIZE", "FILES", "TIME", "DETAIL"].map((text) => ({
     text,
@@ -106,14 +113,35 @@ function backupTable(result: BackupAllResult, style: Style): string[] {
       markCell(o, style),
       escapeForDisplay(o.name),
       { text: o.status, paint: ok ? undefined : o.status === "failed" ? style.red : style.yellow },
-      ok ? (o.timestamp ?? "") : "",
+      // The timestamp; on a narrow terminal its age (the root is printed below, `backups list`
+      // names every backup in full).
+      ok && o.timestamp ? { text: o.timestamp, narrow: ageOf(o.timestamp) } : "",
       { text: ok ? formatBytes(o.bytes ?? 0) : "", right: true },
       { text: ok ? String(o.files ?? 0) : "", right: true },
       { text: o.durationMs ? formatDuration(o.durationMs) : "", right: true },
       notes,
     ]);
   }
-  return renderTable(rows);
+  // DETAIL gives way; names and figures are never cut.
+  return renderTable(rows, { width, cut: [7] });
+}
+
+/** `--keep`: which backups it removed, per sandbox, and the bytes that freed. */
+function prunedLines(result: BackupAllResult, style: Style): string[] {
+  const lines: string[] = [];
+  let bytes = 0;
+  let count = 0;
+  for (const o of result.sandboxes) {
+    if (!o.pruned?.length) continue;
+    count += o.pruned.length;
+    bytes += o.prunedBytes ?? 0;
+    const stamps = o.pruned.map((p) => p.slice(p.lastIndexOf("/") + 1)).join(", ");
+    lines.push(
+      `${style.yellow("-")} ${escapeForDisplay(o.name)}: removed ${stamps} (${formatBytes(o.prunedBytes ?? 0)} freed)`,
+    );
+  }
+  if (count) lines.push(`Pruned (--keep): ${count} old backup(s) removed, ${formatBytes(bytes)} freed`);
+  return lines;
 }
 
 /**
@@ -121,8 +149,13 @@ function backupTable(result: BackupAllResult, style: Style): string[] {
  * terminal): aligned columns with timestamps instead of per-row paths; without it, the plain
  * `<name>: <detail> → <path>` lines scripts read.
  */
-export function renderBackupSummary(result: BackupAllResult, style: Style, table = false): string[] {
-  const lines: string[] = table ? backupTable(result, style) : [];
+export function renderBackupSummary(
+  result: BackupAllResult,
+  style: Style,
+  table = false,
+  width?: number,
+): string[] {
+  const lines: string[] = table ? backupTable(result, style, width) : [];
   for (const o of table ? [] : result.sandboxes) {
     const mark =
       o.status === "backed-up"
@@ -132,6 +165,7 @@ export function renderBackupSummary(result: BackupAllResult, style: Style, table
           : style.yellow("-");
     lines.push(`${mark} ${escapeForDisplay(o.name)}: ${outcomeDetail(o)}${o.path ? ` → ${o.path}` : ""}`);
   }
+  lines.push(...prunedLines(result, style));
   if (result.interrupted)
     lines.push(style.yellow(`Interrupted by ${result.interrupted}: no further sandboxes were started.`));
   const { backedUp, failed, skipped } = result.summary;

@@ -11,6 +11,7 @@ function backupListTable(
   root: string,
   style: Style,
   diskBytes: Record<string, number>,
+  width?: number,
 ): string[] {
   const header: Cell[] = ["SANDBOX", "BACKUP", "SIZE", "FILES", "AGENT", "NOTE"].map((text) => ({
     text,
@@ -32,7 +33,7 @@ function backupListTable(
         : [b.sandbox, b.timestamp, "", "", "", { text: `CORRUPT: ${b.corrupt}`, paint: style.red }],
     );
   }
-  const lines = [`Backups in ${root}:`, ...renderTable(rows)];
+  const lines = [`Backups in ${root}:`, ...renderTable(rows, { width, cut: [5] })];
   const sandboxes = [...new Set(backups.map((b) => b.sandbox))].filter((s) => diskBytes[s] !== undefined);
   if (sandboxes.length) {
     lines.push("", style.dim("On disk (hard links counted once):"));
@@ -54,9 +55,10 @@ export function renderBackupList(
   style: Style,
   diskBytes: Record<string, number> = {},
   table = false,
+  width?: number,
 ): string[] {
   if (backups.length === 0) return [`No backups in ${root}.`];
-  if (table) return backupListTable(backups, root, style, diskBytes);
+  if (table) return backupListTable(backups, root, style, diskBytes, width);
   const lines: string[] = [`Backups in ${root}:`];
   let current = "";
   for (const b of backups) {

@@ -8,6 +8,12 @@ const SOURCE_WORDS: Record<string, string> = {
   "standard-path": "from the standard install paths",
 };
 
+/** `openshell status -g <name>` said `No gateway configured.`: a name OpenShell does not know. */
+function notRegistered(report: PreflightReport): boolean {
+  const status = report.preflight.evidence.find((e) => e.probe === "gateway-status");
+  return (status?.value as { state?: string } | undefined)?.state === "no-gateway";
+}
+
 /** The stdout summary of `gateway preflight` when it does not refuse. */
 export function renderPreflightSummary(report: PreflightReport, style: Style): string[] {
   const { preflight, gatewayName } = report;
@@ -18,9 +24,13 @@ export function renderPreflightSummary(report: PreflightReport, style: Style): s
       ? [
           `${style.green("✓")} OpenShell gateway '${gatewayName}' is compatible with the installed OpenShell ${installed}.`,
         ]
-      : [
-          `${style.yellow("!")} OpenShell gateway '${gatewayName}' compatibility is unknown (installed OpenShell ${installed}).`,
-        ];
+      : notRegistered(report)
+        ? [
+            `${style.yellow("!")} OpenShell gateway '${gatewayName}' compatibility is unknown: OpenShell knows no gateway by that name (\`openshell status -g ${gatewayName}\`: No gateway configured.; installed OpenShell ${installed}).`,
+          ]
+        : [
+            `${style.yellow("!")} OpenShell gateway '${gatewayName}' compatibility is unknown (installed OpenShell ${installed}).`,
+          ];
   lines.push(`  Mode: ${gateway.mode}`);
   if (gateway.image) lines.push(`  Gateway image: ${gateway.image} (${gateway.imageVersion ?? "unknown"})`);
   if (gateway.binary) {

@@ -1,39 +1,33 @@
+import type { Writable } from "node:stream";
 import type {
   CheckResult,
   RebuildOutcome,
   UpgradeEvent,
   UpgradeResult,
 } from "../actions/upgrade-sandboxes.js";
-import { escapeForDisplay, neutralizeControls } from "../domain/display.js";
-import { formatDuration, type LiveView, uploadDetail } from "./live-view.js";
+import { escapeForDisplay } from "../domain/display.js";
+import type { Classification } from "../domain/upgrade-classification.js";
+import { ageOf } from "./backup-view.js";
+import { formatDuration, LiveView, uploadDetail } from "./live-view.js";
+import type { ProgressForm } from "./progress.js";
 import type { Style } from "./style.js";
-import { type Cell, renderTable, type TableRow } from "./table.js";
+import { type Cell, renderTable, type TableRow, wrapText } from "./table.js";
 
-function table(given: string[][]): string[] {
-  const rows = given.map((r) => r.map((cell) => neutralizeControls(cell)));
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) =>
-    r
-      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd(),
-  );
-}
-
-/** `--check`: name, current → expected, status/reason, phase. */
-export function renderCheckTable(result: CheckResult, style: Style): string[] {
-  const rows = [["NAME", "VERSION", "STATUS", "PHASE", "REASON"]];
+/** `--check`: the columns of `status`, in its order (docs/design.md, "Tables"). */
+export function renderCheckTable(result: CheckResult, style: Style, width?: number): string[] {
+  const rows: TableRow[] = [
+    ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
+  ];
   for (const c of result.sandboxes) {
     rows.push([
       escapeForDisplay(c.name),
+      c.phase ?? "-",
       `${c.current ?? "?"} → ${c.expected ?? "?"}`,
       c.status,
-      c.phase ?? "-",
       c.reason,
     ]);
   }
-  const lines = table(rows);
-  lines[0] = style.bold(lines[0] as string);
+  const lines = renderTable(rows, { width, cut: [4] });
   const { stale, unknown, missing, interrupted } = result.counts;
   lines.push("");
   if (stale + unknown + missing + interrupted === 0) {
@@ -41,7 +35,10 @@ export function renderCheckTable(result: CheckResult, style: Style): string[] {
     return lines;
   }
   lines.push(
-    `${stale} stale, ${unknown} unknown, ${missing} missing, ${interrupted} interrupted. Run \`nemoclaw upgrade-sandboxes --yes\` to finish interrupted operations and rebuild stale sandboxes (their state is backed up and restored).`,
+    ...wrapText(
+      `${stale} stale, ${unknown} unknown, ${missing} missing, ${interrupted} interrupted. Run \`nemoclaw upgrade-sandboxes --yes\` to finish interrupted operations and rebuild stale sandboxes (their state is backed up and restored).`,
+      width,
+    ),
   );
   return lines;
 }
@@ -64,7 +61,7 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
     if (event.type === "planned") view.plan(event.names);
     else if (event.type === "step") view.update(event.name, "running", event.step, true);
     else if (event.type === "upload") view.update(event.name, "running", uploadDetail(event.progress));
-    else {
+    else if (event.type === "finished") {
       const o = event.outcome;
       view.update(
         o.name,
@@ -77,6 +74,11 @@ export function upgradeProgressListener(view: LiveView): (event: UpgradeEvent) =
       );
     }
   };
+}
+
+/** A backup's timestamp; on a narrow terminal its age. */
+function backupCell(timestamp: string | undefined): Cell {
+  return timestamp ? { text: timestamp, narrow: ageOf(timestamp) } : { text: "" };
 }
 
 function markCell(o: RebuildOutcome, style: Style): Cell {
@@ -95,8 +97,8 @@ function safetyBackupLines(o: RebuildOutcome): string[] {
  * The result on a terminal: one aligned row per sandbox, then — for each failure — its backup's
  * full path and the commands that bring it back or finish it, each on a line of its own.
  */
-function upgradeTable(result: UpgradeResult, style: Style): string[] {
-  const header: Cell[] = ["", "NAME", "STATUS", "VERSION", "BACKUP", "TIME", "DETAIL"].map((text) => ({
+function upgradeTable(result: UpgradeResult, style: Style, width?: number): string[] {
+  const header: Cell[] = ["", "NAME", "VERSION", "STATUS", "BACKUP", "TIME", "DETAIL"].map((text) => ({
     text,
     paint: style.bold,
     right: text === "TIME",
@@ -107,14 +109,16 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
     rows.push([
       markCell(o, style),
       escapeForDisplay(o.name),
-      { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
       o.from || o.to ? `${o.from ?? "?"} → ${o.to ?? "?"}` : "",
-      o.backup?.timestamp ?? "",
+      { text: failed ? "FAILED" : o.status, paint: failed ? style.red : undefined },
+      backupCell(o.backup?.timestamp),
       { text: o.durationMs ? formatDuration(o.durationMs) : "", right: true },
       o.reason,
     ]);
   }
-  const lines = renderTable(rows);
+  // DETAIL gives way first, then the backup's timestamp becomes its age (the failure lines below
+  // name every backup in full).
+  const lines = renderTable(rows, { width, cut: [6] });
   for (const o of result.sandboxes) {
     if (
       !(
@@ -143,8 +147,13 @@ function upgradeTable(result: UpgradeResult, style: Style): string[] {
  * The stdout part. `table` (stdout is a terminal): aligned rows, failures' paths and commands
  * below them; without it, the plain `<name>: <status> — <reason>` lines scripts read.
  */
-export function renderUpgradeSummary(result: UpgradeResult, style: Style, table = false): string[] {
-  const lines: string[] = table ? upgradeTable(result, style) : [];
+export function renderUpgradeSummary(
+  result: UpgradeResult,
+  style: Style,
+  table = false,
+  width?: number,
+): string[] {
+  const lines: string[] = table ? upgradeTable(result, style, width) : [];
   for (const o of table ? [] : result.sandboxes) {
     lines.push(outcomeLine(o, style));
     if (o.status === "failed" && o.backup) lines.push(`    Backup: ${o.backup.path}`);
@@ -162,4 +171,84 @@ export function renderUpgradeSummary(result: UpgradeResult, style: Style, table 
     }`,
   );
   return lines;
+}
+
+/**
+ * Interactive `upgrade-sandboxes` (a terminal, no --yes): the plan before the first question —
+ * what will be asked and what is left as it is — then, after each answer, that rebuild's
+ * progress live until it ends (docs/design.md, "upgrade-sandboxes").
+ */
+export class InteractiveUpgrade {
+  private readonly settled: RebuildOutcome[] = [];
+  private view: LiveView | undefined;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly form: ProgressForm,
+    private readonly style: Style,
+    private readonly width?: number,
+  ) {}
+
+  /** The listener to pass as `onEvent`. */
+  readonly onEvent = (event: UpgradeEvent): void => {
+    if (event.type === "plan") this.out.write(`${this.planLines(event.rebuild).join("\n")}\n`);
+    else if (event.type === "finished") {
+      if (this.view && event.outcome.status !== "declined") this.finishView(event.outcome);
+      else if (!this.view) this.settled.push(event.outcome);
+    } else if (this.view && event.type === "step") this.view.update(event.name, "running", event.step, true);
+    else if (this.view && event.type === "upload")
+      this.view.update(event.name, "running", uploadDetail(event.progress));
+  };
+
+  /** After a "yes": this sandbox's rebuild is shown live from now on. */
+  started(name: string): void {
+    this.view = new LiveView(this.out, this.form === "tty", this.style);
+    this.view.plan([name]);
+    this.view.update(name, "running", "starting", true);
+  }
+
+  /** Stops any live line (an interrupt, a failure): nothing may redraw after the run. */
+  stop(): void {
+    this.view?.finish();
+    this.view = undefined;
+  }
+
+  private finishView(o: RebuildOutcome): void {
+    const state =
+      o.status === "rebuilt" || o.status === "restored" ? "ok" : o.status === "failed" ? "failed" : "skipped";
+    this.view?.update(o.name, state, `${o.status === "failed" ? "FAILED" : o.status}: ${o.reason}`);
+    this.stop();
+  }
+
+  private planLines(rebuild: readonly Classification[]): string[] {
+    const { style } = this;
+    if (rebuild.length === 0) return [];
+    const lines = [
+      style.bold(
+        `Plan: rebuild ${rebuild.length} stale sandbox(es), asking for each (state backed up, restored and verified):`,
+      ),
+    ];
+    const rows: TableRow[] = [
+      ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
+    ];
+    for (const c of rebuild)
+      rows.push([
+        escapeForDisplay(c.name),
+        c.phase ?? "-",
+        `${c.current ?? "?"} → ${c.expected ?? "?"}`,
+        c.status,
+        c.reason,
+      ]);
+    lines.push(...renderTable(rows, { width: this.width, cut: [4] }).map((l) => `  ${l}`));
+    const left = this.settled.filter((o) => o.status !== "declined");
+    if (left.length) {
+      const byStatus = new Map<string, string[]>();
+      for (const o of left)
+        byStatus.set(o.status, [...(byStatus.get(o.status) ?? []), escapeForDisplay(o.name)]);
+      lines.push(
+        `  Left as they are: ${[...byStatus].map(([status, names]) => `${names.join(", ")} (${status === "current" ? "up to date" : status})`).join("; ")}`,
+      );
+    }
+    return lines;
+  }
 }

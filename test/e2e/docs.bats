@@ -92,3 +92,45 @@ teardown() {
   [ "$status" -eq 0 ]
   [[ "$out" == *"nemoclaw"* ]]
 }
+
+@test "every sh block of the README and docs/ runs as written (<!-- no-test --> blocks aside)" {
+  run "$NODE" "$REPO/test/e2e/doc-blocks.mjs" "$REPO/README.md" "$REPO"/docs/*.md
+  echo "$output"
+  [ "$status" -eq 0 ]
+  # the simulator walkthrough is among the blocks that ran
+  [[ "$output" == *"ok   README.md:"* ]]
+}
+
+@test "the doc-block runner fails a block whose exit code differs from its text, and skips no-test" {
+  md="$BATS_TEST_TMPDIR/doc.md"
+  printf '%s\n' 'Text.' '' '```sh' 'true   # exit 3' '```' '' '<!-- no-test -->' '```sh' 'false' '```' >"$md"
+  run "$NODE" "$REPO/test/e2e/doc-blocks.mjs" "$md"
+  echo "$output"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"exit 0, the text says 3"* ]]
+  [[ "$output" == *"skip "*"(no-test)"* ]]
+  printf '%s\n' '```sh' 'false  # exit 1' 'echo fine' '```' >"$md"
+  run "$NODE" "$REPO/test/e2e/doc-blocks.mjs" "$md"
+  [ "$status" -eq 0 ]
+}
+
+@test "docs/commands.md suggests npm pack, never npm install -g of the private package" {
+  ! grep -q 'npm install -g nemoclaw' "$REPO/docs/commands.md" || false
+  grep -q 'npm pack' "$REPO/docs/commands.md"
+  grep -q 'npm install -g ./nemoclaw-' "$REPO/docs/commands.md"
+}
+
+@test "every flag of every command appears in the README's command table" {
+  "$NODE" -e '
+    const m = require(process.argv[1]);
+    const readme = require("fs").readFileSync(process.argv[2], "utf8");
+    const table = readme.slice(readme.indexOf("## Commands"), readme.indexOf("## Exit codes"));
+    const problems = [];
+    for (const [id, c] of Object.entries(m.commands)) {
+      if (c.pluginName !== "nemoclaw") continue;
+      const rows = table.split("\n").filter((l) => l.startsWith(`| \`nemoclaw ${id.replace(/:/g, " ")}`));
+      if (!rows.length) { problems.push(`${id}: no row`); continue; }
+      for (const name of Object.keys(c.flags)) if (!rows.some((r) => r.includes(`--${name}`))) problems.push(`${id} --${name}`);
+    }
+    if (problems.length) { console.error(problems.join("\n")); process.exit(1); }' "$REPO/oclif.manifest.json" "$REPO/README.md"
+}

@@ -288,7 +288,7 @@ mode_of() {
   older="$(backups_of alpha | sort | head -1)"
   [ "$newer" != "$older" ]
   # Keeps the verify busy on the newer backup (sparse: no disk space) while the older one goes.
-  truncate -s 3G "$BACKUPS/alpha/$newer/.openclaw/big"
+  truncate -s 1G "$BACKUPS/alpha/$newer/.openclaw/big"
   "$NODE" "$REPO/bin/run.js" backups verify alpha --json >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
   pid=$!
   # Once it is hashing the big file it has listed both backups: remove the older one, as a prune does.

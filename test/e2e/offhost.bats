@@ -25,8 +25,9 @@ teardown() {
   teardown_host
 }
 
+# free_port: a free 127.0.0.1 port reserved for this host until teardown (safe under bats --jobs).
 free_port() {
-  "$NODE" -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+  simctl free-port
 }
 
 # wait_port PORT: up to 10 s for something to listen on 127.0.0.1:PORT.

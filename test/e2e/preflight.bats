@@ -229,10 +229,12 @@ anchors_present() {
   assert_valid_json
 }
 
-@test "usage error without --json: one line, exit 2" {
+@test "usage error without --json: one line of our own and the help pointer, exit 2" {
   run_split gateway preflight --bogus
   [ "$status" -eq 2 ]
-  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ]
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 2 ]
+  [ "$(printf '%s\n' "$err" | head -1)" = "Error: unknown flag --bogus" ]
+  [ "$(printf '%s\n' "$err" | tail -1)" = "See: nemoclaw gateway preflight --help" ]
   [ -z "$out" ]
 }
 
@@ -249,4 +251,21 @@ anchors_present() {
   run_split --version
   [ "$status" -eq 0 ]
   [[ "$out" == nemoclaw/0.* ]]
+}
+
+@test "--gateway with a name OpenShell does not know: a warning and unknown, never compatible" {
+  simctl start-gateway >/dev/null
+  run_split gateway preflight --gateway nosuch
+  [ "$status" -eq 0 ]
+  [[ "$out" == *"gateway 'nosuch' compatibility is unknown: OpenShell knows no gateway by that name"* ]]
+  [[ "$out" != *"is compatible"* ]]
+  [[ "$err" == *"could not verify the gateway"* ]]
+  run_split gateway preflight --gateway nosuch --json
+  [ "$status" -eq 0 ]
+  assert_valid_json
+  [ "$(json_get preflight.verdict)" = unknown ]
+  [ "$(json_get result.verdict)" = unknown ]
+  [ "$(json_get warnings)" != "[]" ]
+  run_split gateway preflight --gateway nosuch --strict
+  [ "$status" -eq 3 ]
 }

@@ -213,7 +213,7 @@ stale_stopped() {
   cp -a "$(state_dir_of beta)" "$snapshot"
   run_split upgrade-sandboxes --check
   [ "$status" -eq 1 ]
-  printf '%s\n' "$out" | grep -E '^beta +2026\.6\.0 → 2026\.7\.1 +stale +Stopped'
+  printf '%s\n' "$out" | grep -E '^beta +Stopped +2026\.6\.0 → 2026\.7\.1 +stale'
   run_split upgrade-sandboxes --yes
   [ "$status" -eq 0 ]
   [[ "$out" == *"beta: rebuilt"*"left Stopped"* ]]

@@ -26,6 +26,16 @@ in_pty() {
   script -qefc "$cmd" "$out" >/dev/null </dev/null
 }
 
+# answer_when FILE TEXT KEY: once TEXT shows in the typescript FILE (a prompt; at most 60 s),
+# types KEY and Enter. Waiting for the prompt instead of a fixed time: never early, never idle.
+answer_when() {
+  for _ in $(seq 600); do
+    grep -qF "$2" "$1" 2>/dev/null && break
+    sleep 0.1
+  done
+  printf '%s\r' "$3"
+}
+
 has_escape() {
   grep -q $'\x1b' "$1"
 }
@@ -84,7 +94,7 @@ screen() {
   in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" upgrade-sandboxes --yes
   t="$BATS_TEST_TMPDIR/pty"
   grep -q $'\x1b\\[2K' "$t"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -qE '✓ +gamma +rebuilt'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -qE '✓ +gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt'
   sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$t" | grep -q 'Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 2 up to date'
   # the final screen: the live view gave way to the table, each sandbox once
   screen "$t" >"$BATS_TEST_TMPDIR/screen"
@@ -92,8 +102,8 @@ screen() {
   for s in alpha beta gamma; do
     [ "$(grep -c "$s" "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
   done
-  grep -qE '^ +NAME +STATUS +VERSION +BACKUP +TIME +DETAIL' "$BATS_TEST_TMPDIR/screen"
-  grep -qE '^✓ +gamma +rebuilt +2026\.6\.0 → 2026\.7\.1 +[0-9T-]+Z' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^ +NAME +VERSION +STATUS +BACKUP +TIME +DETAIL' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^✓ +gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt +[0-9T-]+Z' "$BATS_TEST_TMPDIR/screen"
 }
 
 @test "NO_COLOR=1 on a terminal: no escape codes at all, plain progress lines" {
@@ -123,12 +133,12 @@ screen() {
   simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
   register gamma openclaw 2026.6.0
   cmd="$(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
-  (sleep 3; printf 'n\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
+  (answer_when "$BATS_TEST_TMPDIR/no" 'Rebuild sandbox gamma' n) | script -qefc "$cmd" "$BATS_TEST_TMPDIR/no" >/dev/null
   grep -q 'Rebuild sandbox gamma (2026.6.0 → 2026.7.1' "$BATS_TEST_TMPDIR/no"
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +declined'
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/no" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +declined'
   ! grep -q '"delete"' "$HOST/state/calls.log" || false
-  (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
-  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +rebuilt'
+  (answer_when "$BATS_TEST_TMPDIR/yes" 'Rebuild sandbox gamma' y) | script -qefc "$cmd" "$BATS_TEST_TMPDIR/yes" >/dev/null
+  sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/yes" | grep -qE 'gamma +2026\.6\.0 → 2026\.7\.1 +rebuilt'
 }
 
 @test "backups list on a terminal: the root once, aligned rows with timestamps" {
@@ -187,4 +197,101 @@ bar_frames() {
   ! grep -q 'restoring state \[' "$BATS_TEST_TMPDIR/screen" || false
   # each sandbox once (the transcript's own "Script started … gamma" line aside)
   [ "$(grep -v '^Script ' "$BATS_TEST_TMPDIR/screen" | grep -c 'gamma')" -eq 1 ]
+}
+
+# in_pty_cols COLS OUTFILE CMD…: like in_pty, on a terminal COLS columns wide.
+in_pty_cols() {
+  local cols="$1" out="$2"
+  shift 2
+  local cmd
+  printf -v cmd '%q ' "$@"
+  script -qefc "stty cols $cols rows 50; $cmd" "$out" >/dev/null </dev/null
+}
+
+# fits SCREEN COLS: no line of the screen is wider than COLS characters (the transcript's own
+# "Script started/done" lines aside).
+fits() {
+  "$NODE" -e '
+    const [file, cols] = process.argv.slice(1);
+    const lines = require("fs").readFileSync(file, "utf8").split("\n").filter((l) => !/^Script (started|done)/.test(l));
+    const wide = lines.filter((l) => Array.from(l).length > Number(cols));
+    if (wide.length) { console.error(wide.join("\n")); process.exit(1); }' "$1" "$2"
+}
+
+@test "80 columns: status, --check, backups list and backup-all fit without a wrapped line" {
+  simctl add-sandbox long-sandbox-name-20 --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register long-sandbox-name-20 openclaw 2026.6.0
+  in_pty_cols 80 "$BATS_TEST_TMPDIR/backup" "$NODE" "$REPO/bin/run.js" backup-all
+  screen "$BATS_TEST_TMPDIR/backup" >"$BATS_TEST_TMPDIR/backup.screen"
+  cat "$BATS_TEST_TMPDIR/backup.screen"
+  fits "$BATS_TEST_TMPDIR/backup.screen" 80
+  # the name in full; the just-taken backup shown by its age
+  grep -qE '^✓ +long-sandbox-name-20 +backed-up +[0-9]+s ago' "$BATS_TEST_TMPDIR/backup.screen"
+  for c in status "upgrade-sandboxes --check" "backups list"; do
+    # shellcheck disable=SC2086
+    in_pty_cols 80 "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" $c || true  # exit 1: gamma is stale
+    screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+    cat "$BATS_TEST_TMPDIR/screen"
+    fits "$BATS_TEST_TMPDIR/screen" 80
+    grep -q 'long-sandbox-name-20 ' "$BATS_TEST_TMPDIR/screen"
+  done
+  # status: LAST BACKUP is the age only; the note is cut with an ellipsis, the name never
+  in_pty_cols 80 "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" status || true
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  grep -qE '^NAME +PHASE +VERSION +STATUS +LAST BACKUP +NOTE$' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^alpha +Ready +2026\.7\.1 → 2026\.7\.1 +current +[0-9]+s ago$' "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^long-sandbox-name-20 +Ready +2026\.6\.0 → 2026\.7\.1 +stale +[0-9]+s ago +.*…$' "$BATS_TEST_TMPDIR/screen"
+  # --check: the same columns in the same order
+  in_pty_cols 80 "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" upgrade-sandboxes --check || true
+  screen "$BATS_TEST_TMPDIR/pty" | grep -qE '^NAME +PHASE +VERSION +STATUS +NOTE$'
+  # a wide terminal keeps the timestamps; a pipe is unchanged (full timestamps, nothing cut)
+  in_pty_cols 200 "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" status || true
+  screen "$BATS_TEST_TMPDIR/pty" | grep -qE '^alpha +.* [0-9T-]+Z \([0-9]+s ago\)$'
+  run_split status
+  grep -qE '^alpha +.* [0-9T-]+Z \([0-9]+s ago\)$' <<<"$out"
+  [[ "$out" != *"…"* ]]
+}
+
+@test "interactive upgrade-sandboxes: the plan before the first question, the rebuild live after the answer" {
+  simctl add-sandbox gamma --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register gamma openclaw 2026.6.0
+  cmd="stty cols 100; $(printf '%q ' "$NODE" "$REPO/bin/run.js" upgrade-sandboxes)"
+  (sleep 3; printf 'y\r') | script -qefc "$cmd" "$BATS_TEST_TMPDIR/pty" >/dev/null
+  plain="$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$BATS_TEST_TMPDIR/pty" | tr '\r' '\n')"
+  # the plan comes first, with what is left alone
+  plan_line="$(grep -n '^Plan: rebuild 1 stale sandbox' <<<"$plain" | head -1 | cut -d: -f1)"
+  ask_line="$(grep -n 'Rebuild sandbox gamma' <<<"$plain" | head -1 | cut -d: -f1)"
+  [ -n "$plan_line" ] && [ -n "$ask_line" ] && [ "$plan_line" -lt "$ask_line" ]
+  grep -qE '^ +gamma +Ready +2026\.6\.0 → 2026\.7\.1 +stale' <<<"$plain"
+  grep -q 'Left as they are: alpha, beta (up to date)' <<<"$plain"
+  # after the answer: live frames of each step (spinner and elapsed time), then one final line
+  grep -qE '[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] gamma +backing up' <<<"$plain"
+  grep -qE '[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] gamma +restoring state' <<<"$plain"
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  grep -qE '^✓ gamma +rebuilt: ' "$BATS_TEST_TMPDIR/screen"
+  grep -q 'Upgrade summary: 1 rebuilt, 0 failed, 0 skipped, 2 up to date' "$BATS_TEST_TMPDIR/screen"
+}
+
+@test "restore on a terminal: each step once, marked done" {
+  nemoclaw backup-all >/dev/null 2>&1
+  in_pty "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" restore alpha --yes
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  [ "$(grep -c 'verifying backup' "$BATS_TEST_TMPDIR/screen")" -eq 1 ]
+  grep -qE '^✓ verifying backup [0-9T-]+Z$' "$BATS_TEST_TMPDIR/screen"
+  grep -q '^✓ taking a safety backup of the current state$' "$BATS_TEST_TMPDIR/screen"
+  grep -q '^✓ verifying the restored state$' "$BATS_TEST_TMPDIR/screen"
+  ! grep -qE '^(…|[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]) ' "$BATS_TEST_TMPDIR/screen" || false
+  grep -q '^✓ Restored sandbox alpha' "$BATS_TEST_TMPDIR/screen"
+}
+
+@test "80 columns: a name too long for the note column still fits, the name in full" {
+  simctl add-sandbox a-sandbox-name-of-28-chars-x --phase Ready --agent openclaw --image ghcr.io/nvidia/nemoclaw/sandbox-openclaw:2026.6.0 --seed >/dev/null
+  register a-sandbox-name-of-28-chars-x openclaw 2026.6.0
+  in_pty_cols 80 "$BATS_TEST_TMPDIR/pty" "$NODE" "$REPO/bin/run.js" status || true
+  screen "$BATS_TEST_TMPDIR/pty" >"$BATS_TEST_TMPDIR/screen"
+  cat "$BATS_TEST_TMPDIR/screen"
+  fits "$BATS_TEST_TMPDIR/screen" 80
+  grep -qE '^a-sandbox-name-of-28-chars-x +Ready +2026\.6\.0 → 2026\.7\.1 +stale' "$BATS_TEST_TMPDIR/screen"
 }

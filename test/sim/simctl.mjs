@@ -5,11 +5,11 @@
 import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "./lib/cli-args.mjs";
 import { FAST_TRANSFER_BASH, rebuildFastPaths, replayBash } from "./lib/fast-paths.mjs";
+import { releasePorts, reservePort } from "./lib/free-port.mjs";
 import { checkHealth } from "./lib/gateway-client.mjs";
 import {
   ensureSandboxRoot,
@@ -78,6 +78,7 @@ const usage = `usage: simctl <command> <hostdir> [options]
   sandbox-path <hostdir> NAME [SANDBOX_PATH]
   tree <hostdir> NAME SANDBOX_DIR [--no-modes]    tree <hostdir> --local DIR [--no-modes]
   spawn-foreign <hostdir> [--argv0 X] [-- ARG...]
+  free-port <hostdir>                    (a free 127.0.0.1 port, reserved until stop)
   stop <hostdir>                         pids <hostdir> [--long]
 `;
 
@@ -104,23 +105,11 @@ function parsePort(value, { allowZero = false } = {}) {
   return port;
 }
 
-/** Bind 127.0.0.1:0, read the port the kernel chose, release it. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** `--port P`, or a fresh free port for `--port 0`, or the host's configured port. */
-async function choosePort(flag, config) {
+/** `--port P`, or a reserved free port for `--port 0` (lib/free-port.mjs), or the host's configured port. */
+async function choosePort(flag, config, owner) {
   if (flag === undefined) return config.port;
   const port = parsePort(flag, { allowZero: true });
-  return port === 0 ? freePort() : port;
+  return port === 0 ? reservePort(owner) : port;
 }
 
 /**
@@ -169,7 +158,7 @@ async function cmdInit([hostdir, ...args]) {
   });
   const paths = hostPaths(path.resolve(hostdir));
   if (fs.existsSync(paths.config)) throw new UsageError(`${paths.host} is already initialised`);
-  const port = await choosePort(flags.port, { port: DEFAULT_PORT });
+  const port = await choosePort(flags.port, { port: DEFAULT_PORT }, paths.host);
   for (const dir of [paths.bin, paths.home, paths.sandboxes]) fs.mkdirSync(dir, { recursive: true });
   const cliVersion = flags.cliVersion ?? KNOB_DEFAULTS.cliVersion;
   writeJsonAtomic(paths.config, {
@@ -324,7 +313,7 @@ async function cmdStartGateway([hostdir, ...args]) {
     "--no-wait": { key: "noWait", value: false },
   });
   const bin = path.resolve(flags.bin ?? path.join(paths.bin, "openshell-gateway"));
-  const port = await choosePort(flags.port, config);
+  const port = await choosePort(flags.port, config, paths.host);
   const name = flags.name ?? config.gatewayName;
   const stateDir = path.resolve(
     flags.stateDir ??
@@ -405,7 +394,7 @@ async function cmdStartCluster([hostdir, ...args]) {
     "--no-register": { key: "noRegister", value: false },
   });
   if (!flags.image) throw new UsageError("--image is required");
-  const port = await choosePort(flags.port, config);
+  const port = await choosePort(flags.port, config, paths.host);
   const name = flags.name ?? config.gatewayName;
   const containerName = `openshell-cluster-${name}`;
   const created = new Date().toISOString();
@@ -653,9 +642,15 @@ async function cmdSpawnForeign([hostdir, ...args]) {
 async function cmdStop([hostdir]) {
   const paths = requireHost(hostdir);
   const survivors = await stopAll(paths);
+  releasePorts(paths.host);
   if (survivors.length > 0) {
     throw new Error(`could not stop: ${survivors.map((e) => `${e.pid} (${e.label})`).join(", ")}`);
   }
+}
+
+async function cmdFreePort([hostdir]) {
+  const paths = requireHost(hostdir);
+  console.log(await reservePort(paths.host));
 }
 
 function cmdPids([hostdir, ...args]) {
@@ -681,6 +676,7 @@ const COMMANDS = {
   "spawn-foreign": cmdSpawnForeign,
   stop: cmdStop,
   pids: cmdPids,
+  "free-port": cmdFreePort,
 };
 
 const [command, ...rest] = process.argv.slice(2);

@@ -39,6 +39,36 @@ describe("scripts/check-imports.mjs (layer rules)", () => {
     expect(r.stderr).toContain(message);
   });
 
+  it("rejects an import cycle inside a layer, type-only imports included, naming its path", () => {
+    const root = tree({
+      "actions/a.ts": 'import { b } from "./b.js";\nexport const a = 1;\n',
+      "actions/b.ts": 'import type { C } from "./c.js";\nexport const b = 2;\n',
+      "actions/c.ts": 'import { a } from "./a.js";\nexport type C = number;\n',
+      "actions/d.ts": 'import { a } from "./a.js";\n',
+    });
+    const r = spawnSync("node", [script, root], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    const lines = r.stderr.split("\n").filter((line) => line.includes("import cycle"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/actions\/a\.ts → .*actions\/b\.ts → .*actions\/c\.ts → .*actions\/a\.ts$/);
+  });
+
+  it("rejects a cycle through a folder's modules and passes the same tree once it is broken", () => {
+    const files = {
+      "actions/flow/index.ts": 'export { run } from "./stage.js";\n',
+      "actions/flow/stage.ts": 'import { shared } from "./index.js";\nexport const run = shared;\n',
+    };
+    expect(spawnSync("node", [script, tree(files)]).status).toBe(1);
+    const broken = {
+      ...files,
+      "actions/flow/stage.ts": 'import { shared } from "./shared.js";\nexport const run = shared;\n',
+      "actions/flow/shared.ts": "export const shared = 1;\n",
+    };
+    const r = spawnSync("node", [script, tree(broken)], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("no import cycle");
+  });
+
   it("allows type-only imports of action results in renderers", () => {
     const root = tree({ "output/a.ts": 'import type { R } from "../actions/b.js";\n' });
     expect(spawnSync("node", [script, root]).status).toBe(0);

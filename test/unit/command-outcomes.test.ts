@@ -14,7 +14,6 @@ import { fail, REPO_ROOT } from "./support/stub-runner.js";
 import {
   addSandbox,
   entry,
-  GATEWAY,
   type Host,
   makeHost,
   registerPreflight,
@@ -31,7 +30,10 @@ beforeAll(async () => {
 
 const hosts: Host[] = [];
 afterEach(() => {
-  for (const h of hosts.splice(0)) h.cleanup();
+  for (const h of hosts.splice(0)) {
+    h.cleanup();
+    h.stub.assertAllUsed();
+  }
 });
 
 type Executable = new (argv: string[], config: Config) => { execute(): Promise<Outcome> };
@@ -78,9 +80,7 @@ describe("status: 3 > 4 > 1 > 0 (inline in src/commands/status.ts)", () => {
 
   it("4 beats 1: an unreachable gateway with an old backup", async () => {
     const h = host();
-    registerPreflight(h);
-    h.stub.register(["status", "-g", GATEWAY], fail(UNREACHABLE), { first: true });
-    h.stub.register(["gateway", "info", "-g", GATEWAY], fail(UNREACHABLE), { first: true });
+    registerPreflight(h, { unreachable: true });
     registerSandboxes(h, () => fail(UNREACHABLE));
     const out = await execute(Status, ["--max-age", "30m"], h.ctx);
     expect(out.exitCode).toBe(ExitCode.Environment);

@@ -140,9 +140,9 @@ describe("renderUpgradeSummary", () => {
   it("on a terminal: a table, then each failure's full backup path and its command on lines of their own", () => {
     const lines = renderUpgradeSummary(upgradeResult, styleFor(false), true);
     expect(lines).toEqual([
-      "   NAME   STATUS   VERSION              BACKUP                    TIME  DETAIL",
-      "=  alpha  current  2026.7.1 → 2026.7.1                                  up to date",
-      "✗  beta   FAILED   2026.6.0 → 2026.7.1  2026-11-29T22-00-00-000Z  5.0s  create failed twice",
+      "   NAME   VERSION              STATUS   BACKUP                    TIME  DETAIL",
+      "=  alpha  2026.7.1 → 2026.7.1  current                                  up to date",
+      "✗  beta   2026.6.0 → 2026.7.1  FAILED   2026-11-29T22-00-00-000Z  5.0s  create failed twice",
       "",
       "✗ beta: FAILED — create failed twice",
       `    Backup: ${ROOT}/beta/2026-11-29T22-00-00-000Z`,
@@ -216,5 +216,62 @@ describe("renderBackupList", () => {
     expect(lines[0]).toBe(`Backups in ${ROOT}:`);
     expect(lines).toContain("  2026-01-01T00-00-00-000Z  CORRUPT: manifest unreadable");
     expect(lines).toContain("alpha  4.0 KiB on disk (hard links counted once)");
+  });
+});
+
+describe("renderTable fitted to a terminal", () => {
+  const rows = [
+    ["NAME", "LAST BACKUP", "NOTE"],
+    [
+      "a-sandbox-with-a-long-name",
+      { text: "2026-11-29T22-00-00-000Z (3h ago)", narrow: "3h ago" },
+      "agent 2026.6.0 is older than the catalog's 2026.7.1",
+    ],
+    ["b", { text: "never" }, ""],
+  ];
+  const chars = (line: string) => Array.from(line).length;
+
+  it("without a width: exactly as wide as the cells (non-TTY output unchanged)", () => {
+    const lines = renderTable(rows);
+    expect(lines[1]).toBe(
+      "a-sandbox-with-a-long-name  2026-11-29T22-00-00-000Z (3h ago)  agent 2026.6.0 is older than the catalog's 2026.7.1",
+    );
+  });
+
+  it("cuts the note first, with an ellipsis, and keeps the timestamp while that is enough", () => {
+    const lines = renderTable(rows, { width: 100, cut: [2] });
+    for (const line of lines) expect(chars(line)).toBeLessThanOrEqual(100);
+    expect(lines[1]).toContain("2026-11-29T22-00-00-000Z (3h ago)");
+    expect(lines[1]).toMatch(/^a-sandbox-with-a-long-name {2}.* {2}agent 2026\.6\.0.*…$/);
+  });
+
+  it("on a narrow terminal shows the age only, never cuts a name, and fits", () => {
+    const lines = renderTable(rows, { width: 60, cut: [2] });
+    for (const line of lines) expect(chars(line)).toBeLessThanOrEqual(60);
+    expect(lines[1]).toMatch(/^a-sandbox-with-a-long-name {2}3h ago {7}agent .*…$/);
+    expect(lines[2]).toBe("b                           never");
+  });
+
+  it("leaves out a column empty in every row on a terminal", () => {
+    const lines = renderTable(
+      [
+        ["NAME", "TIME", "DETAIL"],
+        ["alpha", "1.0s", ""],
+      ],
+      { width: 80, cut: [2] },
+    );
+    expect(lines).toEqual(["NAME   TIME", "alpha  1.0s"]);
+  });
+
+  it("counts the escaped form of a name (a control character never skews a fitted table)", () => {
+    const lines = renderTable(
+      [
+        ["NAME", "NOTE"],
+        ["a\x1bb", "x".repeat(100)],
+      ],
+      { width: 50, cut: [1] },
+    );
+    expect(lines[1]?.startsWith("a\\x1bb  ")).toBe(true);
+    expect(chars(lines[1] ?? "")).toBe(50);
   });
 });

@@ -27,7 +27,7 @@ const NOW_TS = "2026-11-29T12-00-00-000Z";
 const hosts: Host[] = [];
 afterEach(() => {
   for (const h of hosts.splice(0)) {
-    h.stub.assertAllUsed({ allowUnused: true });
+    h.stub.assertAllUsed();
     h.cleanup();
   }
 });

@@ -28,7 +28,7 @@ const OTHER_TS = "2026-11-27T10-00-00-000Z";
 const hosts: Host[] = [];
 afterEach(() => {
   for (const h of hosts.splice(0)) {
-    h.stub.assertAllUsed({ allowUnused: true });
+    h.stub.assertAllUsed();
     h.cleanup();
   }
 });

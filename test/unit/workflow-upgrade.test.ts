@@ -29,7 +29,7 @@ const NEW = "2026.7.1";
 const hosts: Host[] = [];
 afterEach(() => {
   for (const h of hosts.splice(0)) {
-    h.stub.assertAllUsed({ allowUnused: true });
+    h.stub.assertAllUsed();
     h.cleanup();
   }
 });

@@ -1,5 +1,6 @@
 import { Flags } from "@oclif/core";
 import { diskUsageBySandbox, listBackupSummaries } from "../../actions/backups.js";
+import { inRegistryOrder, requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { listRemote } from "../../actions/offhost.js";
 import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
@@ -8,14 +9,15 @@ import { ExitCode } from "../../domain/exit-codes.js";
 import { renderBackupList } from "../../output/backups-view.js";
 import { renderRemoteList } from "../../output/offhost-view.js";
 import { styleFor } from "../../output/style.js";
+import { tableWidth } from "../../output/table.js";
 
 export default class BackupsList extends NemoclawCommand {
   static override commandId = "backups list";
   static override summary = "List sandbox backups.";
   static override description =
-    `Lists the backups under <state root>/rebuild-backups, newest first per sandbox: timestamp, size, file count and agent version, and per sandbox the bytes its backups occupy on disk (a file hard-linked between backups counted once). A timestamp directory without a valid manifest is listed as CORRUPT; unfinished (staging) directories are never listed. Reads only local files: no OpenShell call, no lock. With --remote, lists what the restic repository holds instead (see backups push).
+    `Use it to see which backups this host has before a restore or a prune: newest first per sandbox, with size, file count, agent version and the bytes each sandbox's backups occupy on disk (hard links counted once). Corrupt backups are flagged; unfinished ones never listed. Reads only local files. --remote lists the restic repository's copies instead.
 
-${exitCodesHelp()}`;
+${exitCodesHelp("backups list")}`;
   static override examples = [
     { description: "Every backup on this host", command: "<%= config.bin %> <%= command.id %>" },
     {
@@ -40,6 +42,7 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { flags } = await this.parse(BackupsList);
     const ctx = this.createContext();
+    if (flags.sandbox !== undefined && !flags.remote) requireKnownSandbox(ctx, flags.sandbox);
     if (flags.remote) {
       const remote = await listRemote(ctx, {
         ...(flags.repo !== undefined ? { repo: flags.repo } : {}),
@@ -61,11 +64,13 @@ ${exitCodesHelp()}`;
       result: { backupsRoot: ctx.settings.paths.backupsRoot, backups, diskBytes },
       warnings: [],
       stdout: renderBackupList(
-        backups,
+        // Human rows in registry order, like every table of sandboxes.
+        inRegistryOrder(ctx, backups, (b) => b.sandbox),
         ctx.settings.paths.backupsRoot,
         styleFor(ctx.io.stdoutColor),
         diskBytes,
         ctx.io.stdoutIsTTY,
+        tableWidth(ctx.io.stdout, ctx.io.stdoutIsTTY),
       ),
     };
   }

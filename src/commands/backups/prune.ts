@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { pruneAll } from "../../actions/backups.js";
+import { requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
 import { ExitCode } from "../../domain/exit-codes.js";
@@ -10,9 +11,11 @@ export default class BackupsPrune extends NemoclawCommand {
   static override commandId = "backups prune";
   static override summary = "Remove old backups, keeping the newest N per sandbox (for cron).";
   static override description =
-    `The retention of \`backup-all --keep\` as a command of its own. Per sandbox (or only SANDBOX), keeps the newest N complete backups that hold files and removes older ones. Never removes a backup an unfinished rebuild or restore still needs (pinned by its operations journal), never the newest backup that holds files (empty backups never count toward N), and never a corrupt timestamp directory (reported instead). Prints each backup removed and the bytes actually freed (a file still hard-linked from a kept backup frees nothing). Takes the maintenance lock (exit 4 while another maintenance command runs) and cleans dead runs' scratch; --dry-run only reports, without the lock. A backup that cannot be removed (a mount point, an immutable file, any error) is named on stderr, the others are still removed, and the command exits 1 (error code prune_incomplete).
+    `Use it from cron to bound the disk that backups take: per sandbox (or only SANDBOX) it keeps the newest N backups that hold files and removes the older ones, printing each backup removed and the bytes freed. It never removes a backup an unfinished operation still needs, the newest backup with files, or a corrupt one. --dry-run only reports. A backup that cannot be removed is named; the others are still removed (exit 1).
 
-${exitCodesHelp()}`;
+Retention rules: docs/design.md, "backups list, verify and prune".
+
+${exitCodesHelp("backups prune")}`;
   static override examples = [
     {
       description: "Nightly cron: keep a week of backups per sandbox",
@@ -34,6 +37,7 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { args, flags } = await this.parse(BackupsPrune);
     const ctx = this.createContext();
+    if (args.sandbox !== undefined) requireKnownSandbox(ctx, args.sandbox);
     const result = pruneAll(ctx, {
       ...(args.sandbox !== undefined ? { sandbox: args.sandbox } : {}),
       keep: flags.keep,

@@ -4,7 +4,7 @@ import { metricsFileFlag, repoFlag, resolveGatewayName } from "../../cli/flags.j
 import { exitCodesHelp } from "../../cli/help-text.js";
 import { finalizeMetrics, type MetricsPlan, metricsFileOf } from "../../cli/metrics.js";
 import { NemoclawCommand, type Outcome } from "../../cli/nemoclaw-command.js";
-import { ExitCode, exitCodeForSignal } from "../../domain/exit-codes.js";
+import { pushVerdict } from "../../domain/command-verdicts.js";
 import { renderPush } from "../../output/offhost-view.js";
 import { styleFor } from "../../output/style.js";
 
@@ -13,11 +13,11 @@ export default class BackupsPush extends NemoclawCommand {
   static override gracefulInterrupt = true;
   static override summary = "Copy backups off this host into a restic repository.";
   static override description =
-    `Use it (or backup-all --push) so a dead disk does not take the backups with it. Every complete backup not yet in the repository becomes one restic snapshot tagged nemoclaw, sandbox:<name>, backup:<timestamp> and host:<hostname>; a backup already there is left alone, so pushing twice stores nothing new. Each backup is re-hashed against its manifest before it is pushed (a damaged one is not pushed). One backup failing to push never stops the others (exit 1 at the end). Takes the maintenance lock, so no prune removes a backup mid-push.
+    `Use it (or backup-all --push) so a dead disk does not take the backups with it: every complete backup not yet in the restic repository becomes one snapshot tagged with its sandbox, timestamp and host; pushing twice stores nothing new. Each backup is re-hashed against its manifest first (a damaged one is not pushed), and one failure never stops the others. The repository and its password come from restic's own variables (or --repo); create it once with \`restic init\`.
 
-The repository and its password come from restic's own variables (RESTIC_REPOSITORY or RESTIC_REPOSITORY_FILE, or --repo; RESTIC_PASSWORD_FILE, RESTIC_PASSWORD or RESTIC_PASSWORD_COMMAND); create it once with \`restic init\`. Without them: exit 2. Wrong password, unreachable or locked repository: exit 4 with restic's message.
+Tags, locking and restore from the repository: docs/design.md, "Beyond one disk".
 
-${exitCodesHelp()}`;
+${exitCodesHelp("backups push")}`;
   static override examples = [
     {
       description: "Push every backup of this host to an SFTP repository",
@@ -60,19 +60,11 @@ ${exitCodesHelp()}`;
       ...(args.sandbox !== undefined ? { sandbox: args.sandbox } : {}),
     });
     if (this.metrics) this.metrics.remote = remote;
-    const exitCode = result.interrupted
-      ? exitCodeForSignal(result.interrupted)
-      : result.failed
-        ? ExitCode.Failed
-        : ExitCode.Ok;
-    const error = result.interrupted
-      ? { code: "interrupted", message: `interrupted by ${result.interrupted}` }
-      : result.failed
-        ? {
-            code: "push_failed",
-            message: `${result.failed} of ${result.failed + result.pushed} backups failed to push`,
-          }
-        : undefined;
+    const { exitCode, error } = pushVerdict({
+      interrupted: result.interrupted,
+      pushed: result.pushed,
+      failed: result.failed,
+    });
     return {
       exitCode,
       preflight: null,

@@ -1,5 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { verifyBackups } from "../../actions/backups.js";
+import { requireKnownSandbox } from "../../actions/known-sandbox.js";
 import { verifyRemote } from "../../actions/offhost.js";
 import { repoFlag } from "../../cli/flags.js";
 import { exitCodesHelp } from "../../cli/help-text.js";
@@ -14,11 +15,11 @@ export default class BackupsVerify extends NemoclawCommand {
   static override commandId = "backups verify";
   static override summary = "Re-hash backups and prove they are intact.";
   static override description =
-    `Re-reads every file of the chosen backups and compares it with the SHA-256 manifest written at backup time; reports missing, changed and extra files, and files whose permission bits (0777) differ from the recorded mode. A backup directory whose manifest is missing or broken, names a path outside its state directories, or whose stored state directory is a symlink is CORRUPT; a backup removed while it is checked (a prune) is reported as vanished. Exit 1 on any mismatch. Reads only local files.
+    `Use it to prove backups are intact before relying on them (and weekly, from a timer): every file is re-hashed against the manifest written at backup time; missing, changed and extra files and changed modes are reported (exit 1). Reads only local files. --remote checks the restic repository instead (restic check, then a restore of each sandbox's newest copy re-hashed against its manifest).
 
-With --remote, checks the restic repository instead: \`restic check --read-data-subset=1/10\` (all data with --read-data), then restores the newest snapshot of each sandbox (every snapshot with --read-data; the one of --backup) into a temporary directory and re-hashes it against the manifest it carries. Exit 1 when restic finds damage or a restored backup does not match; exit 4 when the repository cannot be opened (wrong password, unreachable, locked).
+What counts as corrupt: docs/design.md, "backups list, verify and prune".
 
-${exitCodesHelp()}`;
+${exitCodesHelp("backups verify")}`;
   static override examples = [
     { description: "Verify every backup on this host", command: "<%= config.bin %> <%= command.id %>" },
     {
@@ -46,12 +47,11 @@ ${exitCodesHelp()}`;
     backup: Flags.string({ description: "Only the backup with this timestamp.", helpValue: "TIMESTAMP" }),
     remote: Flags.boolean({
       description: "Verify the copies in the restic repository instead of the local backups.",
-      default: false,
+      // No default: a default counts as given, and --read-data needs --remote really given.
     }),
     "read-data": Flags.boolean({
       description:
         "With --remote: read all of the repository's data (default: a tenth) and re-hash every snapshot.",
-      default: false,
       dependsOn: ["remote"],
     }),
     repo: repoFlag,
@@ -60,6 +60,8 @@ ${exitCodesHelp()}`;
   protected async execute(): Promise<Outcome> {
     const { args, flags } = await this.parse(BackupsVerify);
     const ctx = this.createContext();
+    // The repository may hold a sandbox this host never had: --remote checks its snapshots.
+    if (args.sandbox !== undefined && !flags.remote) requireKnownSandbox(ctx, args.sandbox);
     if (flags.remote) return this.remote(ctx, args.sandbox, flags);
     const results = await verifyBackups(ctx, args.sandbox, flags.backup);
     const failed = results.filter((r) => !r.ok);
@@ -84,10 +86,10 @@ ${exitCodesHelp()}`;
   private async remote(
     ctx: Context,
     sandbox: string | undefined,
-    flags: { backup?: string; "read-data": boolean; repo?: string },
+    flags: { backup?: string; "read-data"?: boolean; repo?: string },
   ): Promise<Outcome> {
     const r = await verifyRemote(ctx, {
-      readData: flags["read-data"],
+      readData: flags["read-data"] ?? false,
       ...(sandbox !== undefined ? { sandbox } : {}),
       ...(flags.backup !== undefined ? { backup: flags.backup } : {}),
       ...(flags.repo !== undefined ? { repo: flags.repo } : {}),

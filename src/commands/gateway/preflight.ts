@@ -12,11 +12,11 @@ export default class GatewayPreflight extends NemoclawCommand {
   static override commandId = "gateway preflight";
   static override summary = "Check that the OpenShell CLI and the running gateway agree on their schema.";
   static override description =
-    `Read-only: gathers the installed OpenShell version, \`openshell status\`, \`openshell gateway info\`, the legacy cluster container and the host-process gateway binary (identity-checked runtime marker, else the fallback install paths) concurrently, each probe bounded by NEMOCLAW_PROBE_TIMEOUT_MS, and decides whether sandbox state can be trusted. It never starts, stops, selects or registers a gateway and writes nothing.
+    `Use it before trusting what OpenShell says about sandboxes — after an OpenShell upgrade above all, and as a CI gate: it tells whether the installed openshell CLI and the running gateway agree on their schema. Verdicts: compatible; drift (the gateway runs another version: exit 3, with the recovery steps); unknown (something essential could not be read, e.g. a gateway name OpenShell does not know: a warning, exit 0, or exit 3 with --strict). Read-only: it never starts, stops or selects a gateway.
 
-Verdicts: compatible (exit 0); drift — cluster image, host-process binary or served version differs from the installed CLI (exit 3, with the recovery steps); unknown — something essential could not be read (warning, exit 0; exit 3 with --strict or NEMOCLAW_STRICT_PREFLIGHT=1).
+The probes and the verdict rules: docs/design.md, "The preflight decision".
 
-${exitCodesHelp()}`;
+${exitCodesHelp("gateway preflight")}`;
   static override examples = [
     {
       description: "Check the default gateway (nemoclaw) before an upgrade",

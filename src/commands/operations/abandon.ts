@@ -12,9 +12,9 @@ export default class OperationsAbandon extends NemoclawCommand {
   static override commandId = "operations abandon";
   static override summary = "Drop one unfinished operation's journal (or started record), explicitly.";
   static override description =
-    `For a journal no command can finish from here — written on another host (say, before a hostname change), unreadable — or by the operator's choice. Takes the maintenance lock (exit 4 while another maintenance command runs), prints what the operation pins (its backup and safety backups, with their paths) and what the sandbox holds now, asks for confirmation (or --yes; without a terminal --yes is required, else exit 2), then removes the journal and records it in history.jsonl with outcome \`abandoned\`. Nothing else changes: the backups stay (no longer pinned, so retention may later remove them), the sandbox is not touched, and the commands that restore a pinned state are printed. A journal whose writer is still running is refused (exit 4). Finishing is always better: see \`nemoclaw operations list\` for the command that does.
+    `Use it only for an unfinished operation no command can finish from here — written on another host (say, before a hostname change) or unreadable — or when you decide to give it up. It prints what the operation pins and what the sandbox holds now, asks (or --yes), then drops the journal and records it as abandoned. The backups stay (no longer pinned) and the sandbox is not touched; the commands that restore a pinned state are printed. Finishing is always better: \`nemoclaw operations list\` shows the command that does.
 
-${exitCodesHelp()}`;
+${exitCodesHelp("operations abandon")}`;
   static override examples = [
     {
       description: "A journal left by this host under its old hostname",

@@ -9,9 +9,9 @@ export default class OperationsList extends NemoclawCommand {
   static override commandId = "operations list";
   static override summary = "List unfinished rebuilds, restores and sandboxes left started.";
   static override description =
-    `One row per operations journal (<state root>/operations/<sandbox>.json: a rebuild or restore that did not finish) and per started record (<sandbox>.started.json: a Stopped sandbox a killed run started and left running): sandbox, kind (rebuild, restore, started-for-backup), state (interrupted, in-progress, other-host, other-gateway, unreadable), phase, gateway, the backups it pins, and the command that finishes it — or, for a journal no command can finish from here (written on another host, unreadable), \`nemoclaw operations abandon\`. Reads only local files: no lock, no preflight, no OpenShell call. Exit 0 when nothing is open, 1 otherwise.
+    `Use it after a crash or a killed run, or when status reports an interrupted sandbox: one row per unfinished rebuild or restore and per Stopped sandbox a killed run left started, with its state, phase, gateway, the backups it pins and the command that finishes it — or \`nemoclaw operations abandon\` for one no command can finish from here. Reads only local files.
 
-${exitCodesHelp()}`;
+${exitCodesHelp("operations list")}`;
   static override examples = [
     { description: "What is unfinished on this host", command: "<%= config.bin %> <%= command.id %>" },
     { description: "The same, machine-readable", command: "<%= config.bin %> <%= command.id %> --json" },

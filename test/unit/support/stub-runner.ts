@@ -1,7 +1,8 @@
 // A stub ProcessRunner (the idea of the GitHub CLI's internal/run/stub.go): tests register what
 // each command answers, every call is recorded, and a call nobody registered fails loudly —
 // both at the call (the run rejects, naming the argv) and afterwards (`assertAllUsed`), so a
-// caller that swallows the rejection still fails the test.
+// caller that swallows the rejection still fails the test. A registration nobody called fails
+// `assertAllUsed` too, unless it was registered `optional` (a simulated world's handler).
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { PreflightReport } from "../../../src/actions/preflight.js";
@@ -44,6 +45,13 @@ export interface RegisterOptions {
   pid?: number | null;
   /** Try this registration before every earlier one (a per-test override of a shared setup). */
   first?: boolean;
+  /**
+   * This registration may go unused without failing `assertAllUsed`: only for a simulated world
+   * (a handler that answers whatever the code under test asks of a fake sandbox, like
+   * workflow-host's `registerSandboxes`), never for a call a test expects. The default, as in the
+   * GitHub CLI's `run.Stub`, is that an unused registration fails the test.
+   */
+  optional?: boolean;
 }
 
 interface Registration {
@@ -52,6 +60,7 @@ interface Registration {
   times: number;
   used: number;
   pid: number | null | undefined;
+  optional: boolean;
   label: string;
 }
 
@@ -126,6 +135,7 @@ export class StubRunner implements ManagedProcessRunner {
       times: options.times ?? Number.POSITIVE_INFINITY,
       used: 0,
       pid: options.pid,
+      optional: options.optional ?? false,
       label: describeMatcher(matcher),
     };
     if (options.first) this.registrations.unshift(registration);
@@ -158,12 +168,15 @@ export class StubRunner implements ManagedProcessRunner {
     return this.calls.map((c) => c.args.join(" "));
   }
 
-  /** Registrations that no call used. */
+  /** Registrations that no call used (optional ones left out). */
   unused(): string[] {
-    return this.registrations.filter((r) => r.used === 0).map((r) => r.label);
+    return this.registrations.filter((r) => r.used === 0 && !r.optional).map((r) => r.label);
   }
 
-  /** Throws when a call went unanswered, or (unless `allowUnused`) a registration was never used. */
+  /**
+   * Throws when a call went unanswered, or a registration not marked `optional` was never used.
+   * `allowUnused` is for the stub runner's own tests only; workflow tests never pass it.
+   */
   assertAllUsed(options: { allowUnused?: boolean } = {}): void {
     const problems: string[] = [];
     for (const call of this.unmatched) {

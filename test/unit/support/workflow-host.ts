@@ -76,6 +76,8 @@ export interface PreflightVersions {
   cli?: string;
   served?: string;
   gatewayBinary?: string;
+  /** `status` and `gateway info` answer "connection refused" (the gateway is down). */
+  unreachable?: boolean;
 }
 
 /** The five preflight probes, answering a compatible (0.0.44 everywhere) host by default. */
@@ -88,15 +90,17 @@ export function registerPreflight(host: Host, versions: PreflightVersions = {}):
     (args, file) => file === path.join(bin, "openshell") && args.length === 1 && args[0] === "--version",
     ok(`openshell ${cli}\n`),
   );
+  const down = versions.unreachable ? fail(UNREACHABLE) : null;
   stub.register(
     ["status", "-g", GATEWAY],
-    ok(
-      `Server Status\n\n  Gateway: ${GATEWAY}\n  Server: http://127.0.0.1:8080\n  Status: Connected\n  Version: ${served}\n`,
-    ),
+    down ??
+      ok(
+        `Server Status\n\n  Gateway: ${GATEWAY}\n  Server: http://127.0.0.1:8080\n  Status: Connected\n  Version: ${served}\n`,
+      ),
   );
   stub.register(
     ["gateway", "info", "-g", GATEWAY],
-    ok(`Gateway Info\n\n  Gateway: ${GATEWAY}\n  Server: http://127.0.0.1:8080\n`),
+    down ?? ok(`Gateway Info\n\n  Gateway: ${GATEWAY}\n  Server: http://127.0.0.1:8080\n`),
   );
   stub.register(
     (args, file) => file === "docker" && args[0] === "inspect",
@@ -153,6 +157,9 @@ export function addSandbox(
   return box;
 }
 
+/** The simulated sandboxes answer whatever is asked: a test that asks nothing of them is fine. */
+const WORLD = { optional: true } as const;
+
 /**
  * `sandbox list` (from the SimBoxes, in insertion order), and per-sandbox get/download/upload/
  * rm/version/delete/create handlers that act on the SimBox. `override(args)` answers first
@@ -176,6 +183,7 @@ export function registerSandboxes(
         `NAME      CREATED      PHASE\n${rows.map((b) => `${b.name}    -    ${b.phase}`).join("\n")}\n`,
       );
     },
+    WORLD,
   );
   stub.register(
     (args) => args[0] === "-g" && args[2] === "sandbox",
@@ -236,6 +244,7 @@ export function registerSandboxes(
           return fail(`unexpected verb ${verb}`);
       }
     },
+    WORLD,
   );
 }
 
