@@ -34,7 +34,7 @@ const TIMESTAMP = /\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(?:-\d{3})?Z/g;
 export function normaliseLabel(text: string, home: string = os.homedir()): string {
   let out = home && home !== "/" ? text.split(home).join("~") : text;
   out = out.replace(TIMESTAMP, "<ts>");
-  // Temp siblings (`.<name>.<pid>.<hex>.tmp`), mkdtemp suffixes, released/moved lock dirs.
+  // Temp siblings (`.<name>.<pid>.<hex>.tmp`) and mkdtemp suffixes of scratch directories.
   out = out.replace(/\.\d+\.[0-9a-f]{8,}\.tmp\b/g, ".<tmp>");
   out = out.replace(/(restore-verify|scratch)\/([a-z0-9-]+)-[A-Za-z0-9]{6}\b/g, "$1/$2-<tmp>");
   return out;
