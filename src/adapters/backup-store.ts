@@ -26,6 +26,7 @@ import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
 import { fsyncDir, writeDurableTemp, writingTo } from "./atomic-file.js";
 import { HashPool } from "./hash-pool.js";
+import { killPoint } from "./kill-point.js";
 
 /** Files of one tree waiting in (or running on) the hash pool at once. */
 const QUEUED_PER_TREE = 32;
@@ -181,10 +182,12 @@ export function sealBackup(staging: string, manifest: BackupManifest): string {
   const manifestPath = path.join(staging, MANIFEST_FILE);
   writingTo(manifestPath, () => {
     const tmp = writeDurableTemp(manifestPath, manifestText(manifest), 0o600);
+    killPoint("write", manifestPath);
     fs.renameSync(tmp, manifestPath);
     fsyncDir(staging);
   });
   const final = path.join(path.dirname(staging), manifest.timestamp);
+  killPoint("seal", final);
   writingTo(final, () => {
     fs.renameSync(staging, final);
     fsyncDir(path.dirname(staging));
@@ -206,6 +209,7 @@ export function cleanStaging(backupsRoot: string): string[] {
     const dir = path.join(backupsRoot, sandbox.name);
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory() && STAGING.test(entry.name)) {
+        killPoint("rm", path.join(dir, entry.name));
         try {
           fs.rmSync(path.join(dir, entry.name), { recursive: true, force: true });
         } catch {
@@ -405,8 +409,10 @@ export function removalScratchPath(backup: Pick<BackupListing, "path" | "timesta
  */
 export function removeBackup(backup: BackupListing): void {
   const aside = removalScratchPath(backup);
+  killPoint("prune", backup.path);
   fs.renameSync(backup.path, aside);
   fsyncDir(path.dirname(backup.path));
+  killPoint("rm", aside);
   fs.rmSync(aside, { recursive: true, force: true });
 }
 
