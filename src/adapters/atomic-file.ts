@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { killPoint } from "./kill-point.js";
 
 const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: "no space left on device",
@@ -101,6 +102,7 @@ function writeTemp(file: string, content: string | Buffer, mode: number): string
  */
 export function writeFileAtomic(file: string, content: string | Buffer, mode = 0o600): void {
   const tmp = writeDurableTemp(file, content, mode);
+  killPoint("write", file);
   writingTo(file, () => {
     try {
       fs.renameSync(tmp, file);

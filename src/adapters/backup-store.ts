@@ -24,6 +24,7 @@ import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
 import { fsyncDir, tempSibling, writingTo } from "./atomic-file.js";
 import { type Batch, type BatchResult, HashError, HashPool } from "./hash-pool.js";
+import { killPoint } from "./kill-point.js";
 import { ManifestError, ManifestReader, ManifestWriter, readManifestHeader } from "./manifest-stream.js";
 
 const STAGING = /^\.(.+)\.partial$/;
@@ -418,10 +419,12 @@ export async function sealStaging(
   writingTo(manifestPath, () => writer.finish(header, tmp));
   await syncfs(staging);
   writingTo(manifestPath, () => {
+    killPoint("write", manifestPath);
     fs.renameSync(tmp, manifestPath);
     fsyncDir(staging);
   });
   const final = path.join(path.dirname(staging), header.timestamp);
+  killPoint("seal", final);
   writingTo(final, () => {
     fs.renameSync(staging, final);
     fsyncDir(path.dirname(staging));
@@ -460,6 +463,7 @@ export function cleanStaging(backupsRoot: string): string[] {
     const dir = path.join(backupsRoot, sandbox.name);
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory() && STAGING.test(entry.name)) {
+        killPoint("rm", path.join(dir, entry.name));
         try {
           fs.rmSync(path.join(dir, entry.name), { recursive: true, force: true });
         } catch {
@@ -675,8 +679,10 @@ export function removalScratchPath(backup: Pick<BackupListing, "path" | "timesta
  */
 export function removeBackup(backup: BackupListing, freed: { bytes: number } = { bytes: 0 }): number {
   const aside = removalScratchPath(backup);
+  killPoint("prune", backup.path);
   fs.renameSync(backup.path, aside);
   fsyncDir(path.dirname(backup.path));
+  killPoint("rm", aside);
   removeTree(aside, freed);
   return freed.bytes;
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import { shellWord } from "../domain/display.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { fsyncDir, writeDurableTemp } from "./atomic-file.js";
+import { killPoint } from "./kill-point.js";
 import { DEFAULT_PROC_ROOT, isPlausiblePid, processStartTime, readProcessState } from "./process-identity.js";
 
 /** The lock file's content (docs/design.md, "Host layout and environment"), shared with other NemoClaw tools on the host. */
@@ -174,6 +175,7 @@ export class MaintenanceLock {
       try {
         fs.linkSync(tmp, file);
         fsyncDir(dir);
+        killPoint("lock", file);
         return new MaintenanceLock(file, info, reclaimed);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw createError(file, error);

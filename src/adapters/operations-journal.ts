@@ -10,6 +10,7 @@ import {
   parseJournal,
 } from "../domain/operation-journal.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
+import { killPoint } from "./kill-point.js";
 import {
   isSameGroupLeader,
   isSameProcessInstance,
@@ -166,6 +167,7 @@ export function appendHistory(
   );
   try {
     fs.writeSync(fd, line);
+    killPoint("append", file);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -204,6 +206,7 @@ export function closeJournal(
   now: Date,
 ): string | null {
   const warning = appendHistoryOrWarn(stateRoot, journal, outcome, now);
+  killPoint("unlink", journalFile(stateRoot, journal.sandbox));
   fs.rmSync(journalFile(stateRoot, journal.sandbox), { force: true });
   fsyncDir(operationsDir(stateRoot));
   return warning;
@@ -211,6 +214,7 @@ export function closeJournal(
 
 /** Removes a journal file that could not be parsed (operator's `operations abandon`), durably. */
 export function removeJournalFile(stateRoot: string, sandbox: string): void {
+  killPoint("unlink", journalFile(stateRoot, sandbox));
   fs.rmSync(journalFile(stateRoot, sandbox), { force: true });
   fsyncDir(operationsDir(stateRoot));
 }

@@ -1,3 +1,6 @@
+import path from "node:path";
+import { killPoint } from "./kill-point.js";
+
 /** 1 MiB per stream (docs/design.md, "Security and robustness rules"): OpenShell output is small; anything bigger is noise or an attack. */
 export const OUTPUT_CAP_BYTES = 1024 * 1024;
 
@@ -183,6 +186,8 @@ export class ExecaProcessRunner implements ManagedProcessRunner {
     if (pid !== undefined) {
       this.live.add(pid);
       options.onSpawn?.(pid);
+      // The step runs now (its child leads its own group and outlives us if we are killed).
+      killPoint(path.basename(file), args.join(" "));
     }
     child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => {

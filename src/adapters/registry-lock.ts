@@ -4,6 +4,7 @@ import path from "node:path";
 import { escapeForDisplay, shellWord } from "../domain/display.js";
 import { fsyncDir } from "./atomic-file.js";
 import { errnoCode } from "./errno.js";
+import { killPoint } from "./kill-point.js";
 import { isSameProcessInstance, processStartTime, readProcessState } from "./process-identity.js";
 
 /**
@@ -349,6 +350,7 @@ function tryAcquire(lockDir: string, pid: number, procRoot: string): Held | null
     processStart: processStartLine(pid, procRoot),
   };
   try {
+    killPoint("lock", lockDir);
     writeOwnerFile(path.join(lockDir, "owner"), held.owner);
     writeOwnerFile(path.join(lockDir, "process-start"), held.processStart);
     fsyncDir(path.dirname(lockDir));

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { isValidSandboxName } from "../domain/names.js";
 import { fsyncDir, writeFileAtomic } from "./atomic-file.js";
+import { killPoint } from "./kill-point.js";
 import { currentWriter } from "./operations-journal.js";
 
 /**
@@ -64,6 +65,7 @@ export function writeStartedRecord(
 /** Removes the record (durably); a missing one is fine. */
 export function removeStartedRecord(stateRoot: string, sandbox: string): void {
   const file = recordFile(stateRoot, sandbox);
+  killPoint("unlink", file);
   try {
     fs.unlinkSync(file);
   } catch (error) {
