@@ -353,7 +353,7 @@ async function backupOne(run: BackupRun, name: string, admitted: Admitted): Prom
       timestamp: backup.timestamp,
       path: backup.path,
       bytes: backup.bytes,
-      files: backup.manifest.files.length,
+      files: backup.manifest.fileCount,
       linkedFiles: backup.linkedFiles,
       bytesLinked: backup.bytesLinked,
       absentDirs: backup.manifest.absentDirs,

@@ -144,18 +144,24 @@ export interface PruneFailure {
  * Removes `doomed` one by one. A backup that cannot be removed (EBUSY: a mount point; EPERM: an
  * immutable file; EACCES; any errno) is reported naming what is left, and the others still go.
  */
-export function removeBackups(doomed: BackupListing[]): { removed: BackupListing[]; failed: PruneFailure[] } {
+export function removeBackups(doomed: BackupListing[]): {
+  removed: BackupListing[];
+  failed: PruneFailure[];
+  bytesFreed: number;
+} {
   const removed: BackupListing[] = [];
   const failed: PruneFailure[] = [];
+  // Counted as each file goes: a file counts when its last link is removed (constant memory).
+  const freed = { bytes: 0 };
   for (const b of doomed) {
     try {
-      removeBackup(b);
+      removeBackup(b, freed);
       removed.push(b);
     } catch (error) {
       failed.push(removalFailure(b, error));
     }
   }
-  return { removed, failed };
+  return { removed, failed, bytesFreed: freed.bytes };
 }
 
 function removalFailure(b: BackupListing, error: unknown): PruneFailure {
@@ -210,12 +216,12 @@ function pruneOne(
     return { ...base, removed: [], kept: all.length - corrupt.length, skipped: `nothing pruned: ${reason}` };
   }
   const doomed = prunableBackups(root, sandbox, keep, pinned);
-  let bytesFreed = bytesFreedByRemoving(doomed.map((b) => b.path));
   // Prune: removes only what retention gives up — never a pinned backup, never the newest `keep`
-  // with files — so the state a removed backup held is also held by a newer one kept.
-  const { removed, failed } = dryRun ? { removed: doomed, failed: [] } : removeBackups(doomed);
-  // What is left of a failed removal was not freed (data it shares with removed backups included).
-  if (failed.length) bytesFreed = Math.max(0, bytesFreed - bytesFreedByRemoving(failed.map((f) => f.path)));
+  // with files — so the state a removed backup held is also held by a newer one kept. A dry run
+  // counts what would be freed; a real one counts what its unlinks released.
+  const { removed, failed, bytesFreed } = dryRun
+    ? { removed: doomed, failed: [], bytesFreed: bytesFreedByRemoving(doomed.map((b) => b.path)) }
+    : removeBackups(doomed);
   return {
     ...base,
     removed: removed.map((b) => ({ timestamp: b.timestamp, path: b.path })),

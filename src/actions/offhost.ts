@@ -2,7 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fsyncDir } from "../adapters/atomic-file.js";
-import { type BackupListing, listBackups, readBackupDir, verifyBackup } from "../adapters/backup-store.js";
+import {
+  type BackupListing,
+  listBackups,
+  readBackupDir,
+  syncFilesystem,
+  verifyBackup,
+} from "../adapters/backup-store.js";
 import { HashPool } from "../adapters/hash-pool.js";
 import { readRegistry } from "../adapters/registry.js";
 import { configuredRestic, type Restic, ResticCommandError } from "../adapters/restic.js";
@@ -404,12 +410,19 @@ export async function pullBackup(
           `snapshot ${snap.shortId} of ${sandbox} ${snap.backup} holds no valid manifest (${listing.corrupt}); refusing to restore it`,
         );
       }
-      const v = await verifyBackup(listing, undefined, true);
+      const v = await verifyBackup(listing);
       if (!v.ok) {
         throw new EnvironmentError(
           "backup_corrupt",
           `snapshot ${snap.shortId} of ${sandbox} ${snap.backup} does not match its manifest (${v.missing.length} missing, ${v.changed.length} changed, ${v.modeChanged.length} mode changed, ${v.extra.length} extra); refusing to restore it`,
         );
+      }
+      // One syncfs makes every pulled file and directory durable before the rename (docs/design.md,
+      // "Durability"); a writeback error refuses the pull.
+      try {
+        await syncFilesystem(pulledDir);
+      } catch (error) {
+        throw new EnvironmentError("pull_failed", (error as Error).message);
       }
       fsyncFile(path.join(pulledDir, MANIFEST_FILE));
       fsyncDir(pulledDir);

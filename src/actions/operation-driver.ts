@@ -8,7 +8,7 @@ import {
 } from "../adapters/registry.js";
 import { RegistryLockHeld } from "../adapters/registry-lock.js";
 import type { Context } from "../context.js";
-import type { BackupManifest } from "../domain/backup-manifest.js";
+import type { ManifestHeader } from "../domain/backup-manifest.js";
 import { EnvironmentError, PreflightRefusal } from "../domain/errors.js";
 import { decideResume, gatewayArg } from "../domain/operation-journal.js";
 import { foldExcerpt } from "../domain/schema-mismatch.js";
@@ -39,7 +39,7 @@ export interface DriveRequest {
   report: PreflightReport;
   handle: JournalHandle;
   /** The verified backup whose state must end up in the sandbox. */
-  backup: { timestamp: string; path: string; manifest: BackupManifest };
+  backup: { timestamp: string; path: string; manifest: ManifestHeader };
   /** The catalog agent of the backup (version check of a rebuild); may be absent for a restore. */
   agent: AgentSpec | undefined;
   /** Reactive diagnostics with the "sandbox was modified" wording. */
@@ -242,7 +242,7 @@ async function stepsToVerified(
   if (handle.journal.phase === "verifying") {
     await ensureReadySandbox(ctx, req, false);
     req.emit("verifying the restored state");
-    let verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+    let verified = await verifyRestoredState(ctx, req.reactive, name, req.backup);
     if (!verified.ok && live.unsaved) {
       // A killed run's upload had returned: the sandbox held complete state and its agent may
       // have written since. That state is the user's: save it (proven) before the rm.
@@ -255,7 +255,7 @@ async function stepsToVerified(
         onUpload: req.onUpload,
       });
       handle.advance("verifying");
-      verified = await verifyRestoredState(ctx, req.reactive, name, req.backup.manifest);
+      verified = await verifyRestoredState(ctx, req.reactive, name, req.backup);
     }
     repairedModes = verified.repairedModes;
     if (!verified.ok) {

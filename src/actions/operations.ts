@@ -11,7 +11,7 @@ import {
 import { readRegistry } from "../adapters/registry.js";
 import { type LeftoverStartedRecord, listStartedRecords } from "../adapters/started-record.js";
 import type { Context } from "../context.js";
-import type { BackupManifest } from "../domain/backup-manifest.js";
+import type { ManifestHeader } from "../domain/backup-manifest.js";
 import {
   abandonCommand,
   DEFAULT_GATEWAY,
@@ -157,7 +157,7 @@ export async function verifiedJournalBackup(
   ctx: Context,
   journal: OperationJournal,
   timestamp = journal.backup,
-): Promise<{ timestamp: string; path: string; manifest: BackupManifest } | string> {
+): Promise<{ timestamp: string; path: string; manifest: ManifestHeader } | string> {
   return proveBackup(ctx, journal.sandbox, timestamp);
 }
 

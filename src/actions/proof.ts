@@ -1,6 +1,6 @@
 import { listBackups, verifyBackup } from "../adapters/backup-store.js";
 import type { Context } from "../context.js";
-import type { BackupManifest } from "../domain/backup-manifest.js";
+import type { ManifestHeader } from "../domain/backup-manifest.js";
 import { rehashFailure } from "../domain/proof.js";
 import { backupSandbox, type SandboxBackup, type SandboxBackupRequest } from "./sandbox-backup.js";
 
@@ -14,7 +14,7 @@ import { backupSandbox, type SandboxBackup, type SandboxBackupRequest } from "./
 export interface ProvenBackup {
   timestamp: string;
   path: string;
-  manifest: BackupManifest;
+  manifest: ManifestHeader;
 }
 
 /**

@@ -3,7 +3,7 @@ import { type BackupListing, listBackups, verifyBackup } from "../adapters/backu
 import { JournalHandle, stopOrphanChild } from "../adapters/operations-journal.js";
 import { readRegistry } from "../adapters/registry.js";
 import type { Context } from "../context.js";
-import type { BackupManifest } from "../domain/backup-manifest.js";
+import type { ManifestHeader } from "../domain/backup-manifest.js";
 import type { ErrorCode } from "../domain/error-codes.js";
 import {
   EnvironmentError,
@@ -68,7 +68,7 @@ export class RestoreFailed extends NemoclawError {
 
 export interface RestorePlan {
   sandbox: string;
-  backup: BackupListing & { manifest: BackupManifest };
+  backup: BackupListing & { manifest: ManifestHeader };
   /** Newer backups that hold no files, passed over by the default choice. */
   skippedEmpty: string[];
 }
@@ -483,12 +483,12 @@ async function restoreUnderLock(under: Under, mode: Mode): Promise<RestoreRun> {
     result: {
       sandbox,
       gatewayName: options.gatewayName,
-      backup: { ...backupRef, files: manifest.files.length },
+      backup: { ...backupRef, files: manifest.fileCount },
       created,
       safetyBackup: safety,
       restoredDirs: manifest.backedUpDirs,
       removedDirs: manifest.absentDirs,
-      verifiedFiles: manifest.files.length,
+      verifiedFiles: manifest.fileCount,
       repairedModes: drive.repairedModes,
       recovery: [],
       resumed: finishing ? { operation: finishing.operation, phase: finishing.phase } : null,

@@ -4,13 +4,16 @@ import type { AgentSpec } from "../adapters/agent-catalog.js";
 import { fsyncDir } from "../adapters/atomic-file.js";
 import {
   createStaging,
-  hashTree,
-  type LinkFunction,
-  linkFromPrevious,
   listBackups,
-  sealBackup,
+  MANIFEST_BODY,
+  previousForLinking,
+  STAGING_OWN,
+  type SyncFilesystem,
+  scanTree,
+  sealStaging,
 } from "../adapters/backup-store.js";
 import type { HashPool } from "../adapters/hash-pool.js";
+import { ManifestWriter } from "../adapters/manifest-stream.js";
 import type { Context } from "../context.js";
 import {
   type BackupManifest,
@@ -18,7 +21,7 @@ import {
   entryBytes,
   humanPath,
   isSafeRelativePath,
-  linkCandidates,
+  type ManifestHeader,
   type SkippedEntry,
 } from "../domain/backup-manifest.js";
 import { stripAnsi, unwrapMiette } from "../domain/schema-mismatch.js";
@@ -55,14 +58,17 @@ export interface SandboxBackupRequest {
   beforeDownloads?: () => Promise<void>;
   /** Runs right after the downloads, whatever their outcome (stopping it again). Must not throw. */
   afterDownloads?: () => Promise<void>;
-  /** Makes hard links to the previous backup's files (tests inject failures); `fs.linkSync`. */
-  link?: LinkFunction;
+  /**
+   * Makes the sealed data durable: one `sync -f <staging>` (syncfs) by default, run through the
+   * context's runner (killed on an interrupt); a non-zero exit fails the backup.
+   */
+  syncfs?: SyncFilesystem;
 }
 
 export interface SandboxBackup {
   timestamp: string;
   path: string;
-  manifest: BackupManifest;
+  manifest: ManifestHeader;
   bytes: number;
   /** One line per special file not stored: the caller reports them as warnings. */
   warnings: string[];
@@ -192,21 +198,47 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
     if (signal.aborted) throw interrupted();
     let hashed = 0;
     const skipped: SkippedEntry[] = [];
-    const files = await hashTree(dir, {
-      sync: true,
-      skipped,
-      pool: request.hashPool,
-      onBytes: (n) => {
-        hashed += n;
-        request.onProgress?.({ phase: "hashing", bytes: hashed });
-      },
-    }).catch((error: unknown) => {
-      // An interrupt closes the shared pool: hashing stops at once rather than finishing.
-      if (signal.aborted) throw interrupted();
+    // Files identical to the previous complete backup's at the same path become hard links to
+    // them after a byte proof (docs/design.md, "backup-all"): its manifest is read entry by entry
+    // alongside the sorted walk of staging (a merge join), never held whole.
+    const previous = listBackups(ctx.settings.paths.backupsRoot, name).find((b) => b.complete && b.manifest);
+    const previousSource = previous ? previousForLinking(previous.path) : undefined;
+    const writer = new ManifestWriter(path.join(dir, MANIFEST_BODY));
+    let linkedFiles = 0;
+    let bytesLinked = 0;
+    try {
+      await scanTree(
+        dir,
+        {
+          skipped,
+          exclude: STAGING_OWN,
+          pool: request.hashPool,
+          ...(previousSource ? { previous: previousSource } : {}),
+          onBytes: (n) => {
+            hashed += n;
+            request.onProgress?.({ phase: "hashing", bytes: hashed });
+          },
+        },
+        (entry, key, linked) => {
+          writer.add(entry, key);
+          if (linked) {
+            linkedFiles++;
+            bytesLinked += entry.size;
+          }
+        },
+      ).catch((error: unknown) => {
+        // An interrupt closes the shared pool: hashing stops at once rather than finishing.
+        if (signal.aborted) throw interrupted();
+        throw error;
+      });
+    } catch (error) {
+      writer.abort();
       throw error;
-    });
+    } finally {
+      previousSource?.close();
+    }
     if (signal.aborted) throw interrupted();
-    const manifest: BackupManifest = {
+    const header: Omit<BackupManifest, "files"> = {
       version: 1,
       sandboxName: name,
       timestamp,
@@ -215,33 +247,53 @@ export async function backupSandbox(ctx: Context, request: SandboxBackupRequest)
       stateDirs: agent.stateDirs,
       backedUpDirs: downloaded.backedUpDirs,
       absentDirs: downloaded.absentDirs,
-      files,
       skipped: [...downloaded.droppedByTransfer, ...skipped],
       complete: true,
       nemoclawVersion: ctx.cliVersion,
     };
-    // Files identical to the previous complete backup's become hard links to them
-    // (docs/design.md, "backup-all"); the directories changed are fsynced before the manifest.
-    const previous = listBackups(ctx.settings.paths.backupsRoot, name).find((b) => b.complete && b.manifest);
-    const linked = previous?.manifest
-      ? linkFromPrevious(dir, previous.path, linkCandidates(files, previous.manifest.files), request.link)
-      : { linkedFiles: 0, bytesLinked: 0 };
     removeSkipped(dir, skipped);
     request.onProgress?.({ phase: "sealing", bytes: hashed });
-    const final = sealBackup(dir, manifest);
+    const final = await sealStaging(dir, header, writer, request.syncfs ?? runnerSyncfs(ctx));
     sealed = true;
     return {
       timestamp,
       path: final,
-      manifest,
-      bytes: files.reduce((sum, f) => sum + f.size, 0),
-      warnings: manifest.skipped?.map((entry) => skippedWarning(name, entry)) ?? [],
-      ...linked,
+      manifest: { ...header, fileCount: writer.fileCount, fileBytes: writer.fileBytes },
+      bytes: writer.fileBytes,
+      warnings: header.skipped?.map((entry) => skippedWarning(name, entry)) ?? [],
+      linkedFiles,
+      bytesLinked,
     };
   } finally {
     releaseSlot?.();
     if (staging && !sealed) fs.rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** Time allowed for `sync -f` to flush a backup (it writes what the download wrote). */
+const SYNC_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * `sync -f <dir>` through the context's runner (no shell; killed with every other child on an
+ * interrupt). `sync` is found on PATH like `docker`. Any non-zero exit fails the backup.
+ */
+function runnerSyncfs(ctx: Context): SyncFilesystem {
+  return async (dir) => {
+    const result = await ctx.runner.run("sync", ["-f", dir], {
+      timeoutMs: SYNC_TIMEOUT_MS,
+      env: { ...ctx.env },
+      signal: ctx.abort.signal,
+    });
+    if (result.exitCode !== 0) {
+      const why =
+        result.startError ??
+        (result.stderr.trim() ||
+          (result.timedOut ? "timed out" : `exit ${result.exitCode ?? result.signal}`));
+      throw new SandboxBackupError(
+        `cannot make the backup durable: sync -f ${dir} failed (${why.split("\n")[0]})`,
+      );
+    }
+  };
 }
 
 interface Downloaded {

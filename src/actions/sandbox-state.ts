@@ -1,20 +1,21 @@
 import fs from "node:fs";
 import path from "node:path";
-import { hashTree, uploadSource } from "../adapters/backup-store.js";
+import { scanTree, uploadSource } from "../adapters/backup-store.js";
+import { ManifestReader, manifestFiles } from "../adapters/manifest-stream.js";
 import type { CreateForm } from "../adapters/openshell-cli.js";
 import { OutputFormatError, parseSandboxGet, parseSandboxList } from "../adapters/openshell-output.js";
 import { lifecycleSeconds, type RunResult } from "../adapters/process-runner.js";
 import type { Context } from "../context.js";
 import {
-  type BackupManifest,
   bytesPerStateDir,
-  compareTrees,
   differenceCount,
   entryBytes,
+  MANIFEST_FILE,
   type ManifestFile,
-  modeRepairs,
+  type ManifestHeader,
   stateDirIndex,
   type TreeComparison,
+  TreeMerge,
 } from "../domain/backup-manifest.js";
 import { EnvironmentError } from "../domain/errors.js";
 import { isValidSandboxName } from "../domain/names.js";
@@ -232,7 +233,7 @@ export async function restoreStateDirs(
   ctx: Context,
   reactive: Reactive,
   name: string,
-  backup: { path: string; manifest: BackupManifest },
+  backup: { path: string; manifest: ManifestHeader },
   options: RestoreStateOptions = {},
 ): Promise<Reactive> {
   const { onMutated, track, onUpload } = options;
@@ -253,7 +254,8 @@ export async function restoreStateDirs(
       ),
     );
   }
-  const perDir = bytesPerStateDir(backup.manifest);
+  // Streamed from the manifest: one pass, constant memory.
+  const perDir = bytesPerStateDir(backup.manifest.backedUpDirs, manifestFiles(backup.path));
   const meter = onUpload
     ? new UploadMeter(
         ctx,
@@ -316,7 +318,10 @@ const CHMOD_ARGV_BYTES = 64 * 1024;
  * sandbox paths built from the manifest's own state dirs; a name that is not valid UTF-8
  * cannot be passed as an argument and is left out (it stays reported as a mode mismatch).
  */
-export function chmodCommands(manifest: BackupManifest, repairs: Map<string, ManifestFile[]>): string[][] {
+export function chmodCommands(
+  manifest: Pick<ManifestHeader, "backedUpDirs">,
+  repairs: Map<string, ManifestFile[]>,
+): string[][] {
   const stateDirOf = stateDirIndex(manifest.backedUpDirs);
   const commands: string[][] = [];
   for (const [mode, files] of repairs) {
@@ -353,11 +358,12 @@ export async function reapplyUmaskedModes(
   ctx: Context,
   reactive: Reactive,
   name: string,
-  manifest: BackupManifest,
+  backup: { path: string; manifest: ManifestHeader },
 ): Promise<number> {
   const { report } = reactive;
+  const { manifest } = backup;
   const byMode = new Map<string, ManifestFile[]>();
-  for (const f of manifest.files) {
+  for (const f of manifestFiles(backup.path)) {
     if (f.mode === undefined || f.symlink !== undefined) continue;
     if ((Number.parseInt(f.mode, 8) & UMASK_022_BITS) === 0) continue;
     const group = byMode.get(f.mode);
@@ -388,10 +394,11 @@ export async function verifyRestoredState(
   ctx: Context,
   reactive: Reactive,
   name: string,
-  manifest: BackupManifest,
+  backup: { path: string; manifest: ManifestHeader },
 ): Promise<TreeComparison & { ok: boolean; repairedModes: number }> {
   const { report } = reactive;
-  let comparison = await downloadAndCompare(ctx, reactive, name, manifest);
+  const { manifest } = backup;
+  let comparison = await downloadAndCompare(ctx, reactive, name, backup);
   let repairedModes = 0;
   if (comparison.repairs.size > 0) {
     for (const argv of chmodCommands(manifest, comparison.repairs)) {
@@ -403,7 +410,7 @@ export async function verifyRestoredState(
       );
       repairedModes += argv.length - 2;
     }
-    comparison = await downloadAndCompare(ctx, reactive, name, manifest);
+    comparison = await downloadAndCompare(ctx, reactive, name, backup);
   }
   const { repairs: _, ...rest } = comparison;
   return { ...rest, ok: differenceCount(rest) === 0, repairedModes };
@@ -413,9 +420,10 @@ async function downloadAndCompare(
   ctx: Context,
   reactive: Reactive,
   name: string,
-  manifest: BackupManifest,
+  backup: { path: string; manifest: ManifestHeader },
 ): Promise<TreeComparison & { repairs: Map<string, ManifestFile[]> }> {
   const { report } = reactive;
+  const { manifest } = backup;
   const scratchRoot = restoreScratchRoot(ctx);
   fs.mkdirSync(scratchRoot, { recursive: true, mode: 0o700 });
   const scratch = fs.mkdtempSync(path.join(scratchRoot, `${name}-`));
@@ -431,9 +439,17 @@ async function downloadAndCompare(
         ),
       );
     }
-    // Special files in the sandbox are not part of a backup: never a difference.
-    const actual = await hashTree(scratch, { skipped: [] });
-    return { ...compareTrees(manifest.files, actual), repairs: modeRepairs(manifest.files, actual) };
+    // The manifest entry by entry against a sorted walk of the download (a merge join): memory
+    // holds the differences only. Special files in the sandbox are not part of a backup: never a
+    // difference.
+    const reader = new ManifestReader(path.join(backup.path, MANIFEST_FILE));
+    try {
+      const merge = new TreeMerge(() => reader.nextKeyed(), true);
+      await scanTree(scratch, { skipped: [] }, (f, key) => merge.actual(f, key));
+      return { ...merge.finish(), repairs: merge.repairs };
+    } finally {
+      reader.close();
+    }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }

@@ -1,35 +1,32 @@
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import fsp from "node:fs/promises";
 import path from "node:path";
 import {
   type BackupManifest,
-  compareTrees,
   differenceCount,
   displayPath,
   entryBytes,
-  entryPath,
+  entryPathOfKey,
   formatMode,
   humanPath,
   isBackupTimestamp,
-  type LinkCandidate,
+  linkable,
   MANIFEST_FILE,
   type ManifestFile,
-  manifestText,
-  parseManifest,
+  type ManifestHeader,
   type SkippedEntry,
   type SkippedType,
   type TreeComparison,
-  validEntryPath,
+  TreeMerge,
 } from "../domain/backup-manifest.js";
 import { isValidSandboxName } from "../domain/names.js";
 import { selectPrunable } from "../domain/operation-journal.js";
-import { fsyncDir, writeDurableTemp, writingTo } from "./atomic-file.js";
-import { HashPool } from "./hash-pool.js";
+import { fsyncDir, tempSibling, writingTo } from "./atomic-file.js";
+import { type Batch, type BatchResult, HashError, HashPool } from "./hash-pool.js";
 import { killPoint } from "./kill-point.js";
+import { ManifestError, ManifestReader, ManifestWriter, readManifestHeader } from "./manifest-stream.js";
 
-/** Files of one tree waiting in (or running on) the hash pool at once. */
-const QUEUED_PER_TREE = 32;
 const STAGING = /^\.(.+)\.partial$/;
 
 export interface BackupListing {
@@ -39,7 +36,8 @@ export interface BackupListing {
   complete: boolean;
   /** Why a timestamp directory is not a usable backup (missing or broken manifest). */
   corrupt?: string;
-  manifest?: BackupManifest;
+  /** The manifest's header (its files are read on demand: `manifestFiles`). */
+  manifest?: ManifestHeader;
   size: number;
   fileCount: number;
   agentVersion: string | null;
@@ -74,7 +72,7 @@ export function createStaging(backupsRoot: string, sandbox: string, timestamp: s
 
 export interface HashTreeOptions {
   onBytes?: (n: number) => void;
-  /** fsync every file and directory while hashing (for a backup being written). */
+  /** fsync every file after hashing it (callers that need every file durable without a syncfs). */
   sync?: boolean;
   /** Relative paths to leave out (the manifest itself). */
   exclude?: ReadonlySet<string>;
@@ -85,11 +83,27 @@ export interface HashTreeOptions {
    * Without it a special file is an error.
    */
   skipped?: SkippedEntry[];
+  /**
+   * Incremental linking (docs/design.md, "backup-all"): the previous complete backup's directory
+   * and its manifest's entries in path order. A regular file whose hash, size and mode equal the
+   * previous entry at the same path is replaced by a hard link to it after a byte proof.
+   */
+  previous?: {
+    dir: string;
+    sealedAt: number;
+    next: () => { entry: ManifestFile; key: string } | undefined;
+  };
 }
 
 const SLASH = Buffer.from("/");
 
-function specialType(entry: fs.Dirent<Buffer>): SkippedType {
+/**
+ * Gets each file `scanTree` found: its manifest entry, its sort key (`sortKey`: the exact path
+ * bytes as latin1 text), whether it was linked.
+ */
+export type OnScannedFile = (file: ManifestFile, key: string, linked: boolean) => void;
+
+function specialType(entry: fs.Dirent): SkippedType {
   if (entry.isFIFO()) return "fifo";
   if (entry.isSocket()) return "socket";
   if (entry.isBlockDevice()) return "block-device";
@@ -97,72 +111,254 @@ function specialType(entry: fs.Dirent<Buffer>): SkippedType {
   return "unknown";
 }
 
+interface WalkEntry {
+  /** The relative path's exact bytes as latin1 text (`sortKey`). */
+  key: string;
+  id: { path: string } | { pathB64: string };
+  dirent: fs.Dirent;
+}
+
 /**
- * Every regular file and symlink under `root`, hashed with streaming SHA-256, never following
- * symlinks, with its `0777` mode bits. Names are read as exact bytes: a name that is not valid
- * UTF-8 is recorded as `pathB64` (docs/design.md). Special files go to `options.skipped`.
+ * Every entry under `root` but directories, in ascending order of the exact bytes of its
+ * relative path: siblings are sorted with a directory's name taken as `name/`, so a depth-first
+ * walk yields exactly the order of the full paths. Names are read as latin1 (one char per byte,
+ * so exact and ordered as bytes). Symlinks are never followed. Only the entries of the
+ * directories on the current path are held, never the whole tree.
  */
-export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
-  const files: ManifestFile[] = [];
-  const regular: { at: string | Buffer; entry: { path: string } | { pathB64: string } }[] = [];
-  const dirs: (string | Buffer)[] = [];
+function* walkSorted(root: string, exclude?: ReadonlySet<string>): Generator<WalkEntry> {
+  interface Frame {
+    key: string | null;
+    entries: { dirent: fs.Dirent; key: string }[];
+    index: number;
+  }
   const rootBytes = Buffer.from(root);
-  // Valid UTF-8 paths are handed to fs as strings (the common case); others as exact bytes.
-  const hostPath = (rel: Buffer, entry: { path: string } | { pathB64: string }) =>
-    "path" in entry ? path.join(root, entry.path) : Buffer.concat([rootBytes, SLASH, rel]);
-  const walk = async (rel: Buffer | null, at: string | Buffer) => {
-    dirs.push(at);
-    const entries = await fsp.readdir(at, { withFileTypes: true, encoding: "buffer" });
-    for (const dirent of entries) {
-      const childRel = rel ? Buffer.concat([rel, SLASH, dirent.name]) : dirent.name;
-      const entry = entryPath(childRel);
-      if ("path" in entry && options.exclude?.has(entry.path)) continue;
-      const childAt = hostPath(childRel, entry);
-      if (dirent.isDirectory()) await walk(childRel, childAt);
-      else if (dirent.isFile()) regular.push({ at: childAt, entry });
-      else if (dirent.isSymbolicLink()) {
-        const target = await fsp.readlink(childAt);
-        const stat = await fsp.lstat(childAt);
-        files.push({
-          ...entry,
-          size: Buffer.byteLength(target),
-          sha256: createHash("sha256").update(target).digest("hex"),
-          mode: formatMode(stat.mode),
-          symlink: target,
+  const open = (key: string | null, at: string | Buffer): Frame => {
+    const entries = fs
+      .readdirSync(at, { withFileTypes: true, encoding: "latin1" })
+      .map((dirent) => ({ dirent, key: dirent.isDirectory() ? `${dirent.name}/` : dirent.name }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { key, entries, index: 0 };
+  };
+  const stack: Frame[] = [open(null, root)];
+  while (stack.length) {
+    const frame = stack[stack.length - 1] as Frame;
+    const next = frame.entries[frame.index++];
+    if (!next) {
+      stack.pop();
+      continue;
+    }
+    const { dirent } = next;
+    const key = frame.key === null ? dirent.name : `${frame.key}/${dirent.name}`;
+    const id = entryPathOfKey(key);
+    if (exclude && "path" in id && exclude.has(id.path)) continue;
+    if (dirent.isDirectory()) {
+      stack.push(open(key, hostPath(root, rootBytes, key, id)));
+      continue;
+    }
+    yield { key, id, dirent };
+  }
+}
+
+/** The host path of a tree entry: a string when its name is UTF-8, else its exact bytes. */
+function hostPath(root: string, rootBytes: Buffer, key: string, id: WalkEntry["id"]): string | Buffer {
+  return "path" in id ? `${root}/${id.path}` : Buffer.concat([rootBytes, SLASH, Buffer.from(key, "latin1")]);
+}
+
+/** Files per batch sent to a hashing worker. */
+const BATCH_FILES = 256;
+/** Batches in flight per worker: the read-ahead that keeps every worker busy. */
+const BATCHES_AHEAD = 3;
+/** `formatMode` of every `0777` value, computed once. */
+const MODES = Array.from({ length: 0o1000 }, (_, m) => formatMode(m));
+
+/**
+ * Every regular file and symlink under `root`, hashed with streaming SHA-256 on the pool's
+ * workers, passed to `onFile` in ascending path-byte order (the manifest's order) as soon as it
+ * and everything before it is done. Never follows symlinks; records the `0777` bits; a name that
+ * is not valid UTF-8 is recorded as `pathB64` (docs/design.md). Special files go to
+ * `options.skipped`. Memory does not grow with the file count: a bounded number of batches is in
+ * flight, nothing is collected. Returns the number of files passed on.
+ */
+export async function scanTree(
+  root: string,
+  options: HashTreeOptions,
+  onFile: OnScannedFile,
+): Promise<number> {
+  const pool = options.pool ?? new HashPool();
+  const rootBytes = Buffer.from(root);
+  const previous = options.previous;
+  let pendingPrevious: { entry: ManifestFile; key: string } | undefined;
+  let previousDone = previous === undefined;
+  // The previous backup's entry at exactly this path (merge join: both sides ascend).
+  const previousAt = (key: string): ManifestFile | undefined => {
+    while (!previousDone) {
+      if (!pendingPrevious) {
+        let next: { entry: ManifestFile; key: string } | undefined;
+        try {
+          next = previous?.next();
+        } catch {
+          next = undefined; // a previous manifest that turns out broken: link nothing more
+        }
+        if (!next) {
+          previousDone = true;
+          return undefined;
+        }
+        pendingPrevious = next;
+      }
+      if (pendingPrevious.key > key) return undefined;
+      const order = pendingPrevious.key === key ? 0 : -1;
+      const { entry } = pendingPrevious;
+      pendingPrevious = undefined;
+      if (order === 0) return entry;
+    }
+    return undefined;
+  };
+  /** A walked entry in manifest order: a file to hash (`file` = its slot in the batch) or ready. */
+  type Item = { key: string; id: WalkEntry["id"]; file: number } | { ready: ManifestFile; key: string };
+  const walk = walkSorted(root, options.exclude);
+  let walked = false;
+  const nextBatch = (): { items: Item[]; batch: Batch | null } | null => {
+    const items: Item[] = [];
+    const names: string[] = [];
+    let raw: (Uint8Array | null)[] | undefined;
+    let link: { size: Float64Array; mode: Int32Array; sha: string[] } | undefined;
+    while (names.length < BATCH_FILES) {
+      const step = walk.next();
+      if (step.done) {
+        walked = true;
+        break;
+      }
+      const { key, id, dirent } = step.value;
+      if (dirent.isFile()) {
+        const slot = names.length;
+        if ("path" in id) names.push(id.path);
+        else {
+          names.push("");
+          raw ??= [];
+          raw[slot] = new Uint8Array(Buffer.from(key, "latin1"));
+        }
+        const old = previous ? previousAt(key) : undefined;
+        if (old && linkable(old)) {
+          link ??= {
+            size: new Float64Array(BATCH_FILES),
+            mode: new Int32Array(BATCH_FILES).fill(-1),
+            sha: [],
+          };
+          link.size[slot] = old.size;
+          link.mode[slot] = Number.parseInt(old.mode as string, 8);
+          link.sha[slot] = old.sha256;
+        }
+        items.push({ key, id, file: slot });
+      } else if (dirent.isSymbolicLink()) {
+        const at = hostPath(root, rootBytes, key, id);
+        const target = fs.readlinkSync(at);
+        const stat = fs.lstatSync(at);
+        items.push({
+          ready: {
+            ...id,
+            size: Buffer.byteLength(target),
+            sha256: createHash("sha256").update(target).digest("hex"),
+            mode: formatMode(stat.mode),
+            symlink: target,
+          },
+          key,
         });
       } else if (options.skipped) {
-        options.skipped.push({ ...entry, type: specialType(dirent) });
+        options.skipped.push({ ...id, type: specialType(dirent) });
       } else {
-        throw new Error(`unsupported file type in backup: ${humanPath(entry)}`);
+        throw new Error(`unsupported file type in backup: ${humanPath(id)}`);
       }
     }
-  };
-  await walk(null, root);
-  const pool = options.pool ?? new HashPool();
-  try {
-    // A bounded number of files in the pool's queue per tree: memory does not grow with the
-    // file count, and trees hashed at the same time share the workers.
-    let next = 0;
-    let failed = false;
-    const feed = async () => {
-      while (next < regular.length && !failed) {
-        const { at, entry } = regular[next++] as (typeof regular)[number];
-        try {
-          const digest = await pool.hash(at, { sync: options.sync, onBytes: options.onBytes });
-          files.push({ ...entry, size: digest.size, sha256: digest.sha256, mode: formatMode(digest.mode) });
-        } catch (error) {
-          failed = true; // the tree has failed: queue nothing more of it
-          throw error;
-        }
-      }
+    if (items.length === 0) return null;
+    if (names.length === 0) return { items, batch: null };
+    const batch: Batch = {
+      root,
+      names: names.join("\0"),
+      sync: options.sync,
+      onBytes: options.onBytes,
     };
-    await Promise.all(Array.from({ length: Math.min(QUEUED_PER_TREE, regular.length) }, feed));
+    if (raw) batch.raw = Array.from({ length: names.length }, (_, i) => raw?.[i] ?? null);
+    if (link && previous) {
+      const sha = Array.from({ length: names.length }, (_, i) => link?.sha[i] ?? "0".repeat(64)).join("");
+      batch.link = { size: link.size, mode: link.mode, sha };
+      batch.prev = { root: previous.dir, sealedAt: previous.sealedAt };
+    }
+    return { items, batch };
+  };
+  let count = 0;
+  const emit = (items: Item[], result: BatchResult | null) => {
+    for (const item of items) {
+      if ("ready" in item) {
+        onFile(item.ready, item.key, false);
+        count++;
+        continue;
+      }
+      const i = item.file;
+      const r = result as BatchResult;
+      const mode = r.modes[i] as number;
+      if (mode < 0) {
+        const error = r.errors?.find((e) => e.i === i);
+        throw new HashError(`${humanPath(item.id)}: ${error?.message ?? "not hashed"}`, error?.code);
+      }
+      const file = item.id as ManifestFile;
+      file.size = r.sizes[i] as number;
+      file.sha256 = r.shas.slice(64 * i, 64 * i + 64);
+      file.mode = MODES[mode];
+      onFile(file, item.key, r.linked?.[i] === 1);
+      count++;
+    }
+  };
+  const inFlight: { items: Item[]; result: Promise<BatchResult | null> }[] = [];
+  const ahead = Math.max(2, pool.width * BATCHES_AHEAD);
+  try {
+    for (;;) {
+      while (!walked && inFlight.length < ahead) {
+        const next = nextBatch();
+        if (!next) break;
+        const result = next.batch ? pool.run(next.batch) : Promise.resolve(null);
+        // Rejections are awaited below in order; never unhandled meanwhile.
+        result.catch(() => {});
+        inFlight.push({ items: next.items, result });
+      }
+      const head = inFlight.shift();
+      if (!head) break;
+      emit(head.items, await head.result);
+    }
   } finally {
     if (!options.pool) await pool.close();
   }
-  if (options.sync) for (const dir of dirs) fsyncDir(dir);
   if (options.skipped) options.skipped.splice(0, options.skipped.length, ...byEntryPath(options.skipped));
-  return byEntryPath(files);
+  return count;
+}
+
+/**
+ * The previous backup as `scanTree` links against it (HashTreeOptions.previous): its directory,
+ * when its manifest was written (a file modified later is not linked to), and its entries in path
+ * order, read one at a time. Undefined when its manifest cannot be read (then nothing is linked).
+ * Close it when the scan is over.
+ */
+export function previousForLinking(
+  dir: string,
+): (NonNullable<HashTreeOptions["previous"]> & { close: () => void }) | undefined {
+  try {
+    const manifest = path.join(dir, MANIFEST_FILE);
+    const st = fs.lstatSync(manifest);
+    if (!st.isFile()) return undefined;
+    const reader = new ManifestReader(manifest);
+    return { dir, sealedAt: st.mtimeMs, next: () => reader.nextKeyed(), close: () => reader.close() };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every regular file and symlink under `root` hashed (see `scanTree`), as one list in path order.
+ * For small trees and tests; backups, verify and restore stream through `scanTree` instead.
+ */
+export async function hashTree(root: string, options: HashTreeOptions = {}): Promise<ManifestFile[]> {
+  const files: ManifestFile[] = [];
+  await scanTree(root, options, (entry) => files.push(entry));
+  return files;
 }
 
 /** Sorted by exact path bytes, so the order is the same however a path is recorded. */
@@ -173,26 +369,84 @@ function byEntryPath<T extends { path?: string; pathB64?: string }>(entries: T[]
     .map(({ entry }) => entry);
 }
 
+/** Where a backup's manifest entries wait while its files are hashed (inside staging). */
+export const MANIFEST_BODY = ".rebuild-manifest.files.partial";
+/** Relative paths a staging directory's scan leaves out: nemoclaw's own files, not the sandbox's. */
+export const STAGING_OWN = new Set([MANIFEST_FILE, MANIFEST_BODY]);
+
 /**
- * Seals a staging directory: writes the manifest (fsynced), renames staging to
- * `<timestamp>/`, then fsyncs the parent. Files must already be fsynced (hashTree with sync).
- * Until the rename nothing looks complete; after it the backup is durable.
+ * Makes everything written to the filesystem holding `dir` durable with one `syncfs(2)` —
+ * coreutils `sync -f <dir>` — instead of one fsync per file (docs/design.md, "Durability"). A
+ * non-zero exit (a writeback error) throws: the backup must fail.
  */
-export function sealBackup(staging: string, manifest: BackupManifest): string {
+export type SyncFilesystem = (dir: string) => Promise<void>;
+
+/** `sync -f <dir>` as a plain child process (no shell), for callers without a runner. */
+export const syncFilesystem: SyncFilesystem = (dir) =>
+  new Promise((resolve, reject) => {
+    execFile("sync", ["-f", dir], { timeout: 30 * 60_000 }, (error, _stdout, stderr) => {
+      if (!error) resolve();
+      else reject(new SyncError(dir, (stderr || error.message).trim()));
+    });
+  });
+
+/** `sync -f` failed: data under `dir` may not be on disk. */
+export class SyncError extends Error {
+  constructor(
+    readonly dir: string,
+    detail: string,
+  ) {
+    super(`cannot make ${dir} durable: sync -f failed (${detail})`);
+    this.name = "SyncError";
+  }
+}
+
+/**
+ * Seals a staging directory (docs/design.md, "backup-all", sealing order): the manifest (header
+ * with counts, then the entries `writer` holds) is written to a temp name; one `syncfs` of the
+ * filesystem makes every staged file, link, directory and that temp manifest durable; then the
+ * manifest is renamed into place, staging fsynced, staging renamed to `<timestamp>/` and the
+ * parent fsynced. Until the last rename nothing looks complete; after it the backup is durable.
+ */
+export async function sealStaging(
+  staging: string,
+  header: Omit<BackupManifest, "files">,
+  writer: ManifestWriter,
+  syncfs: SyncFilesystem = syncFilesystem,
+): Promise<string> {
   const manifestPath = path.join(staging, MANIFEST_FILE);
+  const tmp = tempSibling(manifestPath);
+  writingTo(manifestPath, () => writer.finish(header, tmp));
+  await syncfs(staging);
   writingTo(manifestPath, () => {
-    const tmp = writeDurableTemp(manifestPath, manifestText(manifest), 0o600);
     killPoint("write", manifestPath);
     fs.renameSync(tmp, manifestPath);
     fsyncDir(staging);
   });
-  const final = path.join(path.dirname(staging), manifest.timestamp);
+  const final = path.join(path.dirname(staging), header.timestamp);
   killPoint("seal", final);
   writingTo(final, () => {
     fs.renameSync(staging, final);
     fsyncDir(path.dirname(staging));
   });
   return final;
+}
+
+/** Seals `staging` with a manifest given whole (tests, small trees): see `sealStaging`. */
+export async function sealBackup(
+  staging: string,
+  manifest: BackupManifest,
+  syncfs: SyncFilesystem = syncFilesystem,
+): Promise<string> {
+  const { files, ...header } = manifest;
+  const writer = new ManifestWriter(path.join(staging, MANIFEST_BODY));
+  try {
+    for (const f of byEntryPath(files)) writer.add(f);
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+  return sealStaging(staging, header, writer, syncfs);
 }
 
 /** Removes staging directories left by killed runs. Call only while holding the maintenance lock. */
@@ -232,20 +486,14 @@ export function readBackupDir(sandbox: string, dir: string, timestamp: string): 
 
 function readListing(sandbox: string, dir: string, timestamp: string): BackupListing {
   const base = { sandbox, timestamp, path: dir, size: 0, fileCount: 0, agentVersion: null };
-  let text: string;
+  let manifest: ManifestHeader;
   try {
-    text = fs.readFileSync(path.join(dir, MANIFEST_FILE), "utf8");
+    // The header only (its counts included): a listing never reads a million entries.
+    manifest = readManifestHeader(path.join(dir, MANIFEST_FILE));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return {
-      ...base,
-      complete: false,
-      corrupt: code === "ENOENT" ? "manifest is missing" : `manifest unreadable (${code})`,
-    };
+    if (error instanceof ManifestError) return { ...base, complete: false, corrupt: error.reason };
+    throw error;
   }
-  const parsed = parseManifest(text);
-  if (!parsed.ok) return { ...base, complete: false, corrupt: parsed.reason };
-  const { manifest } = parsed;
   if (manifest.sandboxName !== sandbox || manifest.timestamp !== timestamp) {
     return { ...base, complete: false, corrupt: "manifest names another sandbox or timestamp" };
   }
@@ -255,8 +503,8 @@ function readListing(sandbox: string, dir: string, timestamp: string): BackupLis
     ...base,
     complete: true,
     manifest,
-    size: manifest.files.reduce((sum, f) => sum + f.size, 0),
-    fileCount: manifest.files.length,
+    size: manifest.fileBytes,
+    fileCount: manifest.fileCount,
     agentVersion: manifest.agentVersion ?? null,
   };
 }
@@ -266,7 +514,7 @@ function readListing(sandbox: string, dir: string, timestamp: string): BackupLis
  * copy first: a stored dir that is a symlink (or not a directory) would upload whatever it points
  * at on the host. Returns why the backup is unsafe, or null.
  */
-function unsafeStoredDir(dir: string, manifest: BackupManifest): string | null {
+function unsafeStoredDir(dir: string, manifest: Pick<BackupManifest, "backedUpDirs">): string | null {
   for (const stateDir of manifest.backedUpDirs) {
     const name = path.posix.basename(stateDir);
     let stat: fs.Stats;
@@ -338,52 +586,72 @@ export function listBackups(backupsRoot: string, sandbox?: string): BackupListin
   return listings;
 }
 
-/** Re-hashes a backup against its manifest: missing, changed and extra files. */
+/**
+ * Re-hashes a backup against its manifest: missing, changed and extra files. The manifest is read
+ * entry by entry alongside a sorted walk of the directory (a merge join), so memory holds the
+ * differences only. An invalid or out-of-order entry makes the backup corrupt.
+ */
 export async function verifyBackup(
   listing: BackupListing,
   pool?: HashPool,
-  /** fsync every file and directory while reading it (a backup pulled from a repository). */
+  /** fsync every file while reading it (callers that need each file durable without a syncfs). */
   sync = false,
 ): Promise<VerifyResult> {
-  if (!listing.manifest) {
-    return {
-      ok: false,
-      corrupt: listing.corrupt ?? "manifest is missing",
-      missing: [],
-      changed: [],
-      modeChanged: [],
-      extra: [],
-      checkedFiles: 0,
-    };
-  }
-  const skipped: SkippedEntry[] = [];
-  let actual: ManifestFile[];
+  const failed = (corrupt: string, vanished = false): VerifyResult => ({
+    ok: false,
+    ...(vanished ? { vanished: true } : {}),
+    corrupt,
+    missing: [],
+    changed: [],
+    modeChanged: [],
+    extra: [],
+    checkedFiles: 0,
+  });
+  if (!listing.manifest) return failed(listing.corrupt ?? "manifest is missing");
+  let reader: ManifestReader;
   try {
-    actual = await hashTree(listing.path, { exclude: new Set([MANIFEST_FILE]), pool, skipped, sync });
+    reader = new ManifestReader(path.join(listing.path, MANIFEST_FILE));
   } catch (error) {
-    // A prune (or another operator) removed the backup while it was read: report that, not a crash.
-    if (!fs.existsSync(listing.path)) {
-      return {
-        ok: false,
-        vanished: true,
-        corrupt: "backup vanished during verification (removed by a prune or another command)",
-        missing: [],
-        changed: [],
-        modeChanged: [],
-        extra: [],
-        checkedFiles: 0,
-      };
+    if (error instanceof ManifestError) {
+      if (!fs.existsSync(listing.path))
+        return failed("backup vanished during verification (removed by a prune or another command)", true);
+      return failed(error.reason);
     }
     throw error;
   }
-  const comparison = compareTrees(listing.manifest.files, actual);
-  // A special file in a backup directory was not put there by a backup.
-  comparison.extra.push(...skipped.map(displayPath));
-  return {
-    ...comparison,
-    ok: differenceCount(comparison) === 0,
-    checkedFiles: actual.length,
-  };
+  try {
+    const { sandboxName, timestamp } = reader.header;
+    if (sandboxName !== listing.sandbox || timestamp !== listing.timestamp)
+      return failed("manifest names another sandbox or timestamp");
+    const skipped: SkippedEntry[] = [];
+    const merge = new TreeMerge(() => reader.nextKeyed());
+    let checkedFiles: number;
+    try {
+      checkedFiles = await scanTree(
+        listing.path,
+        { exclude: new Set([MANIFEST_FILE]), pool, skipped, sync },
+        (f, key) => merge.actual(f, key),
+      );
+    } catch (error) {
+      if (error instanceof ManifestError) return failed(error.reason);
+      // A prune (or another operator) removed the backup while it was read: report that, not a crash.
+      if (!fs.existsSync(listing.path))
+        return failed("backup vanished during verification (removed by a prune or another command)", true);
+      throw error;
+    }
+    let comparison: TreeComparison;
+    try {
+      comparison = merge.finish();
+    } catch (error) {
+      if (error instanceof ManifestError) return failed(error.reason);
+      throw error;
+    }
+    // A special file in a backup directory was not put there by a backup.
+    comparison.extra.push(...skipped.map(displayPath));
+    return { ...comparison, ok: differenceCount(comparison) === 0, checkedFiles };
+  } finally {
+    reader.close();
+  }
 }
 
 /** What retention would remove for one sandbox: complete backups `selectPrunable` gives up. */
@@ -406,14 +674,38 @@ export function removalScratchPath(backup: Pick<BackupListing, "path" | "timesta
 /**
  * Removes one complete backup. Rename first: an interrupted removal then leaves staging
  * (cleaned up later), never a half-deleted directory that still looks like a complete backup.
+ * Returns the bytes really released: a file counts when its last link goes (one still linked from
+ * a kept backup frees nothing), measured as it is unlinked, in constant memory.
  */
-export function removeBackup(backup: BackupListing): void {
+export function removeBackup(backup: BackupListing, freed: { bytes: number } = { bytes: 0 }): number {
   const aside = removalScratchPath(backup);
   killPoint("prune", backup.path);
   fs.renameSync(backup.path, aside);
   fsyncDir(path.dirname(backup.path));
   killPoint("rm", aside);
-  fs.rmSync(aside, { recursive: true, force: true });
+  removeTree(aside, freed);
+  return freed.bytes;
+}
+
+/**
+ * Deletes a directory tree depth-first (never following symlinks), adding the bytes freed to
+ * `freed` as it goes (so a removal that fails half-way still reports what it released).
+ */
+function removeTree(root: string, freed: { bytes: number }): void {
+  const remove = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        remove(p);
+        continue;
+      }
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      fs.unlinkSync(p);
+      if (st && (st.nlink <= 1 || !st.isFile())) freed.bytes += st.blocks * 512;
+    }
+    fs.rmdirSync(dir);
+  };
+  remove(root);
 }
 
 /**
@@ -435,8 +727,56 @@ export function pruneBackups(
   return removed;
 }
 
-/** Every regular file under `root` (never following symlinks): its inode key, link count, disk bytes. */
-function inodesUnder(root: string, into: Map<string, { nlink: number; bytes: number; seen: number }>): void {
+/**
+ * Files with more than one link found under some directories, as flat records in a typed array
+ * (dev, ino, nlink, bytes): 32 bytes per linked file, no object or string per file. Files with a
+ * single link are summed on the way.
+ */
+class LinkedInodes {
+  private data = new Float64Array(4 * 1024);
+  private n = 0;
+  singleBytes = 0;
+
+  add(st: fs.Stats): void {
+    if (st.nlink <= 1) {
+      this.singleBytes += st.blocks * 512;
+      return;
+    }
+    if ((this.n + 1) * 4 > this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data.set([st.dev, st.ino, st.nlink, st.blocks * 512], this.n * 4);
+    this.n++;
+  }
+
+  /** Calls `each(nlink, bytes, seen)` once per distinct inode. */
+  distinct(each: (nlink: number, bytes: number, seen: number) => void): void {
+    const d = this.data;
+    const order = new Uint32Array(this.n);
+    for (let i = 0; i < this.n; i++) order[i] = i;
+    order.sort(
+      (a, b) =>
+        (d[a * 4] as number) - (d[b * 4] as number) || (d[a * 4 + 1] as number) - (d[b * 4 + 1] as number),
+    );
+    for (let i = 0; i < this.n; ) {
+      const first = order[i] as number;
+      let j = i + 1;
+      while (
+        j < this.n &&
+        d[(order[j] as number) * 4] === d[first * 4] &&
+        d[(order[j] as number) * 4 + 1] === d[first * 4 + 1]
+      )
+        j++;
+      each(d[first * 4 + 2] as number, d[first * 4 + 3] as number, j - i);
+      i = j;
+    }
+  }
+}
+
+/** Every regular file under `root` (never following symlinks) into `into`. */
+function inodesUnder(root: string, into: LinkedInodes): void {
   const stack = [root];
   while (stack.length) {
     const dir = stack.pop() as string;
@@ -452,26 +792,20 @@ function inodesUnder(root: string, into: Map<string, { nlink: number; bytes: num
         stack.push(p);
         continue;
       }
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(p);
-      } catch {
-        continue;
-      }
-      const key = `${st.dev}:${st.ino}`;
-      const known = into.get(key);
-      if (known) known.seen++;
-      else into.set(key, { nlink: st.nlink, bytes: st.blocks * 512, seen: 1 });
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st) into.add(st);
     }
   }
 }
 
 /** Bytes the given backup directories occupy on disk, a file hard-linked between them counted once. */
 export function diskUsage(dirs: readonly string[]): number {
-  const inodes = new Map<string, { nlink: number; bytes: number; seen: number }>();
+  const inodes = new LinkedInodes();
   for (const dir of dirs) inodesUnder(dir, inodes);
-  let total = 0;
-  for (const { bytes } of inodes.values()) total += bytes;
+  let total = inodes.singleBytes;
+  inodes.distinct((_nlink, bytes) => {
+    total += bytes;
+  });
   return total;
 }
 
@@ -480,118 +814,11 @@ export function diskUsage(dirs: readonly string[]): number {
  * inside them (a file still linked from a kept backup frees nothing).
  */
 export function bytesFreedByRemoving(dirs: readonly string[]): number {
-  const inodes = new Map<string, { nlink: number; bytes: number; seen: number }>();
+  const inodes = new LinkedInodes();
   for (const dir of dirs) inodesUnder(dir, inodes);
-  let total = 0;
-  for (const { nlink, bytes, seen } of inodes.values()) if (seen >= nlink) total += bytes;
+  let total = inodes.singleBytes;
+  inodes.distinct((nlink, bytes, seen) => {
+    if (seen >= nlink) total += bytes;
+  });
   return total;
-}
-
-/** Makes `newPath` a hard link to `existing` (`fs.linkSync`); injectable so tests can fail it. */
-export type LinkFunction = (existing: Buffer, newPath: Buffer) => void;
-
-export interface LinkResult {
-  linkedFiles: number;
-  bytesLinked: number;
-}
-
-/**
- * A file with this many links is not linked to again (ext4 stops at 65,000 with EMLINK; long
- * before that, one inode shared by that many entries is a doubt, not a saving worth having).
- */
-const MAX_LINKS = 1000;
-
-const LINK_TMP = ".nemoclaw-link.tmp";
-
-/**
- * Replaces files of a staging directory by hard links to the identical files of the sandbox's
- * previous backup (docs/design.md, "backup-all"): for each candidate, the previous file must be
- * a regular file inside `previousDir` reached through real directories only (lstat, never
- * following a link), whose size and `0777` bits still equal its own manifest entry and which
- * was not modified after that backup's manifest was written. The link is
- * made beside the staged copy and renamed over it; the previous backup is never modified. Any
- * failure (EXDEV, EMLINK, a missing file, a name taken) keeps the copy. Every directory where a
- * copy was replaced is fsynced before returning, so the caller may then seal the manifest.
- */
-export function linkFromPrevious(
-  staging: string,
-  previousDir: string,
-  candidates: readonly LinkCandidate[],
-  link: LinkFunction = fs.linkSync,
-): LinkResult {
-  const result: LinkResult = { linkedFiles: 0, bytesLinked: 0 };
-  // A file written after its backup was sealed was changed since (a tamper that kept the size):
-  // the manifest is written after every file of its backup, and a link never changes an mtime.
-  let sealedAt: number;
-  try {
-    const manifest = fs.lstatSync(path.join(previousDir, MANIFEST_FILE));
-    if (!manifest.isFile()) return result;
-    sealedAt = manifest.mtimeMs;
-  } catch {
-    return result;
-  }
-  const stagingBytes = Buffer.from(staging);
-  const previousBytes = Buffer.from(previousDir);
-  // Directories of the previous backup proven real (not symlinks), by relative path bytes.
-  const realDirs = new Map<string, boolean>();
-  const isRealDir = (relDir: Buffer): boolean => {
-    const key = relDir.toString("latin1");
-    const known = realDirs.get(key);
-    if (known !== undefined) return known;
-    const slash = relDir.lastIndexOf(0x2f);
-    const parentOk = slash === -1 || isRealDir(relDir.subarray(0, slash));
-    let ok = false;
-    try {
-      const st = parentOk ? fs.lstatSync(Buffer.concat([previousBytes, SLASH, relDir])) : undefined;
-      ok = st?.isDirectory() === true && !st.isSymbolicLink();
-    } catch {
-      ok = false; // missing or unreadable: no link through it
-    }
-    realDirs.set(key, ok);
-    return ok;
-  };
-  const touched = new Set<string>();
-  for (const { entry, previous } of candidates) {
-    if (!validEntryPath(entry) || !validEntryPath(previous) || entry.mode !== previous.mode) continue;
-    const oldRel = entryBytes(previous);
-    const oldSlash = oldRel.lastIndexOf(0x2f);
-    if (oldSlash !== -1 && !isRealDir(oldRel.subarray(0, oldSlash))) continue;
-    const oldPath = Buffer.concat([previousBytes, SLASH, oldRel]);
-    let old: fs.Stats | undefined;
-    try {
-      old = fs.lstatSync(oldPath, { throwIfNoEntry: false });
-    } catch {
-      continue;
-    }
-    if (
-      !old?.isFile() ||
-      old.size !== previous.size ||
-      formatMode(old.mode) !== previous.mode ||
-      old.mtimeMs > sealedAt ||
-      old.nlink >= MAX_LINKS
-    ) {
-      continue; // no longer what its own manifest says: keep the copy
-    }
-    const newRel = entryBytes(entry);
-    const newPath = Buffer.concat([stagingBytes, SLASH, newRel]);
-    const newSlash = newRel.lastIndexOf(0x2f);
-    const parent = Buffer.concat([stagingBytes, SLASH, newRel.subarray(0, Math.max(newSlash, 0))]);
-    const tmp = Buffer.concat([parent, SLASH, Buffer.from(LINK_TMP)]);
-    try {
-      link(oldPath, tmp);
-    } catch {
-      continue; // EXDEV, EMLINK, EEXIST (a downloaded file has the name) …: keep the copy
-    }
-    try {
-      fs.renameSync(tmp, newPath);
-    } catch {
-      fs.rmSync(tmp, { force: true });
-      continue;
-    }
-    touched.add(parent.toString("latin1"));
-    result.linkedFiles++;
-    result.bytesLinked += previous.size;
-  }
-  for (const dir of touched) fsyncDir(Buffer.from(dir, "latin1"));
-  return result;
 }

@@ -65,9 +65,11 @@ export function isBackupTimestamp(name: string): boolean {
  * no empty or `.` segments, no NUL. Checked on read too, since a manifest is input.
  */
 export function isSafeRelativePath(p: string): boolean {
-  if (p.length === 0 || p.startsWith("/") || p.includes("\0") || p.includes("\\")) return false;
-  return p.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
+  return p.length > 0 && !UNSAFE_PATH.test(p);
 }
+
+/** A leading `/`, an empty, `.` or `..` segment, a NUL or a backslash. */
+const UNSAFE_PATH = /^\/|\/\/|\/$|(^|\/)\.\.?(\/|$)|[\0\\]/;
 
 /** An absolute, normalized directory inside a sandbox, never `/` itself. */
 export function isSandboxStateDir(dir: unknown): dir is string {
@@ -114,6 +116,24 @@ export function entryBytes(entry: { path?: string; pathB64?: string }): Buffer {
 /** One key per distinct path, whichever way it is recorded (for comparing trees). */
 export function entryKey(entry: { path?: string; pathB64?: string }): string {
   return entry.path ?? `\0b64:${entry.pathB64}`;
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * An entry's exact path bytes as a latin1 string (one char per byte): compared with `<`, such
+ * strings order exactly as the bytes do (the manifest's order). A printable-ASCII path is its
+ * own key, so the common case allocates nothing.
+ */
+export function sortKey(entry: { path?: string; pathB64?: string }): string {
+  if (entry.path !== undefined && PRINTABLE_ASCII.test(entry.path)) return entry.path;
+  return entryBytes(entry).toString("latin1");
+}
+
+/** `path`/`pathB64` of a relative path given as a latin1 key (see `sortKey`). */
+export function entryPathOfKey(key: string): { path: string } | { pathB64: string } {
+  if (PRINTABLE_ASCII.test(key) && !key.includes("\\")) return { path: key };
+  return entryPath(Buffer.from(key, "latin1"));
 }
 
 /**
@@ -184,7 +204,109 @@ const SKIPPED_TYPES: ReadonlySet<string> = new Set([
   "unknown",
 ]);
 
-/** Parses and validates a manifest; returns a reason instead of throwing. */
+/**
+ * The manifest without its file list: what `backups list`, retention and a restore's plan need.
+ * `fileCount` and `fileBytes` are written ahead of `files` by this release (additive fields,
+ * docs/design.md "Backup layout and manifest"), so a listing reads the header only; for older
+ * manifests the reader computes them.
+ */
+export type ManifestHeader = Omit<BackupManifest, "files"> & { fileCount: number; fileBytes: number };
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * Validates everything of a manifest but its file entries (`files` itself is not looked at).
+ * The returned header carries whatever unknown fields the document has.
+ */
+export function validateHeader(v: unknown): Parsed<Omit<BackupManifest, "files">> {
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    return { ok: false, reason: "manifest is not an object" };
+  const m = v as Partial<BackupManifest>;
+  if (m.version !== 1) return { ok: false, reason: "manifest version is not 1" };
+  if (m.complete !== true) return { ok: false, reason: "manifest is not marked complete" };
+  if (
+    typeof m.sandboxName !== "string" ||
+    typeof m.timestamp !== "string" ||
+    typeof m.agentType !== "string"
+  ) {
+    return { ok: false, reason: "manifest lacks sandboxName, timestamp or agentType" };
+  }
+  for (const key of ["stateDirs", "backedUpDirs", "absentDirs"] as const) {
+    const list = m[key];
+    // These are handed to `rm -rf` inside the sandbox on restore: only plain absolute paths.
+    if (!Array.isArray(list) || !list.every(isSandboxStateDir)) {
+      return { ok: false, reason: `manifest ${key} is not a list of absolute state directories` };
+    }
+  }
+  const stateDirs = new Set(m.stateDirs);
+  if (![...(m.backedUpDirs ?? []), ...(m.absentDirs ?? [])].every((d) => stateDirs.has(d))) {
+    return { ok: false, reason: "manifest backedUpDirs/absentDirs are not among its stateDirs" };
+  }
+  if (m.agentVersion != null && typeof m.agentVersion !== "string") {
+    return { ok: false, reason: "manifest agentVersion is neither a string nor null" };
+  }
+  if (m.skipped !== undefined) {
+    if (!Array.isArray(m.skipped)) return { ok: false, reason: "manifest skipped is not a list" };
+    for (const s of m.skipped) {
+      if (typeof s !== "object" || s === null || !validEntryPath(s) || !SKIPPED_TYPES.has(s.type)) {
+        return {
+          ok: false,
+          reason: `manifest has an invalid skipped entry ${neutralizeControls(JSON.stringify(s).slice(0, 120))}`,
+        };
+      }
+    }
+  }
+  for (const key of ["fileCount", "fileBytes"] as const) {
+    const n = (v as Record<string, unknown>)[key];
+    if (n !== undefined && (!Number.isSafeInteger(n) || (n as number) < 0))
+      return { ok: false, reason: `manifest ${key} is not a count` };
+  }
+  const { files: _files, ...header } = m as BackupManifest;
+  return { ok: true, value: header };
+}
+
+/**
+ * The first segments every stored path must start with (the backed-up dirs' basenames, as latin1
+ * text of their UTF-8 bytes, comparable with `topSegment`).
+ */
+export function manifestRoots(backedUpDirs: readonly string[]): ReadonlySet<string> {
+  return new Set(
+    backedUpDirs.map((d) => Buffer.from(d.split("/").pop() as string, "utf8").toString("latin1")),
+  );
+}
+
+/** Why a file entry is invalid (null when it is valid): the rules of docs/design.md. */
+export function entryProblem(f: unknown, roots: ReadonlySet<string>): string | null {
+  const e = f as ManifestFile;
+  if (
+    typeof f !== "object" ||
+    f === null ||
+    Array.isArray(f) ||
+    !validEntryPath(e) ||
+    !Number.isSafeInteger(e.size) ||
+    e.size < 0 ||
+    (e.symlink !== undefined && typeof e.symlink !== "string") ||
+    (e.mode !== undefined && (typeof e.mode !== "string" || !MODE.test(e.mode))) ||
+    typeof e.sha256 !== "string" ||
+    !SHA256.test(e.sha256)
+  ) {
+    return `manifest has an invalid file entry ${neutralizeControls(JSON.stringify(f).slice(0, 120))}`;
+  }
+  // Every stored path must lie under one of the backed-up dirs (as `<basename>/…`): restore
+  // uploads exactly those directories, so anything else is not a backup this tool wrote. (An
+  // ASCII top segment reads the same as latin1 bytes: no Buffer for the common case.)
+  const slash = e.path !== undefined ? e.path.indexOf("/") : -2;
+  const top = slash > 0 && ASCII.test(e.path?.slice(0, slash) ?? "") ? e.path?.slice(0, slash) : undefined;
+  if (top !== undefined ? !roots.has(top) : !entryBytes(e).includes(0x2f) || !roots.has(topSegment(e))) {
+    return `manifest file "${humanPath(e)}" is not under one of its backedUpDirs`;
+  }
+  return null;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+const ASCII = /^[\x20-\x7e]*$/;
+
+/** Parses and validates a whole manifest (any layout); returns a reason instead of throwing. */
 export function parseManifest(
   text: string,
 ): { ok: true; manifest: BackupManifest } | { ok: false; reason: string } {
@@ -198,70 +320,13 @@ export function parseManifest(
       reason: `manifest is not valid JSON (${escapeForDisplay((error as Error).message)})`,
     };
   }
-  if (typeof v !== "object" || v === null) return { ok: false, reason: "manifest is not an object" };
-  if (v.version !== 1) return { ok: false, reason: "manifest version is not 1" };
-  if (v.complete !== true) return { ok: false, reason: "manifest is not marked complete" };
-  if (
-    typeof v.sandboxName !== "string" ||
-    typeof v.timestamp !== "string" ||
-    typeof v.agentType !== "string"
-  ) {
-    return { ok: false, reason: "manifest lacks sandboxName, timestamp or agentType" };
-  }
-  for (const key of ["stateDirs", "backedUpDirs", "absentDirs"] as const) {
-    const list = v[key];
-    // These are handed to `rm -rf` inside the sandbox on restore: only plain absolute paths.
-    if (!Array.isArray(list) || !list.every(isSandboxStateDir)) {
-      return { ok: false, reason: `manifest ${key} is not a list of absolute state directories` };
-    }
-  }
-  const stateDirs = new Set(v.stateDirs);
-  if (![...(v.backedUpDirs ?? []), ...(v.absentDirs ?? [])].every((d) => stateDirs.has(d))) {
-    return { ok: false, reason: "manifest backedUpDirs/absentDirs are not among its stateDirs" };
-  }
-  if (v.agentVersion != null && typeof v.agentVersion !== "string") {
-    return { ok: false, reason: "manifest agentVersion is neither a string nor null" };
-  }
+  const header = validateHeader(v);
+  if (!header.ok) return header;
   if (!Array.isArray(v.files)) return { ok: false, reason: "manifest files is not a list" };
-  // Every stored path must lie under one of the backed-up dirs (as `<basename>/…`): restore
-  // uploads exactly those directories, so anything else is not a backup this tool wrote.
-  const roots = new Set(
-    (v.backedUpDirs ?? []).map((d) => Buffer.from(d.split("/").pop() as string, "utf8").toString("latin1")),
-  );
+  const roots = manifestRoots(header.value.backedUpDirs);
   for (const f of v.files) {
-    if (
-      typeof f !== "object" ||
-      f === null ||
-      !validEntryPath(f) ||
-      !Number.isSafeInteger(f.size) ||
-      f.size < 0 ||
-      (f.symlink !== undefined && typeof f.symlink !== "string") ||
-      (f.mode !== undefined && (typeof f.mode !== "string" || !MODE.test(f.mode))) ||
-      typeof f.sha256 !== "string" ||
-      !/^[0-9a-f]{64}$/.test(f.sha256)
-    ) {
-      return {
-        ok: false,
-        reason: `manifest has an invalid file entry ${neutralizeControls(JSON.stringify(f).slice(0, 120))}`,
-      };
-    }
-    if (!entryBytes(f).includes(0x2f) || !roots.has(topSegment(f))) {
-      return {
-        ok: false,
-        reason: `manifest file "${humanPath(f)}" is not under one of its backedUpDirs`,
-      };
-    }
-  }
-  if (v.skipped !== undefined) {
-    if (!Array.isArray(v.skipped)) return { ok: false, reason: "manifest skipped is not a list" };
-    for (const s of v.skipped) {
-      if (typeof s !== "object" || s === null || !validEntryPath(s) || !SKIPPED_TYPES.has(s.type)) {
-        return {
-          ok: false,
-          reason: `manifest has an invalid skipped entry ${neutralizeControls(JSON.stringify(s).slice(0, 120))}`,
-        };
-      }
-    }
+    const problem = entryProblem(f, roots);
+    if (problem) return { ok: false, reason: problem };
   }
   return { ok: true, manifest: v as BackupManifest };
 }
@@ -322,46 +387,82 @@ export function modeRepairs(
   return byMode;
 }
 
-/** A file of a new backup that may be stored as a hard link to a file of the previous one. */
-export interface LinkCandidate {
-  /** The new backup's entry (its file is in staging). */
-  entry: ManifestFile;
-  /** The previous backup's entry with the same content, size and mode. */
-  previous: ManifestFile;
-}
-
-function contentKey(f: ManifestFile): string {
-  return `${f.sha256}:${f.size}:${f.mode}`;
+/**
+ * The hard-link rule of docs/design.md ("backup-all"): a regular file of the new backup may become
+ * a link to the previous backup's file **at the same path** when `sha256`, `size` and `mode` all
+ * match (and then only after the bytes are proven equal). Symlinks never are, nor entries without
+ * a recorded mode (older manifests), nor empty files: a link saves nothing.
+ */
+export function linkable(f: ManifestFile): boolean {
+  return f.symlink === undefined && f.mode !== undefined && f.size > 0;
 }
 
 /**
- * The hard-link rule of docs/design.md ("backup-all"): a regular file of the new backup whose
- * `sha256`, `size` and `mode` all equal those of a regular file of the previous backup may be
- * a link to it. Symlinks never are, nor entries without a recorded mode (older manifests). The
- * previous entry at the same path is preferred; otherwise any entry with that content. Empty
- * files are left alone: a link saves nothing.
+ * Compares a manifest's files with the files found on disk as a merge join: both sides arrive
+ * sorted by exact path bytes (`expected` is pulled, `actual` pushed), so memory holds only the
+ * differences, never either list. `repairs` (optional) groups the regular files whose content
+ * matches but whose recorded mode does not, as `modeRepairs` does.
  */
-export function linkCandidates(
-  current: readonly ManifestFile[],
-  previous: readonly ManifestFile[],
-): LinkCandidate[] {
-  const regular = (f: ManifestFile) => f.symlink === undefined && f.mode !== undefined && f.size > 0;
-  const byContent = new Map<string, ManifestFile>();
-  const byPath = new Map<string, ManifestFile>();
-  for (const p of previous) {
-    if (!regular(p)) continue;
-    byPath.set(entryKey(p), p);
-    if (!byContent.has(contentKey(p))) byContent.set(contentKey(p), p);
+export class TreeMerge {
+  readonly missing: string[] = [];
+  readonly changed: string[] = [];
+  readonly modeChanged: string[] = [];
+  readonly extra: string[] = [];
+  readonly repairs = new Map<string, ManifestFile[]>();
+  private pending: { entry: ManifestFile; key: string } | undefined;
+
+  /**
+   * `expected` gives the next manifest entry and, when it has them at hand, its exact path bytes
+   * (a streamed manifest computed them to check the order).
+   */
+  constructor(
+    private readonly expected: () => { entry: ManifestFile; key?: string } | undefined,
+    private readonly collectRepairs = false,
+  ) {}
+
+  /** The next file found on disk (in ascending path-byte order; `key` as `sortKey` gives it). */
+  actual(a: ManifestFile, key: string = sortKey(a)): void {
+    for (;;) {
+      this.pending ??= this.pull();
+      if (!this.pending) break;
+      const order = this.pending.key < key ? -1 : this.pending.key > key ? 1 : 0;
+      if (order > 0) break;
+      const f = this.pending.entry;
+      this.pending = undefined;
+      if (order < 0) {
+        this.missing.push(displayPath(f));
+        continue;
+      }
+      if (a.sha256 !== f.sha256 || a.size !== f.size || a.symlink !== f.symlink)
+        this.changed.push(displayPath(f));
+      else if (f.mode !== undefined && a.mode !== f.mode) {
+        this.modeChanged.push(displayPath(f));
+        if (this.collectRepairs && f.symlink === undefined) {
+          const group = this.repairs.get(f.mode);
+          if (group) group.push(f);
+          else this.repairs.set(f.mode, [f]);
+        }
+      }
+      return;
+    }
+    this.extra.push(displayPath(a));
   }
-  const candidates: LinkCandidate[] = [];
-  for (const entry of current) {
-    if (!regular(entry)) continue;
-    const key = contentKey(entry);
-    const same = byPath.get(entryKey(entry));
-    const match = same && contentKey(same) === key ? same : byContent.get(key);
-    if (match) candidates.push({ entry, previous: match });
+
+  /** No more files on disk: every expected file not seen is missing. */
+  finish(): TreeComparison {
+    for (;;) {
+      this.pending ??= this.pull();
+      if (!this.pending) break;
+      this.missing.push(displayPath(this.pending.entry));
+      this.pending = undefined;
+    }
+    return { missing: this.missing, changed: this.changed, modeChanged: this.modeChanged, extra: this.extra };
   }
-  return candidates;
+
+  private pull(): { entry: ManifestFile; key: string } | undefined {
+    const next = this.expected();
+    return next ? { entry: next.entry, key: next.key ?? sortKey(next.entry) } : undefined;
+  }
 }
 
 /**
@@ -378,12 +479,16 @@ export function stateDirIndex(backedUpDirs: readonly string[]): (rel: string) =>
 
 /**
  * The bytes of regular files each backed-up state dir holds (keyed by the dir's sandbox path):
- * what its upload has to move. Symlinks move no file content and count nothing.
+ * what its upload has to move. Symlinks move no file content and count nothing. `files` is
+ * consumed once (a streamed manifest).
  */
-export function bytesPerStateDir(manifest: BackupManifest): Map<string, number> {
-  const stateDirOf = stateDirIndex(manifest.backedUpDirs);
-  const totals = new Map<string, number>(manifest.backedUpDirs.map((dir) => [dir, 0]));
-  for (const f of manifest.files) {
+export function bytesPerStateDir(
+  backedUpDirs: readonly string[],
+  files: Iterable<ManifestFile>,
+): Map<string, number> {
+  const stateDirOf = stateDirIndex(backedUpDirs);
+  const totals = new Map<string, number>(backedUpDirs.map((dir) => [dir, 0]));
+  for (const f of files) {
     if (f.symlink !== undefined) continue;
     const dir = stateDirOf(entryBytes(f).toString("utf8"));
     if (dir !== undefined) totals.set(dir, (totals.get(dir) ?? 0) + f.size);
@@ -391,21 +496,76 @@ export function bytesPerStateDir(manifest: BackupManifest): Map<string, number> 
   return totals;
 }
 
+/** Header keys in the order this release writes them; unknown keys follow, `files` never. */
+const HEADER_ORDER = [
+  "version",
+  "sandboxName",
+  "timestamp",
+  "agentType",
+  "agentVersion",
+  "stateDirs",
+  "backedUpDirs",
+  "absentDirs",
+  "skipped",
+  "complete",
+  "nemoclawVersion",
+  "fileCount",
+  "fileBytes",
+];
+
+/** The line that opens the file list in the streaming layout (`[` or, when empty, `[]`). */
+export const FILES_LINE = '  "files": [';
+export const EMPTY_FILES_LINE = '  "files": []';
+
 /**
- * The manifest's JSON text: the same document as ever, laid out with one file (and one skipped
- * entry) per line. Small-file state has tens of thousands of entries, and every backup keeps its
- * own manifest: this layout is about a fifth smaller than two-space indentation and stays
- * readable and greppable line by line.
+ * The text of a manifest up to and including the line that opens its file list: every key but
+ * `files`, one per line, then `  "files": [` (or `  "files": []` when `empty`). The streaming
+ * layout (docs/design.md, "Backup layout and manifest"): `files` is the last key, one entry per
+ * line (`entryLine`), closed by `closingText`.
+ */
+export function headerText(header: Omit<BackupManifest, "files">, empty: boolean): string {
+  const record = header as unknown as Record<string, unknown>;
+  const keys = [
+    ...HEADER_ORDER.filter((k) => k in record),
+    ...Object.keys(record).filter((k) => !HEADER_ORDER.includes(k) && k !== "files"),
+  ].filter((k) => record[k] !== undefined);
+  const lines = keys.map((key) => {
+    const value = record[key];
+    if (key === "skipped" && Array.isArray(value) && value.length > 0) {
+      const entries = value.map((entry) => `    ${JSON.stringify(entry)}`).join(",\n");
+      return `  ${JSON.stringify(key)}: [\n${entries}\n  ],`;
+    }
+    return `  ${JSON.stringify(key)}: ${JSON.stringify(value)},`;
+  });
+  return `{\n${lines.join("\n")}\n${empty ? EMPTY_FILES_LINE : FILES_LINE}\n`;
+}
+
+/** One file entry of the streaming layout, without the separating comma. */
+export function entryLine(f: ManifestFile): string {
+  return `    ${JSON.stringify(f)}`;
+}
+
+/** What follows the file list in the streaming layout: `]` (unless empty) and the closing brace. */
+export function closingText(empty: boolean): string {
+  return empty ? "}\n" : "\n  ]\n}\n";
+}
+
+/**
+ * The manifest's JSON text in the streaming layout: the same document as ever, with `files` as
+ * its last key (sorted by path bytes, one entry per line) and `fileCount`/`fileBytes` ahead of
+ * it, so readers and writers can go entry by entry in constant memory.
  */
 export function manifestText(manifest: BackupManifest): string {
-  const fields = Object.entries(manifest).filter(([, value]) => value !== undefined);
-  const lines = fields.map(([key, value], i) => {
-    const comma = i < fields.length - 1 ? "," : "";
-    if (Array.isArray(value) && (key === "files" || key === "skipped") && value.length > 0) {
-      const entries = value.map((entry) => `    ${JSON.stringify(entry)}`).join(",\n");
-      return `  ${JSON.stringify(key)}: [\n${entries}\n  ]${comma}`;
-    }
-    return `  ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}`;
-  });
-  return `{\n${lines.join("\n")}\n}\n`;
+  const { files, ...header } = manifest;
+  const sorted = [...files]
+    .map((entry) => ({ entry, bytes: entryBytes(entry) }))
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+    .map(({ entry }) => entry);
+  const full = {
+    ...header,
+    fileCount: sorted.length,
+    fileBytes: sorted.reduce((n, f) => n + f.size, 0),
+  };
+  const empty = sorted.length === 0;
+  return headerText(full, empty) + sorted.map(entryLine).join(",\n") + closingText(empty);
 }

@@ -335,3 +335,28 @@ teardown() {
   [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/alpha")" ]
   [ ! -e "$HOME/.nemoclaw/locks/maintenance.lock" ]
 }
+
+@test "sync -f failing (a writeback error) fails the backup: nothing sealed, no staging left" {
+  sandbox_with_state alpha
+  # A fake coreutils `sync` first on PATH: `sync -f` reports a writeback error (SPEC §19).
+  cat >"$HOST/bin/sync" <<'SH'
+#!/bin/sh
+echo "$*" >>"$HOST_SYNC_LOG"
+echo "sync: error syncing '$2': Input/output error" >&2
+exit 1
+SH
+  chmod +x "$HOST/bin/sync"
+  export HOST_SYNC_LOG="$HOST/sync.log"
+  run_split backup-all --json
+  [ "$status" -eq 1 ]
+  assert_valid_json
+  [[ "$out" == *"sync -f"*"Input/output error"* ]]
+  grep -q '^-f .*/alpha/\..*\.partial$' "$HOST/sync.log"
+  # Nothing looks complete, and no staging is left behind.
+  [ -z "$(ls -A "$HOME/.nemoclaw/rebuild-backups/alpha")" ]
+  # With a working sync the same backup succeeds.
+  rm "$HOST/bin/sync"
+  run_split backup-all
+  [ "$status" -eq 0 ]
+  [ "$(backups_of alpha | wc -l)" -eq 1 ]
+}

@@ -245,17 +245,27 @@ describe("manifestText", () => {
       absentDirs: [],
     }) as unknown as BackupManifest;
     const text = manifestText(doc);
-    expect(JSON.parse(text)).toEqual(doc);
+    // The same document with the counts added, `files` last (the streaming layout).
+    // Sorted by path bytes: ".o/\xff" before ".openclaw/…".
+    const sorted = [...(doc.files as object[])].reverse();
+    expect(JSON.parse(text)).toEqual({ ...doc, files: sorted, fileCount: 2, fileBytes: 13 });
+    expect(Object.keys(JSON.parse(text)).at(-1)).toBe("files");
     expect(text.endsWith("}\n")).toBe(true);
     const lines = text.split("\n");
-    expect(lines).toContain(`    ${JSON.stringify((doc.files as object[])[0])},`);
-    expect(lines).toContain(`    ${JSON.stringify((doc.files as object[])[1])}`);
+    expect(lines).toContain(`    ${JSON.stringify(sorted[0])},`);
+    expect(lines).toContain(`    ${JSON.stringify(sorted[1])}`);
     expect(lines).toContain(`    {"path":".openclaw/fifo","type":"fifo"}`);
     expect(lines).toContain('  "sandboxName": "alpha",');
     // Smaller than two-space indentation, and an empty list stays valid.
     expect(text.length).toBeLessThan(JSON.stringify(doc, null, 2).length);
     const empty = { ...doc, files: [], skipped: undefined } as unknown as BackupManifest;
-    expect(JSON.parse(manifestText(empty))).toEqual({ ...doc, files: [], skipped: undefined });
+    expect(JSON.parse(manifestText(empty))).toEqual({
+      ...doc,
+      files: [],
+      skipped: undefined,
+      fileCount: 0,
+      fileBytes: 0,
+    });
   });
 });
 

@@ -86,7 +86,7 @@ describe("backup-store", () => {
       complete: true,
       nemoclawVersion: "0.1.0",
     };
-    return { path: sealBackup(staging, manifest), manifest };
+    return { path: await sealBackup(staging, manifest), manifest };
   }
 
   describe("hashTree", () => {
@@ -232,22 +232,29 @@ describe("backup-store", () => {
       // Staging is never listed, not even with a valid manifest in it: only the rename publishes.
       writeFileSync(path.join(staging, MANIFEST_FILE), JSON.stringify(manifest));
       expect(listBackups(root)).toEqual([]);
-      const final = sealBackup(staging, manifest);
+      const final = await sealBackup(staging, manifest);
       expect(final).toBe(path.join(root, "alpha", timestamp));
       expect(existsSync(staging)).toBe(false);
       expect(readdirSync(path.join(root, "alpha"))).toEqual([timestamp]);
       expect(readdirSync(final).sort()).toEqual([".openclaw", MANIFEST_FILE]);
       expect(statSync(path.join(final, MANIFEST_FILE)).mode & 0o777).toBe(0o600);
-      expect(JSON.parse(readFileSync(path.join(final, MANIFEST_FILE), "utf8"))).toEqual(manifest);
+      // The same document, with the counts ahead of `files` (the streaming layout).
+      const size = 3 + 1 + Buffer.byteLength("config.json");
+      expect(JSON.parse(readFileSync(path.join(final, MANIFEST_FILE), "utf8"))).toEqual({
+        ...manifest,
+        fileCount: 3,
+        fileBytes: size,
+      });
 
       const listed = listBackups(root);
       expect(listed).toHaveLength(1);
+      const { files: _files, ...header } = manifest;
       expect(listed[0]).toEqual({
         sandbox: "alpha",
         timestamp,
         path: final,
         complete: true,
-        manifest,
+        manifest: { ...header, fileCount: 3, fileBytes: size },
         size: 3 + 1 + Buffer.byteLength("config.json"),
         fileCount: 3,
         agentVersion: "2026.7.1",
@@ -592,7 +599,7 @@ describe("backup-store", () => {
         skipped,
         complete: true,
       };
-      const final = sealBackup(staging, manifest);
+      const final = await sealBackup(staging, manifest);
       const listing = listBackups(root, "alpha")[0];
       expect(listing?.complete).toBe(true);
       expect((await verifyBackup(listing as NonNullable<typeof listing>)).ok).toBe(true);

@@ -1,6 +1,7 @@
 import {
   chmodSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -19,12 +20,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   createStaging,
   hashTree,
-  linkFromPrevious,
   listBackups,
+  previousForLinking,
+  STAGING_OWN,
+  scanTree,
   sealBackup,
   verifyBackup,
 } from "../../src/adapters/backup-store.js";
-import { type BackupManifest, linkCandidates, type ManifestFile } from "../../src/domain/backup-manifest.js";
+import { type BackupManifest, linkable, type ManifestFile } from "../../src/domain/backup-manifest.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -33,46 +36,40 @@ function file(p: string, sha256: string, size: number, mode = "0644", symlink?: 
   return { path: p, sha256, size, mode, ...(symlink !== undefined ? { symlink } : {}) };
 }
 
-describe("linkCandidates (the hard-link rule)", () => {
-  it("links only on an exact match of content, size and mode", () => {
-    const previous = [file("s/a", A, 10), file("s/b", B, 20, "0600")];
-    const current = [
-      file("s/a", A, 10), // identical
-      file("s/b", B, 20, "0644"), // mode changed
-      file("s/c", A, 11), // size differs
-      file("s/d", "c".repeat(64), 10), // content differs
-    ];
-    const got = linkCandidates(current, previous);
-    expect(got.map((c) => [c.entry.path, c.previous.path])).toEqual([["s/a", "s/a"]]);
-  });
-
-  it("links a file moved or copied to another path to the identical previous file", () => {
-    const got = linkCandidates([file("s/new", A, 10)], [file("s/old", A, 10)]);
-    expect(got.map((c) => c.previous.path)).toEqual(["s/old"]);
-  });
-
-  it("prefers the previous entry at the same path", () => {
-    const previous = [file("s/x", A, 10), file("s/y", A, 10)];
-    const got = linkCandidates([file("s/y", A, 10)], previous);
-    expect(got[0]?.previous.path).toBe("s/y");
-  });
-
-  it("never links symlinks, entries without a recorded mode, or empty files", () => {
-    const previous = [
-      file("s/l", A, 4, "0777", "targ"),
-      { path: "s/n", sha256: B, size: 3 },
-      file("s/e", A, 0),
-    ];
-    const current = [
-      file("s/l", A, 4, "0777", "targ"),
-      { path: "s/n", sha256: B, size: 3 },
-      file("s/e", A, 0),
-    ];
-    expect(linkCandidates(current, previous)).toEqual([]);
-    // A regular file in the new backup is never linked to a symlink entry with the same hash.
-    expect(linkCandidates([file("s/l", A, 4, "0777")], [file("s/l", A, 4, "0777", "targ")])).toEqual([]);
+describe("linkable (the hard-link rule)", () => {
+  it("links regular files with a recorded mode and content; never symlinks, mode-less or empty entries", () => {
+    expect(linkable(file("s/a", A, 10))).toBe(true);
+    expect(linkable(file("s/l", A, 4, "0777", "targ"))).toBe(false);
+    expect(linkable({ path: "s/n", sha256: B, size: 3 })).toBe(false);
+    expect(linkable(file("s/e", A, 0))).toBe(false);
   });
 });
+
+/**
+ * Hashes `staging` linking against the previous backup at `previousDir` (the merge join of the
+ * real backup): its files in manifest order and what was linked.
+ */
+async function linkFromPrevious(staging: string, previousDir: string) {
+  const previous = previousForLinking(previousDir);
+  const files: ManifestFile[] = [];
+  const result = { linkedFiles: 0, bytesLinked: 0 };
+  try {
+    await scanTree(
+      staging,
+      { exclude: STAGING_OWN, ...(previous ? { previous } : {}) },
+      (f, _key, linked) => {
+        files.push(f);
+        if (linked) {
+          result.linkedFiles++;
+          result.bytesLinked += f.size;
+        }
+      },
+    );
+  } finally {
+    previous?.close();
+  }
+  return { files, ...result };
+}
 
 describe("linkFromPrevious", () => {
   let root = "";
@@ -116,29 +113,24 @@ describe("linkFromPrevious", () => {
     const staging = createStaging(root, "alpha", ts);
     writeTree(staging, tree);
     const files = await hashTree(staging, { sync: true });
-    sealBackup(staging, manifestOf(ts, files));
+    await sealBackup(staging, manifestOf(ts, files));
     const listing = listBackups(root, "alpha")[0];
     if (!listing?.manifest) throw new Error("no previous backup");
     return listing;
   }
 
-  async function stage(tree: Parameters<typeof writeTree>[1] = TREE) {
+  function stage(tree: Parameters<typeof writeTree>[1] = TREE) {
     const staging = createStaging(root, "alpha", "2026-11-02T00-00-00-000Z");
     writeTree(staging, tree);
-    const files = await hashTree(staging, { sync: true });
-    return { staging, files };
+    return { staging };
   }
 
   const ino = (p: string) => lstatSync(p).ino;
 
   it("links identical files, leaves the previous backup unchanged, and both verify", async () => {
     const previous = await previousBackup();
-    const { staging, files } = await stage();
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-    );
+    const { staging } = stage();
+    const { files, ...result } = await linkFromPrevious(staging, previous.path);
     expect(result).toEqual({ linkedFiles: 3, bytesLinked: 13 + 13 + 10 });
     for (const rel of ["a.txt", "deep/b.bin", "deep/c.sh"]) {
       expect(ino(path.join(staging, ".openclaw", rel))).toBe(ino(path.join(previous.path, ".openclaw", rel)));
@@ -146,7 +138,7 @@ describe("linkFromPrevious", () => {
     }
     expect(statSync(path.join(previous.path, ".openclaw/deep/c.sh")).mode & 0o777).toBe(0o755);
     expect(readdirSync(path.join(staging, ".openclaw/deep")).sort()).toEqual(["b.bin", "c.sh"]);
-    const sealed = sealBackup(staging, manifestOf("2026-11-02T00-00-00-000Z", files));
+    const sealed = await sealBackup(staging, manifestOf("2026-11-02T00-00-00-000Z", files));
     for (const listing of listBackups(root, "alpha")) expect((await verifyBackup(listing)).ok).toBe(true);
     // Self-contained: the older backup removed, the newer one still verifies.
     rmSync(previous.path, { recursive: true });
@@ -157,16 +149,12 @@ describe("linkFromPrevious", () => {
 
   it("copies a file whose mode or content changed", async () => {
     const previous = await previousBackup();
-    const { staging, files } = await stage({
+    const { staging } = stage({
       ...TREE,
       "a.txt": { data: "alpha content", mode: 0o600 },
       "deep/b.bin": "bravo CONTENT",
     });
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-    );
+    const result = await linkFromPrevious(staging, previous.path);
     expect(result.linkedFiles).toBe(1);
     expect(ino(path.join(staging, ".openclaw/a.txt"))).not.toBe(
       ino(path.join(previous.path, ".openclaw/a.txt")),
@@ -180,18 +168,22 @@ describe("linkFromPrevious", () => {
     expect(statSync(path.join(staging, ".openclaw/a.txt")).mode & 0o777).toBe(0o600);
   });
 
+  it("links only at the same path: a file moved since the previous backup is stored again", async () => {
+    const previous = await previousBackup();
+    const { staging } = stage({ "moved.txt": "alpha content", "deep/b.bin": "bravo content" });
+    const result = await linkFromPrevious(staging, previous.path);
+    expect(result.linkedFiles).toBe(1); // deep/b.bin
+    expect(statSync(path.join(staging, ".openclaw/moved.txt")).nlink).toBe(1);
+  });
+
   it("does not link to a previous file that no longer matches its own manifest entry", async () => {
     const previous = await previousBackup();
     writeFileSync(path.join(previous.path, ".openclaw/a.txt"), "alpha content, grown"); // size differs
     chmodSync(path.join(previous.path, ".openclaw/deep/c.sh"), 0o700); // mode differs
     rmSync(path.join(previous.path, ".openclaw/deep/b.bin")); // gone
-    const { staging, files } = await stage();
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-    );
-    expect(result).toEqual({ linkedFiles: 0, bytesLinked: 0 });
+    const { staging } = stage();
+    const result = await linkFromPrevious(staging, previous.path);
+    expect(result).toMatchObject({ linkedFiles: 0, bytesLinked: 0 });
     expect(readFileSync(path.join(staging, ".openclaw/a.txt"), "utf8")).toBe("alpha content");
     expect(statSync(path.join(staging, ".openclaw/deep/c.sh")).mode & 0o777).toBe(0o755);
   });
@@ -201,14 +193,40 @@ describe("linkFromPrevious", () => {
     const later = new Date(statSync(path.join(previous.path, "rebuild-manifest.json")).mtimeMs + 5000);
     writeFileSync(path.join(previous.path, ".openclaw/a.txt"), "ALPHA content"); // same size
     utimesSync(path.join(previous.path, ".openclaw/a.txt"), later, later);
-    const { staging, files } = await stage();
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-    );
+    const { staging } = stage();
+    const result = await linkFromPrevious(staging, previous.path);
     expect(result.linkedFiles).toBe(2);
     expect(readFileSync(path.join(staging, ".openclaw/a.txt"), "utf8")).toBe("alpha content");
+  });
+
+  it("proves the bytes: a previous file changed at the same size, mode and mtime is never linked to", async () => {
+    // Size, mode and mtime are only a prefilter (SPEC §18): the bytes decide.
+    const previous = await previousBackup();
+    const old = path.join(previous.path, ".openclaw/a.txt");
+    const before = statSync(old);
+    writeFileSync(old, "ALPHA content"); // same size, other bytes
+    utimesSync(old, before.atime, before.mtime);
+    const { staging } = stage();
+    const result = await linkFromPrevious(staging, previous.path);
+    expect(result.linkedFiles).toBe(2);
+    expect(ino(path.join(staging, ".openclaw/a.txt"))).not.toBe(ino(old));
+    expect(readFileSync(path.join(staging, ".openclaw/a.txt"), "utf8")).toBe("alpha content");
+  });
+
+  it("proves the bytes of files larger than one read buffer by re-hashing the older file", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5, 7).toString("latin1");
+    const previous = await previousBackup({ ...TREE, "big.bin": big });
+    const { staging } = stage({ ...TREE, "big.bin": big });
+    expect((await linkFromPrevious(staging, previous.path)).linkedFiles).toBe(4);
+    rmSync(staging, { recursive: true });
+    // The same big file with one byte changed in the previous backup (size, mode, mtime kept).
+    const old = path.join(previous.path, ".openclaw/big.bin");
+    const before = statSync(old);
+    writeFileSync(old, `${big.slice(0, -1)}x`, "latin1");
+    utimesSync(old, before.atime, before.mtime);
+    const again = stage({ ...TREE, "big.bin": big });
+    expect((await linkFromPrevious(again.staging, previous.path)).linkedFiles).toBe(3);
+    expect(ino(path.join(again.staging, ".openclaw/big.bin"))).not.toBe(ino(old));
   });
 
   it("never links through a previous directory that became a symlink", async () => {
@@ -216,35 +234,24 @@ describe("linkFromPrevious", () => {
     const elsewhere = path.join(root, "elsewhere");
     renameSync(path.join(previous.path, ".openclaw/deep"), elsewhere);
     symlinkSync(elsewhere, path.join(previous.path, ".openclaw/deep"));
-    const { staging, files } = await stage();
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-    );
+    const { staging } = stage();
+    const result = await linkFromPrevious(staging, previous.path);
     expect(result.linkedFiles).toBe(1); // a.txt only
     expect(ino(path.join(staging, ".openclaw/deep/b.bin"))).not.toBe(ino(path.join(elsewhere, "b.bin")));
   });
 
-  it("keeps the copy when the link fails with EXDEV (another filesystem), leaving no temp file", async () => {
+  it("keeps the copy when the previous file already has 1,000 links, leaving no temp file", async () => {
     const previous = await previousBackup();
-    const { staging, files } = await stage();
-    const calls: string[] = [];
-    const exdev = (existing: Buffer) => {
-      calls.push(existing.toString());
-      throw Object.assign(new Error("EXDEV: cross-device link not permitted"), { code: "EXDEV" });
-    };
-    const result = linkFromPrevious(
-      staging,
-      previous.path,
-      linkCandidates(files, previous.manifest?.files ?? []),
-      exdev,
-    );
-    expect(calls).toHaveLength(3);
-    expect(result).toEqual({ linkedFiles: 0, bytesLinked: 0 });
+    const old = path.join(previous.path, ".openclaw/a.txt");
+    const extra = path.join(root, "many-links");
+    mkdirSync(extra);
+    for (let i = 0; i < 999; i++) linkSync(old, path.join(extra, String(i)));
+    const { staging } = stage();
+    const result = await linkFromPrevious(staging, previous.path);
+    expect(result.linkedFiles).toBe(2);
     expect(statSync(path.join(staging, ".openclaw/a.txt")).nlink).toBe(1);
     expect(readdirSync(path.join(staging, ".openclaw")).sort()).toEqual(["a.txt", "deep"]);
-    const sealed = sealBackup(staging, manifestOf("2026-11-02T00-00-00-000Z", files));
+    const sealed = await sealBackup(staging, manifestOf("2026-11-02T00-00-00-000Z", result.files));
     expect(existsSync(sealed)).toBe(true);
     const [newer] = listBackups(root, "alpha");
     expect(newer && (await verifyBackup(newer)).ok).toBe(true);
@@ -253,14 +260,23 @@ describe("linkFromPrevious", () => {
   it("never links a symlink", async () => {
     const previous = await previousBackup();
     symlinkSync("a.txt", path.join(previous.path, ".openclaw/ln"));
-    const { staging } = await stage();
+    const { staging } = stage();
     symlinkSync("a.txt", path.join(staging, ".openclaw/ln"));
-    const files = await hashTree(staging);
-    const prevFiles = await hashTree(previous.path, { exclude: new Set(["rebuild-manifest.json"]) });
-    const candidates = linkCandidates(files, prevFiles);
-    expect(candidates.some((c) => c.entry.symlink !== undefined)).toBe(false);
-    linkFromPrevious(staging, previous.path, candidates);
+    await linkFromPrevious(staging, previous.path);
     expect(lstatSync(path.join(staging, ".openclaw/ln")).isSymbolicLink()).toBe(true);
     expect(ino(path.join(staging, ".openclaw/ln"))).not.toBe(ino(path.join(previous.path, ".openclaw/ln")));
+  });
+
+  it("links against a previous backup of an older release (files not last, not re-sorted)", async () => {
+    const previous = await previousBackup();
+    const manifest = path.join(previous.path, "rebuild-manifest.json");
+    const doc = JSON.parse(readFileSync(manifest, "utf8"));
+    const { files, ...rest } = doc;
+    const stat = statSync(manifest);
+    // The older layout: files before the other keys, in reverse order, two-space indented.
+    writeFileSync(manifest, JSON.stringify({ files: [...files].reverse(), ...rest }, null, 2));
+    utimesSync(manifest, stat.atime, stat.mtime);
+    const { staging } = stage();
+    expect((await linkFromPrevious(staging, previous.path)).linkedFiles).toBe(3);
   });
 });

@@ -18,7 +18,7 @@ import { type AgentSpec, readAgentCatalog } from "../../src/adapters/agent-catal
 import { createStaging, sealBackup } from "../../src/adapters/backup-store.js";
 import { JournalHandle, operationsDir, readJournal } from "../../src/adapters/operations-journal.js";
 import type { Context } from "../../src/context.js";
-import type { BackupManifest } from "../../src/domain/backup-manifest.js";
+import type { BackupManifest, ManifestHeader } from "../../src/domain/backup-manifest.js";
 import { PreflightRefusal } from "../../src/domain/errors.js";
 import type { JournalPhase, OperationJournal, OperationKind } from "../../src/domain/operation-journal.js";
 import {
@@ -214,7 +214,7 @@ interface Env {
   report: PreflightReport;
   stub: StubRunner;
   sim: SimSandbox;
-  backup: { timestamp: string; path: string; manifest: BackupManifest };
+  backup: { timestamp: string; path: string; manifest: ManifestHeader };
   agent: AgentSpec;
   registryFile: string;
   stateRoot: string;
@@ -272,7 +272,7 @@ async function setup(
       .sort((a, b) => (a.path < b.path ? -1 : 1)),
     complete: true,
   };
-  const backupPath = sealBackup(staging, manifest);
+  const backupPath = await sealBackup(staging, manifest);
 
   const sim = new SimSandbox(path.join(root, "sandbox-fs"), stateRoot);
   options.before?.(stub);
@@ -283,7 +283,11 @@ async function setup(
     report,
     stub,
     sim,
-    backup: { timestamp: TS, path: backupPath, manifest },
+    backup: {
+      timestamp: TS,
+      path: backupPath,
+      manifest: headerOf(manifest),
+    },
     agent: catalogAgent(),
     registryFile,
     stateRoot,
@@ -1098,3 +1102,9 @@ describe("StubRunner", () => {
     expect(stub.commands()).toEqual(["a", "b", "c"]);
   });
 });
+
+/** The header a listing reads for `manifest` (its files counted, not held). */
+function headerOf(manifest: BackupManifest): ManifestHeader {
+  const { files, ...header } = manifest;
+  return { ...header, fileCount: files.length, fileBytes: files.reduce((n, f) => n + f.size, 0) };
+}

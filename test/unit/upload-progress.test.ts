@@ -90,7 +90,7 @@ describe("bytesPerStateDir", () => {
         { path: "elsewhere/x", size: 100, sha256: "" },
       ],
     } as unknown as BackupManifest;
-    expect([...bytesPerStateDir(manifest)]).toEqual([
+    expect([...bytesPerStateDir(manifest.backedUpDirs, manifest.files)]).toEqual([
       ["/sandbox/.openclaw", 15],
       ["/sandbox/work", 3],
     ]);

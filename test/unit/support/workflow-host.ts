@@ -1,13 +1,22 @@
 // A host for action-level workflow tests: temp dirs, an executable `openshell` and
 // `openshell-gateway` (never run: the stub answers for them), the preflight probes, a registry,
 // and sandboxes whose state dirs live on disk behind `sandbox download` / `upload` / `exec rm`.
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
-import { createStaging, sealBackup } from "../../../src/adapters/backup-store.js";
+import { createStaging } from "../../../src/adapters/backup-store.js";
 import { journalFile } from "../../../src/adapters/operations-journal.js";
 import type { Context } from "../../../src/context.js";
-import type { BackupManifest } from "../../../src/domain/backup-manifest.js";
+import { type BackupManifest, MANIFEST_FILE, manifestText } from "../../../src/domain/backup-manifest.js";
 import type { JournalPhase } from "../../../src/domain/operation-journal.js";
 import {
   type FakeContextOverrides,
@@ -271,7 +280,9 @@ export function sealedBackup(h: Host, name: string, ts: string): void {
     ],
     complete: true,
   };
-  sealBackup(staging, manifest);
+  // Sealed synchronously (a test fixture, nothing to make durable): manifest, then the rename.
+  writeFileSync(path.join(staging, MANIFEST_FILE), manifestText(manifest), { mode: 0o600 });
+  renameSync(staging, path.join(path.dirname(staging), ts));
 }
 
 /** A journal of `name` whose writer is gone (an interrupted operation). */
