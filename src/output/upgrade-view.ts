@@ -13,12 +13,16 @@ import type { ProgressForm } from "./progress.js";
 import type { Style } from "./style.js";
 import { type Cell, renderTable, type TableRow, wrapText } from "./table.js";
 
-/** `--check`: the columns of `status`, in its order (docs/design.md, "Tables"). */
-export function renderCheckTable(result: CheckResult, style: Style, width?: number): string[] {
+/** One row per classified sandbox in the columns of `status` (the NOTE column is cut first). */
+function classificationTable(
+  sandboxes: readonly Classification[],
+  style: Style,
+  width: number | undefined,
+): string[] {
   const rows: TableRow[] = [
     ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
   ];
-  for (const c of result.sandboxes) {
+  for (const c of sandboxes) {
     rows.push([
       escapeForDisplay(c.name),
       c.phase ?? "-",
@@ -27,7 +31,12 @@ export function renderCheckTable(result: CheckResult, style: Style, width?: numb
       c.reason,
     ]);
   }
-  const lines = renderTable(rows, { width, cut: [4] });
+  return renderTable(rows, { width, cut: [4] });
+}
+
+/** `--check`: the columns of `status`, in its order (docs/design.md, "Tables"). */
+export function renderCheckTable(result: CheckResult, style: Style, width?: number): string[] {
+  const lines = classificationTable(result.sandboxes, style, width);
   const { stale, unknown, missing, interrupted } = result.counts;
   lines.push("");
   if (stale + unknown + missing + interrupted === 0) {
@@ -228,18 +237,7 @@ export class InteractiveUpgrade {
         `Plan: rebuild ${rebuild.length} stale sandbox(es), asking for each (state backed up, restored and verified):`,
       ),
     ];
-    const rows: TableRow[] = [
-      ["NAME", "PHASE", "VERSION", "STATUS", "NOTE"].map((text) => ({ text, paint: style.bold })),
-    ];
-    for (const c of rebuild)
-      rows.push([
-        escapeForDisplay(c.name),
-        c.phase ?? "-",
-        `${c.current ?? "?"} → ${c.expected ?? "?"}`,
-        c.status,
-        c.reason,
-      ]);
-    lines.push(...renderTable(rows, { width: this.width, cut: [4] }).map((l) => `  ${l}`));
+    lines.push(...classificationTable(rebuild, style, this.width).map((l) => `  ${l}`));
     const left = this.settled.filter((o) => o.status !== "declined");
     if (left.length) {
       const byStatus = new Map<string, string[]>();

@@ -159,12 +159,7 @@ const WORKFLOWS = [
       await h.simctl("add-sandbox", NAME, "--phase", "Ready", "--image", NEW_IMAGE, "--seed");
       register(h, "2026.7.1");
       await h.cli("backup-all");
-      await h.simctl(
-        "write-file",
-        NAME,
-        `${STATE_DIR}/workspace/after-backup.md`,
-        "written after the last backup\n",
-      );
+      await writeAfterBackup(h);
       await h.simctl("add-sandbox", NAME, "--phase", "Stopped", "--image", NEW_IMAGE);
     },
   },
@@ -185,18 +180,23 @@ const WORKFLOWS = [
   },
 ];
 
+// A file the last backup does not hold yet: only the next backup (or the live sandbox) has it.
+function writeAfterBackup(h) {
+  return h.simctl(
+    "write-file",
+    NAME,
+    `${STATE_DIR}/workspace/after-backup.md`,
+    "written after the last backup\n",
+  );
+}
+
 // A stale sandbox (previous agent image), backed up once, then changed: the rebuild's own backup
 // holds a file no older backup has.
 async function staleSandbox(h, phase) {
   await h.simctl("add-sandbox", NAME, "--phase", "Ready", "--image", OLD_IMAGE, "--seed");
   register(h, "2026.6.0");
   await h.cli("backup-all");
-  await h.simctl(
-    "write-file",
-    NAME,
-    `${STATE_DIR}/workspace/after-backup.md`,
-    "written after the last backup\n",
-  );
+  await writeAfterBackup(h);
   if (phase !== "Ready") await h.simctl("add-sandbox", NAME, "--phase", phase, "--image", OLD_IMAGE);
 }
 
